@@ -1,0 +1,62 @@
+# Two commands for a fresh machine: `make run` and `make test`. Both bootstrap .venv.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+UPSTREAM_SPEC ?=
+HOST ?= 127.0.0.1
+PORT ?= 8086
+WORKERS ?= 1
+
+UPSTREAM_ARG := $(if $(UPSTREAM_SPEC),--upstream $(UPSTREAM_SPEC),)
+
+.PHONY: help setup run test lint spec check-spec generate check-generated java clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml generated/server/setup.py generated/client/pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e generated/server -e generated/client -e '.[dev]'
+	touch $@
+
+setup: $(STAMP) ## create .venv with the service, the generated packages and dev tools
+
+run: $(STAMP) ## run the service (HOST, PORT, WORKERS; more options: .venv/bin/influxdb-sysinfo --help)
+	$(BIN)/influxdb-sysinfo --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: lint ## lint, then every test against live server processes
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff and mypy --strict on impl/, tests/ and the spec tool
+	$(BIN)/ruff check impl tests openapi/spectool.py
+	$(BIN)/ruff format --check impl tests openapi/spectool.py
+	$(BIN)/mypy
+
+spec: $(STAMP) ## derive openapi/openapi.yaml from the upstream spec (UPSTREAM_SPEC=path, else download)
+	$(BIN)/python openapi/spectool.py build $(UPSTREAM_ARG)
+
+check-spec: $(STAMP) ## fail when openapi/ is stale or breaks an upstream operation
+	$(BIN)/python openapi/spectool.py check $(UPSTREAM_ARG)
+
+java:
+	@command -v java >/dev/null || { echo "make generate needs a Java runtime: apt-get install -y default-jre-headless" >&2; exit 1; }
+
+generate: $(STAMP) java ## regenerate generated/server and generated/client from openapi/openapi.yaml
+	rm -rf generated/server generated/client
+	mkdir -p generated/server generated/client
+	cp openapi/generator/server.ignore generated/server/.openapi-generator-ignore
+	cp openapi/generator/client.ignore generated/client/.openapi-generator-ignore
+	$(BIN)/openapi-generator-cli batch --fail-fast openapi/generator/server.yaml openapi/generator/client.yaml >/dev/null
+
+check-generated: generate ## fail when generated/ differs from what make generate writes
+	@if [ -n "$$(git status --porcelain -- generated/)" ]; then \
+	  git status --porcelain -- generated/; \
+	  echo "generated/ is stale: run 'make generate' and commit generated/" >&2; exit 1; fi
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,8 @@
+"""MetricsController: routes each operation of the spec to its hand-written handler in impl."""
+
+from impl import handlers
+
+
+def get_metrics(zap_trace_span=None, name=None):  # noqa: E501
+    """Get the instance&#39;s metrics in Prometheus exposition format"""
+    return handlers.get_metrics(zap_trace_span=zap_trace_span, name=name)

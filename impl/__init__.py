@@ -1,0 +1,1 @@
+"""InfluxDB OSS v2 system-information API: the hand-written half of the service."""

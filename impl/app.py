@@ -1,0 +1,154 @@
+"""The app factory: the generated server's spec, wired to impl's handlers and layers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import connexion
+import flask
+import yaml
+from connexion.exceptions import ProblemException
+from connexion.jsonifier import Jsonifier
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.middleware import MiddlewarePosition
+from starlette.exceptions import HTTPException
+
+from impl.auth import TokenChecker
+from impl.config import Config
+from impl.errors import INTERNAL_MESSAGE, InfluxError, from_status, render
+from impl.middleware import InfluxMiddleware, OperationGate
+from impl.state import EXTENSION_KEY, AppState
+from sysinfo_server.encoder import JSONEncoder
+
+log = logging.getLogger("impl.app")
+
+METRICS_OPERATION = "get_metrics"
+SYSTEM_OPERATIONS = frozenset({"get_health", "get_ready", "get_ping", "head_ping"})
+
+
+def generated_spec_path() -> Path:
+    """The spec inside the generated server package (it names the controllers)."""
+    return Path(str(resources.files("sysinfo_server") / "openapi" / "openapi.yaml"))
+
+
+def operation_paths(spec: dict[str, Any]) -> dict[str, str]:
+    """operationId -> route template, the `path` label of the HTTP metrics."""
+    return {
+        operation["operationId"]: path
+        for path, item in spec["paths"].items()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+
+
+def _connexion_response(error: InfluxError) -> ConnexionResponse:
+    status, headers, body = render(error)
+    return ConnexionResponse(
+        status_code=status,
+        mimetype="application/json",
+        content_type=dict(headers)["Content-Type"],
+        body=body,
+        headers={k: v for k, v in headers if k not in ("Content-Type", "Content-Length")},
+    )
+
+
+def _on_influx_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, InfluxError)
+    log.warning("request failed: %s", exc)
+    return _connexion_response(exc)
+
+
+def _on_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, ProblemException)
+    error = from_status(exc.status, str(exc.detail or exc.title))
+    # For a 500 the client gets a generic message; the log keeps what Connexion said.
+    log.log(
+        logging.ERROR if exc.status >= 500 else logging.WARNING,
+        "request failed: %s (%s: %s)",
+        error,
+        exc.title,
+        exc.detail,
+    )
+    return _connexion_response(error)
+
+
+def _on_http_exception(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error = InfluxError("not found", "path not found")
+    elif exc.status_code == 405:
+        allowed = tuple(
+            m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()
+        )
+        error = InfluxError("method not allowed", f"allow: {', '.join(allowed)}", allow=allowed)
+    else:
+        error = from_status(exc.status_code, str(exc.detail))
+    level = logging.ERROR if error.status >= 500 else logging.WARNING
+    log.log(level, "request failed: %s %s: %s", request.method, request.url.path, error)
+    return _connexion_response(error)
+
+
+def _on_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    log.error("unexpected error", exc_info=exc)
+    return _connexion_response(InfluxError("internal error", INTERNAL_MESSAGE))
+
+
+def _flask_influx_error(error: InfluxError) -> flask.Response:
+    """InfluxErrors raised by handlers, answered before Flask turns them into a 500."""
+    log.warning("request failed: %s", error)
+    status, headers, body = render(error)
+    return flask.Response(body, status=status, headers=headers)
+
+
+def create_app(config: Config, state: AppState | None = None) -> connexion.FlaskApp:
+    """A ready-to-serve app for `config`, with its own registry and state."""
+    state = state or AppState.create(config)
+    spec_path = generated_spec_path()
+    spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        state.ready = True  # /ready answers 503 until the server has started
+        try:
+            yield
+        finally:
+            state.ready = False
+
+    app = connexion.FlaskApp(__name__, lifespan=lifespan)
+    app.add_api(
+        spec,
+        pythonic_params=True,
+        validate_responses=True,
+        jsonifier=Jsonifier(cls=JSONEncoder),
+        swagger_ui_options=None,
+    )
+    app.app.extensions[EXTENSION_KEY] = state
+    app.app.register_error_handler(InfluxError, _flask_influx_error)
+
+    protected = {METRICS_OPERATION} | (
+        SYSTEM_OPERATIONS if config.protect_system_endpoints else set()
+    )
+    app.add_middleware(
+        OperationGate,
+        position=MiddlewarePosition.BEFORE_SECURITY,
+        tokens=TokenChecker(config.tokens),
+        protected=frozenset(protected),
+    )
+    app.add_middleware(
+        InfluxMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        metrics=state.http_metrics,
+        paths=operation_paths(spec),
+        version=config.version,
+        build=config.build,
+    )
+    app.add_error_handler(InfluxError, _on_influx_error)
+    app.add_error_handler(ProblemException, _on_problem)
+    app.add_error_handler(HTTPException, _on_http_exception)
+    app.add_error_handler(Exception, _on_unexpected)
+    return app

@@ -1,0 +1,136 @@
+"""GET /metrics: content negotiation, family selection and encoding.
+
+Encoding, gzip detection and the content types are prometheus_client's own
+(`choose_encoder`, `gzip_accepted`); this module decides which of its formats a
+client gets, and which families it sees.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from impl.errors import InfluxError
+
+TEXT = "text/plain"
+OPENMETRICS = "application/openmetrics-text"
+
+# Media ranges served as the text format. application/json is here because InfluxDB's
+# own clients ask /metrics for JSON and expect the text (influxd ignores Accept).
+TEXT_RANGES = frozenset({TEXT, "text/*", "*/*", "application/json", "application/*"})
+
+
+@dataclass(frozen=True)
+class Choice:
+    media_type: str  # TEXT or OPENMETRICS
+    encoder: Callable[[Collector], bytes]
+    content_type: str
+
+
+def _parse_accept(header: str) -> Iterator[tuple[str, float, int]]:
+    """(media range, q, position) for each entry of an Accept header."""
+    for position, entry in enumerate(header.split(",")):
+        media, *params = (part.strip() for part in entry.split(";"))
+        if not media:
+            continue
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        yield media.lower(), quality, position
+
+
+def negotiate(accept: str | None) -> Choice:
+    """The format a client gets: the one it weights highest, text on ties.
+
+    No Accept header, or one with any media range we serve as text, gets text 0.0.4
+    (influxd's only format); OpenMetrics only when the client prefers it. When nothing
+    acceptable is left, the request fails with 406.
+    """
+    if not accept or not accept.strip():
+        return _choice(TEXT)
+    best: tuple[float, int, str] | None = None
+    for media, quality, position in _parse_accept(accept):
+        if quality <= 0:
+            continue
+        if media == OPENMETRICS:
+            candidate = (quality, 0, OPENMETRICS)
+        elif media in TEXT_RANGES:
+            candidate = (quality, 1, TEXT)
+        else:
+            continue
+        del position  # ties between formats go to text, whatever the order
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    if best is None:
+        raise InfluxError(
+            "invalid",
+            f"cannot serve {accept[:200]!r}: /metrics serves {TEXT} and {OPENMETRICS}",
+            status=406,
+        )
+    return _choice(best[2])
+
+
+def _choice(media_type: str) -> Choice:
+    encoder, content_type = choose_encoder(media_type)
+    return Choice(media_type, encoder, content_type)
+
+
+class FamilyView(Collector):
+    """The families of a collector, sorted by name, optionally restricted.
+
+    influxd (Go's promhttp) sorts families by name and has no `_created` samples; the
+    text format leaves them out here as well. `names` keeps the families that contain
+    any of the named samples (`x`, `x_total`, `x_bucket` all select family `x`).
+    """
+
+    def __init__(self, source: Collector, names: Iterable[str] | None, drop_created: bool) -> None:
+        self._source = source
+        self._names = frozenset(names) if names else None
+        self._drop_created = drop_created
+
+    def _selected(self, family: Metric) -> bool:
+        if self._names is None or family.name in self._names:
+            return True
+        return any(sample.name in self._names for sample in family.samples)
+
+    def collect(self) -> Iterator[Metric]:
+        families = sorted(self._source.collect(), key=lambda family: family.name)
+        for family in families:
+            if not self._selected(family):
+                continue
+            if self._drop_created and family.type in ("counter", "histogram", "summary"):
+                family.samples = [s for s in family.samples if not s.name.endswith("_created")]
+            yield family
+
+
+@dataclass(frozen=True)
+class Exposition:
+    body: bytes
+    content_type: str
+    gzipped: bool
+
+
+def expose(
+    registry: Collector,
+    *,
+    accept: str | None,
+    accept_encoding: str | None,
+    names: Iterable[str] | None = None,
+) -> Exposition:
+    """Encode `registry` for a client that sent these headers."""
+    choice = negotiate(accept)
+    view = FamilyView(registry, names, drop_created=choice.media_type == TEXT)
+    body = choice.encoder(view)
+    if gzip_accepted(accept_encoding or ""):
+        return Exposition(gzip.compress(body, compresslevel=6), choice.content_type, True)
+    return Exposition(body, choice.content_type, False)

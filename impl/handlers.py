@@ -1,0 +1,154 @@
+"""The operations of the spec; the generated controllers call these by operationId."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import threading
+from datetime import UTC, datetime
+
+import flask
+
+from impl.errors import JSON_CONTENT_TYPE, InfluxError
+from impl.exposition import expose
+from impl.state import AppState, current_state
+from sysinfo_server.encoder import JSONEncoder
+from sysinfo_server.models.health_check import HealthCheck
+from sysinfo_server.models.ready import Ready
+
+log = logging.getLogger("impl.handlers")
+
+# A registry that takes longer than this to collect makes /health fail: a scrape
+# would be as slow, and Prometheus' default scrape timeout is 10 s.
+COLLECT_DEADLINE_SECONDS = 2.0
+HEALTH_MESSAGE = "ready for queries and writes"
+
+
+def json_response(model: object, status: int = 200) -> flask.Response:
+    """A generated model as compact JSON, with influxd's content type."""
+    body = json.dumps(model, cls=JSONEncoder, separators=(",", ":"))
+    return flask.Response(body, status=status, content_type=JSON_CONTENT_TYPE)
+
+
+def get_metrics(zap_trace_span: str | None = None, name: list[str] | None = None) -> flask.Response:
+    state = current_state()
+    if state.config.metrics_disabled:
+        raise InfluxError("forbidden", "metrics disabled")
+    request = flask.request
+    exposition = expose(
+        state.registry,
+        accept=request.headers.get("Accept"),
+        accept_encoding=request.headers.get("Accept-Encoding"),
+        names=name,
+    )
+    response = flask.Response(exposition.body, status=200, content_type=exposition.content_type)
+    response.headers["Vary"] = "Accept-Encoding"
+    if exposition.gzipped:
+        response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
+def _check_registry(state: AppState) -> HealthCheck:
+    outcome: list[str] = []
+
+    def collect() -> None:
+        try:
+            families = list(state.registry.collect())
+            outcome.append(f"{len(families)} metric families collected")
+        except Exception as err:  # any collector failing is what this check reports
+            log.exception("health check: registry collection failed")
+            outcome.append(f"collection failed: {type(err).__name__}")
+
+    worker = threading.Thread(target=collect, daemon=True)
+    worker.start()
+    worker.join(COLLECT_DEADLINE_SECONDS)
+    if not outcome:
+        return HealthCheck(
+            name="metrics-registry",
+            status="fail",
+            message=f"collection exceeded {COLLECT_DEADLINE_SECONDS}s",
+        )
+    failed = outcome[0].startswith("collection failed")
+    return HealthCheck(
+        name="metrics-registry", status="fail" if failed else "pass", message=outcome[0]
+    )
+
+
+def _check_state_dir(state: AppState) -> HealthCheck:
+    directory = state.config.state_dir
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".health-"):
+            pass
+    except OSError as err:
+        return HealthCheck(
+            name="state-directory",
+            status="fail",
+            message=f"{directory} is not writable: {err.strerror}",
+        )
+    return HealthCheck(name="state-directory", status="pass", message=f"{directory} is writable")
+
+
+def get_health(zap_trace_span: str | None = None) -> flask.Response:
+    state = current_state()
+    checks = [_check_registry(state), _check_state_dir(state)]
+    failing = [check.name for check in checks if check.status == "fail"]
+    message = f"failing checks: {', '.join(failing)}" if failing else HEALTH_MESSAGE
+    health = HealthCheck(
+        name="influxdb",
+        message=message,
+        status="fail" if failing else "pass",
+        checks=checks,
+        version=state.config.version,
+        commit=state.config.commit,
+    )
+    return json_response(health, 503 if failing else 200)
+
+
+def go_duration(seconds: float) -> str:
+    """A duration as Go's time.Duration prints it (influxd's `up`), e.g. `1m2.3s`."""
+    nanos = round(seconds * 1e9)
+    if nanos < 1_000_000_000:
+        if nanos < 1_000:
+            return f"{nanos}ns"
+        if nanos < 1_000_000:
+            return f"{_trim(nanos / 1e3)}µs"
+        return f"{_trim(nanos / 1e6)}ms"
+    hours, rest = divmod(nanos, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = f"{_trim(rest / 1e9)}s"
+    if hours or minutes:
+        text = f"{minutes}m{text}"
+    if hours:
+        text = f"{hours}h{text}"
+    return text
+
+
+def _trim(value: float) -> str:
+    return f"{value:.9f}".rstrip("0").rstrip(".")
+
+
+def get_ready(zap_trace_span: str | None = None) -> flask.Response:
+    state = current_state()
+    if not state.ready:
+        raise InfluxError("unavailable", "starting")
+    up = datetime.now(UTC) - state.started_at
+    ready = Ready(status="ready", started=state.started_at, up=go_duration(up.total_seconds()))
+    return json_response(ready)
+
+
+def _no_content() -> flask.Response:
+    response = flask.Response(status=204)
+    del response.headers["Content-Type"]  # a 204 has no body, so no media type
+    return response
+
+
+def get_ping(zap_trace_span: str | None = None) -> flask.Response:
+    return _no_content()
+
+
+def head_ping(zap_trace_span: str | None = None) -> flask.Response:
+    return _no_content()
+
+
+__all__ = ["get_health", "get_metrics", "get_ping", "get_ready", "head_ping", "go_duration"]

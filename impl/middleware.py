@@ -1,0 +1,153 @@
+"""ASGI layers around the Connexion app: metrics, headers, access log, tokens."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from impl.auth import TokenChecker
+from impl.errors import InfluxError, render
+from impl.http_metrics import FALLBACK_PATH, HttpMetrics
+from impl.logs import ACCESS_LOGGER
+from impl.tracing import HEADER as TRACE_HEADER
+from impl.tracing import parse_span_context
+from impl.user_agents import agent_name
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+# Key under which the outer layer leaves a mutable record in the ASGI scope. Connexion
+# copies the scope as it routes, but the copies share this object, so what the inner
+# layer learns (the matched operation) reaches the outer one.
+RECORD_KEY = "influxdb_sysinfo.request"
+ROUTING_EXTENSION = "connexion_routing"
+
+
+@dataclass
+class RequestRecord:
+    operation_id: str | None = None
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def send_error(send: Send, error: InfluxError) -> None:
+    status, headers, body = render(error)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class InfluxMiddleware:
+    """Outermost layer: every response gets InfluxDB's identity headers, is counted in
+    the HTTP metrics after it has been sent, and is written to the access log."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HttpMetrics,
+        paths: Mapping[str, str],
+        version: str,
+        build: str,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.paths = paths
+        self.identity_headers = [
+            (b"x-influxdb-build", build.encode("latin-1")),
+            (b"x-influxdb-version", version.encode("latin-1")),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        record = RequestRecord()
+        scope[RECORD_KEY] = record
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = list(message.get("headers", [])) + self.identity_headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            self._finish(scope, record, status, time.perf_counter() - started)
+
+    def _finish(self, scope: Scope, record: RequestRecord, status: int, seconds: float) -> None:
+        path = self.paths.get(record.operation_id or "", FALLBACK_PATH)
+        user_agent = header(scope, b"user-agent")
+        span = parse_span_context(header(scope, TRACE_HEADER.encode()))
+        trace_id = span.trace_id if span else None
+        self.metrics.record(
+            method=scope["method"],
+            path=path,
+            status=status,
+            user_agent=user_agent,
+            seconds=seconds,
+            trace_id=trace_id,
+        )
+        fields: dict[str, Any] = {
+            "method": scope["method"],
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "user_agent": agent_name(user_agent),
+        }
+        if trace_id:
+            fields["trace_id"] = trace_id
+        access_log.info("request", extra={"fields": fields})
+
+
+class OperationGate:
+    """Inside Connexion, after routing: notes the matched operation for the outer layer
+    and enforces token-protected mode on the operations that need a token."""
+
+    def __init__(self, app: ASGIApp, *, tokens: TokenChecker, protected: frozenset[str]) -> None:
+        self.app = app
+        self.tokens = tokens
+        self.protected = protected
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        routing = scope.get("extensions", {}).get(ROUTING_EXTENSION, {})
+        # Connexion names the operation by its resolved function, e.g.
+        # "sysinfo_server.controllers.ping_controller.get_ping"; the spec by its last part.
+        resolved = routing.get("operation_id")
+        operation_id = resolved.rsplit(".", 1)[-1] if isinstance(resolved, str) else None
+        record = scope.get(RECORD_KEY)
+        if isinstance(record, RequestRecord):
+            record.operation_id = operation_id
+        if (
+            self.tokens.enabled
+            and operation_id in self.protected
+            and not self.tokens.accepts(header(scope, b"authorization"))
+        ):
+            logging.getLogger("impl.auth").warning(
+                "rejected request without a valid token",
+                extra={"fields": {"operation": operation_id}},
+            )
+            await send_error(send, InfluxError("unauthorized", "unauthorized access"))
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,54 @@
+"""Per-app state: everything one running app owns, reachable from its handlers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import flask
+from prometheus_client import CollectorRegistry
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from impl.config import Config
+from impl.http_metrics import HttpMetrics
+from impl.identity import IdentityCollector, load_or_create_instance_id
+
+EXTENSION_KEY = "influxdb_sysinfo"
+
+
+@dataclass
+class AppState:
+    config: Config
+    instance_id: str
+    registry: CollectorRegistry
+    http_metrics: HttpMetrics
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_monotonic: float = field(default_factory=time.monotonic)
+    ready: bool = False
+
+    @classmethod
+    def create(cls, config: Config) -> AppState:
+        """Build the registry with process, runtime, identity and HTTP metrics."""
+        instance_id = load_or_create_instance_id(config.state_dir)
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        started_monotonic = time.monotonic()
+        registry.register(IdentityCollector(config, instance_id, started_monotonic))
+        return cls(
+            config=config,
+            instance_id=instance_id,
+            registry=registry,
+            http_metrics=HttpMetrics(registry),
+            started_monotonic=started_monotonic,
+        )
+
+
+def current_state() -> AppState:
+    """The state of the app serving the current request."""
+    state: AppState = flask.current_app.extensions[EXTENSION_KEY]
+    return state
