@@ -19,6 +19,7 @@ from connexion.middleware import MiddlewarePosition
 from starlette.exceptions import HTTPException
 
 from impl.auth import TokenChecker
+from impl.compression import GzipOperations
 from impl.config import Config
 from impl.errors import INTERNAL_MESSAGE, InfluxError, from_status, render
 from impl.middleware import InfluxMiddleware, OperationGate
@@ -138,6 +139,11 @@ def create_app(config: Config, state: AppState | None = None) -> connexion.Flask
         position=MiddlewarePosition.BEFORE_SECURITY,
         tokens=TokenChecker(config.tokens),
         protected=frozenset(protected),
+    )
+    app.add_middleware(
+        GzipOperations,
+        position=MiddlewarePosition.BEFORE_SECURITY,
+        operations={METRICS_OPERATION},
     )
     app.add_middleware(
         InfluxMiddleware,

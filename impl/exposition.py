@@ -1,17 +1,16 @@
 """GET /metrics: content negotiation, family selection and encoding.
 
-Encoding, gzip detection and the content types are prometheus_client's own
-(`choose_encoder`, `gzip_accepted`); this module decides which of its formats a
-client gets, and which families it sees.
+Encoding and the content types are prometheus_client's own (`choose_encoder`); this
+module decides which of its formats a client gets, and which families it sees.
+gzip is applied later, outside response validation (impl/compression.py).
 """
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -117,20 +116,12 @@ class FamilyView(Collector):
 class Exposition:
     body: bytes
     content_type: str
-    gzipped: bool
 
 
 def expose(
-    registry: Collector,
-    *,
-    accept: str | None,
-    accept_encoding: str | None,
-    names: Iterable[str] | None = None,
+    registry: Collector, *, accept: str | None, names: Iterable[str] | None = None
 ) -> Exposition:
-    """Encode `registry` for a client that sent these headers."""
+    """Encode `registry` in the format negotiated for an Accept header."""
     choice = negotiate(accept)
     view = FamilyView(registry, names, drop_created=choice.media_type == TEXT)
-    body = choice.encoder(view)
-    if gzip_accepted(accept_encoding or ""):
-        return Exposition(gzip.compress(body, compresslevel=6), choice.content_type, True)
-    return Exposition(body, choice.content_type, False)
+    return Exposition(choice.encoder(view), choice.content_type)

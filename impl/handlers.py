@@ -35,17 +35,10 @@ def get_metrics(zap_trace_span: str | None = None, name: list[str] | None = None
     state = current_state()
     if state.config.metrics_disabled:
         raise InfluxError("forbidden", "metrics disabled")
-    request = flask.request
-    exposition = expose(
-        state.registry,
-        accept=request.headers.get("Accept"),
-        accept_encoding=request.headers.get("Accept-Encoding"),
-        names=name,
-    )
+    exposition = expose(state.registry, accept=flask.request.headers.get("Accept"), names=name)
     response = flask.Response(exposition.body, status=200, content_type=exposition.content_type)
+    # The body is gzipped on the way out when the client allows it (impl/compression.py).
     response.headers["Vary"] = "Accept-Encoding"
-    if exposition.gzipped:
-        response.headers["Content-Encoding"] = "gzip"
     return response
 
 

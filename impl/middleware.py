@@ -80,18 +80,29 @@ class InfluxMiddleware:
         record = RequestRecord()
         scope[RECORD_KEY] = record
         status = 500
+        recorded = False
+
+        def finish() -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                self._finish(scope, record, status, time.perf_counter() - started)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = list(message.get("headers", [])) + self.identity_headers
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before the last byte leaves: a client that has read this
+                # response and scrapes next must find it counted.
+                finish()
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            self._finish(scope, record, status, time.perf_counter() - started)
+            finish()  # no complete response (client gone, app failed): still counted
 
     def _finish(self, scope: Scope, record: RequestRecord, status: int, seconds: float) -> None:
         path = self.paths.get(record.operation_id or "", FALLBACK_PATH)

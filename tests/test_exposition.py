@@ -1,0 +1,220 @@
+"""GET /metrics as scrapers see it: formats, negotiation, gzip, HEAD, name[] filter."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+
+import pytest
+import requests
+
+from impl.errors import InfluxError
+from impl.exposition import OPENMETRICS, TEXT, negotiate
+from tests.live import LiveServer
+from tests.metrics_text import families, openmetrics_families
+
+TEXT_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1"
+)
+
+
+def get(server: LiveServer, path: str = "/metrics", **headers: str) -> requests.Response:
+    return requests.get(server.url + path, headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [None, "*/*", "text/plain", "text/plain;version=0.0.4", "application/json", "text/*"],
+)
+def test_text_format_for_text_wildcards_and_json(server: LiveServer, accept: str | None) -> None:
+    headers = {"Accept-Encoding": "identity"}
+    if accept is not None:
+        headers["Accept"] = accept
+    response = get(server, **headers)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == TEXT_0_0_4
+    assert "Content-Encoding" not in response.headers
+    parsed = families(response.text)
+    assert {"process_cpu_seconds", "python_info", "http_api_requests"} <= parsed.keys()
+
+
+def test_families_sorted_and_each_has_help_and_type(server: LiveServer) -> None:
+    body = get(server, **{"Accept-Encoding": "identity"}).text
+    type_lines = [line.split()[2] for line in body.splitlines() if line.startswith("# TYPE ")]
+    assert type_lines == sorted(type_lines)
+    lines = body.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("# TYPE "):
+            assert lines[index - 1].startswith("# HELP " + line.split()[2] + " ")
+
+
+def test_no_created_samples_and_counters_end_in_total(server: LiveServer) -> None:
+    body = get(server).text
+    assert "_created" not in body
+    for family in families(body).values():
+        if family.type == "counter":
+            assert all(s.name.endswith("_total") for s in family.samples), family.name
+
+
+def test_label_names_sorted(server: LiveServer) -> None:
+    get(server, "/ping")
+    for family in families(get(server).text).values():
+        for sample in family.samples:
+            names = list(sample.labels)
+            assert names == sorted(names), (sample.name, names)
+
+
+def test_openmetrics_when_preferred(server: LiveServer) -> None:
+    response = get(server, Accept=PROMETHEUS_ACCEPT)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith(
+        "application/openmetrics-text; version=1.0.0"
+    )
+    assert response.text.endswith("# EOF\n")
+    parsed = openmetrics_families(response.text)
+    assert parsed["http_api_requests"].type == "counter"
+
+
+def test_text_wins_when_weighted_higher(server: LiveServer) -> None:
+    accept = "application/openmetrics-text;q=0.2,text/plain;q=0.9"
+    assert get(server, Accept=accept).headers["Content-Type"] == TEXT_0_0_4
+
+
+def test_unservable_accept_is_406_influx_error(server: LiveServer) -> None:
+    response = get(server, Accept="image/png")
+    assert response.status_code == 406
+    assert response.headers["X-Platform-Error-Code"] == "invalid"
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert response.json()["code"] == "invalid"
+    assert "image/png" in response.json()["message"]
+
+
+def test_gzip_when_accepted(server: LiveServer) -> None:
+    raw = requests.get(
+        server.url + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=10, stream=True
+    )
+    assert raw.headers["Content-Encoding"] == "gzip"
+    assert raw.headers["Vary"] == "Accept-Encoding"
+    body = gzip.decompress(raw.raw.read(decode_content=False)).decode()
+    assert "http_api_requests" in families(body)
+
+
+def test_gzip_openmetrics_round_trips(server: LiveServer) -> None:
+    raw = requests.get(
+        server.url + "/metrics",
+        headers={"Accept-Encoding": "gzip", "Accept": OPENMETRICS},
+        timeout=10,
+        stream=True,
+    )
+    body = gzip.decompress(raw.raw.read(decode_content=False)).decode()
+    assert "process_cpu_seconds" in openmetrics_families(body)
+
+
+def test_identity_when_gzip_not_accepted(server: LiveServer) -> None:
+    response = get(server, **{"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in response.headers
+    assert response.headers["Vary"] == "Accept-Encoding"
+
+
+def test_head_has_headers_and_no_body(server: LiveServer) -> None:
+    head = requests.head(server.url + "/metrics", timeout=10)
+    get_response = get(server)
+    assert head.status_code == 200
+    assert head.content == b""
+    for name in ("Content-Type", "Vary", "X-Influxdb-Version", "X-Influxdb-Build"):
+        assert head.headers[name] == get_response.headers[name]
+
+
+def test_name_filter_restricts_families(server: LiveServer) -> None:
+    response = requests.get(
+        server.url + "/metrics",
+        params=[("name[]", "http_api_requests_total"), ("name[]", "influxdb_info")],
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert set(families(response.text)) == {"http_api_requests", "influxdb_info"}
+
+
+def test_name_filter_by_family_name_of_histogram(server: LiveServer) -> None:
+    response = requests.get(
+        server.url + "/metrics",
+        params={"name[]": "http_api_request_duration_seconds"},
+        timeout=10,
+    )
+    parsed = families(response.text)
+    assert set(parsed) == {"http_api_request_duration_seconds"}
+    assert parsed["http_api_request_duration_seconds"].type == "histogram"
+
+
+def test_invalid_name_is_400_influx_error(server: LiveServer) -> None:
+    response = requests.get(server.url + "/metrics", params={"name[]": "no spaces"}, timeout=10)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert response.headers["X-Platform-Error-Code"] == "invalid"
+
+
+def test_identity_metrics(server: LiveServer) -> None:
+    parsed = families(get(server).text)
+    info = parsed["influxdb_info"]
+    assert info.type == "gauge"
+    (sample,) = info.samples
+    assert sample.value == 1
+    assert set(sample.labels) == {"arch", "build_date", "commit", "cpus", "os", "version"}
+    assert sample.labels["version"] == "2.7.12"
+    (uptime,) = parsed["influxdb_uptime_seconds"].samples
+    assert len(uptime.labels["id"]) == 16
+    int(uptime.labels["id"], 16)
+    assert uptime.value > 0
+
+
+def test_process_and_python_runtime_metrics_are_real(server: LiveServer) -> None:
+    parsed = families(get(server).text)
+    for name in (
+        "process_cpu_seconds",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+        "python_gc_collections",
+        "python_info",
+    ):
+        assert name in parsed, name
+    rss = parsed["process_resident_memory_bytes"].samples[0].value
+    assert rss > 1_000_000
+    assert not any(name.startswith("go_") for name in parsed)
+
+
+def test_promtool_check_metrics_is_clean(server: LiveServer) -> None:
+    get(server, "/ping", **{"User-Agent": "curl/8.5.0"})
+    get(server, "/nowhere")
+    body = get(server).text
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=body, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "" and result.stderr.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, TEXT),
+        ("", TEXT),
+        ("application/json, text/plain", TEXT),
+        ("application/openmetrics-text", OPENMETRICS),
+        ("application/openmetrics-text;q=0.5, text/plain;q=0.5", TEXT),
+        ("text/plain;q=0, application/openmetrics-text;q=0.1", OPENMETRICS),
+        ("image/png, */*;q=0.1", TEXT),
+    ],
+)
+def test_negotiate_picks_highest_weight_text_on_ties(accept: str | None, expected: str) -> None:
+    assert negotiate(accept).media_type == expected
+
+
+@pytest.mark.parametrize("accept", ["image/png", "text/html", "*/*;q=0", "application/xml"])
+def test_negotiate_refuses_what_cannot_be_served(accept: str) -> None:
+    with pytest.raises(InfluxError) as caught:
+        negotiate(accept)
+    assert caught.value.status == 406

@@ -1,0 +1,142 @@
+"""http_api_requests_total and http_api_request_duration_seconds: exact and bounded."""
+
+from __future__ import annotations
+
+import random
+import string
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from impl.http_metrics import BUCKETS, DURATION_HELP, REQUESTS_HELP
+from tests.live import LiveServer
+from tests.metrics_text import families, request_count
+
+LABEL_NAMES = {"handler", "method", "path", "response_code", "status", "user_agent"}
+
+
+def scrape(server: LiveServer, session: requests.Session | None = None) -> str:
+    getter = session or requests
+    response = getter.get(server.url + "/metrics", timeout=10)
+    assert response.status_code == 200
+    return response.text
+
+
+def test_families_match_influxd(fresh_server: LiveServer) -> None:
+    requests.get(fresh_server.url + "/ping", timeout=10)
+    parsed = families(scrape(fresh_server))
+    counter = parsed["http_api_requests"]
+    assert counter.type == "counter"
+    assert counter.documentation == REQUESTS_HELP
+    histogram = parsed["http_api_request_duration_seconds"]
+    assert histogram.type == "histogram"
+    assert histogram.documentation == DURATION_HELP
+    bounds = sorted(
+        {float(s.labels["le"]) for s in histogram.samples if s.name.endswith("_bucket")}
+    )
+    assert bounds == [*BUCKETS, float("inf")]
+    for sample in counter.samples:
+        assert set(sample.labels) == LABEL_NAMES
+        assert sample.labels["handler"] == "platform"
+
+
+def test_exact_counts_after_n_requests(fresh_server: LiveServer) -> None:
+    session = requests.Session()
+    session.headers["User-Agent"] = "curl/8.5.0"
+    for _ in range(37):
+        assert session.get(fresh_server.url + "/ping", timeout=10).status_code == 204
+    for _ in range(5):
+        session.get(fresh_server.url + "/health", timeout=10)
+    body = scrape(fresh_server, session)
+    assert (
+        request_count(body, path="/ping", method="GET", response_code="204", user_agent="curl")
+        == 37
+    )
+    assert request_count(body, path="/health", status="2XX") == 5
+    parsed = families(body)
+    histogram = parsed["http_api_request_duration_seconds"]
+    count = [
+        s.value
+        for s in histogram.samples
+        if s.name.endswith("_count")
+        and s.labels["path"] == "/ping"
+        and s.labels["user_agent"] == "curl"
+    ]
+    assert count == [37]
+
+
+def test_scrape_counts_itself_in_the_next_scrape(fresh_server: LiveServer) -> None:
+    first = scrape(fresh_server)
+    assert request_count(first, path="/metrics") == 0
+    second = scrape(fresh_server)
+    assert request_count(second, path="/metrics", response_code="200", status="2XX") == 1
+    third = scrape(fresh_server)
+    assert request_count(third, path="/metrics") == 2
+
+
+def test_errors_are_counted_with_their_status(fresh_server: LiveServer) -> None:
+    requests.get(fresh_server.url + "/nowhere", timeout=10)
+    requests.get(fresh_server.url + "/also/nowhere", timeout=10)
+    requests.delete(fresh_server.url + "/ping", timeout=10)
+    requests.get(fresh_server.url + "/metrics", headers={"Accept": "image/png"}, timeout=10)
+    body = scrape(fresh_server)
+    assert request_count(body, path="/:fallback_path", response_code="404", status="4XX") == 2
+    assert request_count(body, method="DELETE", response_code="405", status="4XX") == 1
+    assert request_count(body, path="/metrics", response_code="406", status="4XX") == 1
+
+
+def test_user_agents_are_named(fresh_server: LiveServer) -> None:
+    agents = {
+        "curl/8.5.0": "curl",
+        "influxdb-client-python/1.50.0": "influxdb-client-python",
+        "Prometheus/2.45.0": "Prometheus",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0": "Firefox",
+        "totally-unknown-agent/1.0": "other",
+    }
+    for header in agents:
+        requests.get(fresh_server.url + "/ping", headers={"User-Agent": header}, timeout=10)
+    body = scrape(fresh_server)
+    for name in agents.values():
+        assert request_count(body, path="/ping", user_agent=name) == 1, name
+
+
+def _random_text(rng: random.Random, size: int) -> str:
+    return "".join(rng.choice(string.ascii_letters + string.digits + "-_/.") for _ in range(size))
+
+
+def test_random_clients_cannot_grow_series_without_bound(fresh_server: LiveServer) -> None:
+    rng = random.Random(20261125)
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "FOO", "BREW", "X1"]
+    total = 10_000
+    plan = [
+        (
+            rng.choice(methods),
+            "/" + _random_text(rng, rng.randint(1, 40)),
+            _random_text(rng, rng.randint(0, 60)),
+        )
+        for _ in range(total)
+    ]
+
+    def send(chunk: list[tuple[str, str, str]]) -> int:
+        session = requests.Session()
+        sent = 0
+        for method, path, agent in chunk:
+            session.request(
+                method, fresh_server.url + path, headers={"User-Agent": agent}, timeout=10
+            )
+            sent += 1
+        return sent
+
+    before = request_count(scrape(fresh_server))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        sent = sum(pool.map(send, [plan[i::4] for i in range(4)]))
+    assert sent == total
+
+    body = scrape(fresh_server)
+    counter = families(body)["http_api_requests"]
+    series = len(counter.samples)
+    # Bounded by methods (9 known + OTHER) x route templates x statuses x agent names,
+    # whatever was sent; in practice a handful.
+    assert series <= 40, series
+    # Every request was counted once: those sent, plus the scrape taken before them.
+    assert request_count(body) == before + total + 1
