@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer /metrics with 403, as influxd --metrics-disabled",
     )
     parser.add_argument(
-        "--token-file", help="file with one accepted token per line; turns on token-protected mode"
+        "--token-file",
+        help="file with one accepted token per line (# starts a comment line); "
+        "turns on token-protected mode",
     )
     parser.add_argument(
         "--protect-system-endpoints",
@@ -101,7 +103,8 @@ def read_token_file(path: Path) -> tuple[str, ...]:
         raise ConfigError(f"cannot read token file {path}: {err.strerror}") from err
     if mode & stat.S_IROTH:
         raise ConfigError(f"token file {path} is world-readable: chmod o-r {path}")
-    tokens = tuple(line.strip() for line in text.splitlines() if line.strip())
+    lines = (line.strip() for line in text.splitlines())
+    tokens = tuple(line for line in lines if line and not line.startswith("#"))
     if not tokens:
         raise ConfigError(f"token file {path} holds no token")
     return tokens

@@ -59,13 +59,13 @@ class LiveServer:
             self.wait_until_up()
         return self
 
-    def wait_until_up(self) -> None:
+    def wait_until_up(self, headers: dict[str, str] | None = None) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if requests.get(self.url + "/ping", timeout=1).status_code == 204:
+                if requests.get(self.url + "/ping", headers=headers, timeout=1).status_code == 204:
                     return
             except requests.ConnectionError:
                 pass

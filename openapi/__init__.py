@@ -1,0 +1,1 @@
+"""The project spec and the tool that derives it from upstream."""

@@ -1,0 +1,112 @@
+"""Configuration: flags, environment twins, defaults, and clear start-up failures."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from impl.config import Config, ConfigError, load_config
+
+
+def test_defaults() -> None:
+    config = load_config([], {})
+    assert (config.host, config.port, config.workers) == ("127.0.0.1", 8086, 1)
+    assert config.version == "2.7.12" and config.build == "OSS"
+    assert not config.token_protected and not config.metrics_disabled
+
+
+def test_environment_then_flags_win() -> None:
+    env = {"INFLUXDB_SYSINFO_PORT": "9999", "INFLUXDB_SYSINFO_METRICS_DISABLED": "true"}
+    assert load_config([], env).port == 9999
+    assert load_config([], env).metrics_disabled
+    assert load_config(["--port", "7777"], env).port == 7777
+
+
+def test_tokens_never_in_repr() -> None:
+    config = load_config([], {"INFLUXDB_SYSINFO_TOKENS": "abc123secret, def456"})
+    assert config.tokens == ("abc123secret", "def456")
+    assert "abc123secret" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        ([], {"INFLUXDB_SYSINFO_PORT": "http"}, "--port must be an integer"),
+        (["--port", "70000"], {}, "--port must be between"),
+        (["--workers", "0"], {}, "--workers must be between"),
+        ([], {"INFLUXDB_SYSINFO_LOG_LEVEL": "loud"}, "--log-level must be one of"),
+        ([], {"INFLUXDB_SYSINFO_METRICS_DISABLED": "maybe"}, "not a boolean"),
+        (["--token-file", "/nonexistent/tokens"], {}, "cannot read token file"),
+    ],
+)
+def test_invalid_configuration(argv: list[str], env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(argv, env)
+
+
+def test_world_readable_token_file_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tokens"
+    path.write_text("abc\n", encoding="utf-8")
+    os.chmod(path, 0o644)
+    with pytest.raises(ConfigError, match="world-readable"):
+        load_config(["--token-file", str(path)], {})
+
+
+def run_service(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "impl.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_startup_fails_clearly_on_bad_configuration(tmp_path: Path) -> None:
+    result = run_service("--port", "nope", "--state-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "influxdb-sysinfo: error: argument --port: invalid int value" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_startup_fails_clearly_on_unusable_state_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    result = run_service("--port", "0", "--state-dir", str(blocker / "state"))
+    assert result.returncode == 2
+    assert "state directory" in result.stderr and "is not usable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_startup_fails_clearly_on_unreadable_token_file(tmp_path: Path) -> None:
+    result = run_service("--token-file", str(tmp_path / "missing"), "--state-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "cannot read token file" in result.stderr
+
+
+def test_startup_fails_clearly_when_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_service("--port", str(port), "--state-dir", str(tmp_path))
+    assert result.returncode != 0
+    assert "address already in use" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_instance_id_survives_restart(tmp_path: Path) -> None:
+    from impl.identity import load_or_create_instance_id
+
+    first = load_or_create_instance_id(tmp_path)
+    assert len(first) == 16 and int(first, 16) >= 0
+    assert load_or_create_instance_id(tmp_path) == first
+
+
+def test_config_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        Config().port = 1  # type: ignore[misc]

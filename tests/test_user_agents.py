@@ -1,0 +1,46 @@
+"""User-Agent header -> bounded label value."""
+
+from __future__ import annotations
+
+import pytest
+
+from impl.user_agents import OTHER, UNKNOWN, agent_name
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        (None, UNKNOWN),
+        ("", UNKNOWN),
+        ("   ", UNKNOWN),
+        ("curl/8.5.0", "curl"),
+        ("influxdb-client-python/1.50.0", "influxdb-client-python"),
+        ("Prometheus/2.45.3", "Prometheus"),
+        ("Go-http-client/1.1", "Go-http-client"),
+        ("python-requests/2.32.3", "python-requests"),
+        ("python-httpx/0.28.1", "python-httpx"),
+        ("Telegraf/1.30.0 Go/1.22.1", "Telegraf"),
+        ("OpenAPI-Generator/1.0.0/python", "OpenAPI-Generator"),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            "Chrome",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+            "Edge",
+        ),
+        ("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "Firefox"),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+            "Safari",
+        ),
+        ("Mozilla/5.0 (compatible; SomeBot/1.0)", OTHER),
+        ("my-own-scraper/0.1", OTHER),
+        ("\x00\xff weird", OTHER),
+    ],
+)
+def test_agent_names(header: str | None, name: str) -> None:
+    assert agent_name(header) == name
