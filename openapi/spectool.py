@@ -48,7 +48,10 @@ class SpecError(Exception):
 def read_upstream(location: str | None) -> tuple[bytes, str]:
     """Return the upstream document's bytes and a label saying where they came from."""
     if location:
-        return Path(location).read_bytes(), Path(location).name
+        try:
+            return Path(location).read_bytes(), Path(location).name
+        except OSError as err:
+            raise SpecError(f"cannot read upstream spec {location}: {err.strerror}") from err
     try:
         with urllib.request.urlopen(DEFAULT_URL, timeout=30) as response:  # noqa: S310
             return response.read(), DEFAULT_URL
