@@ -20,9 +20,11 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml generated/server/setup.py generated/client/pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e generated/server -e generated/client -e '.[dev]'
-	touch $@
+	@echo "installing the service, generated/ and dev tools into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/pip install --upgrade pip > $(VENV)/install.log 2>&1 && \
+	  $(BIN)/pip install -e generated/server -e generated/client -e '.[dev]' >> $(VENV)/install.log 2>&1 \
+	  || { tail -n 40 $(VENV)/install.log; exit 1; }
+	@touch $@
 
 setup: $(STAMP) ## create .venv with the service, the generated packages and dev tools
 
