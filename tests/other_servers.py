@@ -1,0 +1,64 @@
+"""What a client may meet at a URL instead of InfluxDB: nothing, a silent peer, a web page.
+
+All on 127.0.0.1, all bounded: each lives only inside its `with` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HTML_PAGE = b"<!DOCTYPE html>\n<html><body><h1>Welcome to nginx!</h1></body></html>\n"
+BAD_GATEWAY_PAGE = b"<html><head><title>502 Bad Gateway</title></head></html>\n"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[str]:
+    """A base URL whose peer accepts connections (the kernel completes the handshake
+    from the backlog) but never answers: every request times out."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+class _WebPage(BaseHTTPRequestHandler):
+    """A web server that is not InfluxDB: a page at /metrics, a proxy error elsewhere."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/metrics"):
+            status, body = 200, HTML_PAGE
+        else:
+            status, body = 502, BAD_GATEWAY_PAGE
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep test output clean; the assertions say what was served
+
+
+@contextlib.contextmanager
+def web_page_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WebPage)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
