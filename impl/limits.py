@@ -1,0 +1,164 @@
+"""Per-request limits, answered with InfluxDB errors before routing.
+
+Sits just inside InfluxMiddleware, so every refusal carries the identity headers, is
+counted in http_api_requests_total (path `/:fallback_path`: nothing was routed) and
+written to the access log. The connection-level limits are in impl/protocol.py.
+
+Every refusal closes the connection: the refused request's body may be unread, and
+what is left of it must never be parsed as the next request. A request that is not
+refused has had its body read in full before the app sees it, so either way no
+connection is left half-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from impl.errors import InfluxError, render
+from impl.protocol import OPEN_CONNECTIONS
+
+log = logging.getLogger("impl.limits")
+
+# None of the served operations takes a body (the spec declares no requestBody), but
+# some clients send a small one with a GET anyway, e.g. `{}`; influxd ignores it, and
+# so does this service, up to this size. A larger body is refused with 413 before it
+# is read, so no client can make the service buffer more than this per request.
+MAX_BODY_BYTES = 1024
+
+# Bytes of the request line and header framing that scope["headers"] does not hold:
+# "METHOD SP target SP HTTP/1.1 CRLF" and the CRLF that ends the head, and per header
+# ": " and CRLF. The head size compared with the limit is what the client sent.
+_REQUEST_LINE_OVERHEAD = len("  HTTP/1.1\r\n\r\n")
+_HEADER_OVERHEAD = len(": \r\n")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_header_size: int
+    max_connections: int
+    body_timeout: float
+    max_body: int = MAX_BODY_BYTES
+
+
+@dataclass(frozen=True)
+class Framing:
+    """What the request head says about its size and body."""
+
+    head_bytes: int
+    content_length: int | None
+    chunked: bool
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+
+def framing(scope: Scope) -> Framing:
+    path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    head = len(scope["method"]) + len(path) + len(query) + (1 if query else 0)
+    head += _REQUEST_LINE_OVERHEAD
+    content_length: int | None = None
+    chunked = False
+    for name, value in scope["headers"]:
+        head += len(name) + len(value) + _HEADER_OVERHEAD
+        if name == b"content-length" and value.isdigit():
+            # h11 has checked it (digits; repeated ones agree); other servers may not.
+            content_length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True  # h11 accepts chunked as the only transfer coding
+    return Framing(head, content_length, chunked)
+
+
+async def refuse(send: Send, error: InfluxError) -> None:
+    status, headers, body = render(error)
+    response_headers = [(name.lower().encode(), value.encode("latin-1")) for name, value in headers]
+    response_headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestLimits:
+    """Refuses requests beyond the configured limits; reads small bodies in full."""
+
+    def __init__(self, app: ASGIApp, *, limits: Limits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = framing(scope)
+        error = self._check_head(scope, request)
+        if error is not None:
+            log.warning("request refused: %s", error)
+            await refuse(send, error)
+            return
+        if not request.has_body:
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._read_body(receive)
+        except InfluxError as refused:
+            log.warning("request refused: %s", refused)
+            await refuse(send, refused)
+            return
+        if body is None:
+            return  # the client went away; there is nobody to answer
+        await self.app(scope, _replay(body, receive), send)
+
+    def _check_head(self, scope: Scope, request: Framing) -> InfluxError | None:
+        limits = self.limits
+        connections = scope.get("extensions", {}).get(OPEN_CONNECTIONS)
+        if isinstance(connections, int) and connections > limits.max_connections:
+            return InfluxError("unavailable", "too many open connections")
+        if request.head_bytes > limits.max_header_size:
+            return InfluxError("request too large", "request header fields too large", 431)
+        if request.content_length is not None and request.content_length > limits.max_body:
+            return self._body_too_large()
+        return None
+
+    def _body_too_large(self) -> InfluxError:
+        return InfluxError(
+            "request too large", f"request body larger than {self.limits.max_body} bytes"
+        )
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or None if the client disconnected; raises InfluxError."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.limits.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.limits.max_body:  # only a chunked body gets here
+                        raise self._body_too_large()
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            raise InfluxError("invalid", "request body timeout", 408) from None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the app the body already read, then what the server says."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replay
+
+
+__all__ = ["MAX_BODY_BYTES", "Framing", "Limits", "RequestLimits", "framing"]

@@ -1,0 +1,88 @@
+"""Configured tokens never leave the service, even where a client puts one by mistake.
+
+The service never writes a token it is given on purpose (Authorization is never
+logged, labelled or echoed). But a client may put one where text is echoed: in a
+path (logged with a 404), a `name[]` value (quoted by the 400's message) or an Accept
+header (quoted by the 406's). The service knows its own tokens, so it masks them in
+the two places such text ends up: every log line, tracebacks included, and every
+error body. Tokens it does not know cannot be masked: unknown Authorization values
+are simply never written anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LOG_MASK = "[redacted]"
+ERROR_CODE_HEADER = b"x-platform-error-code"
+
+
+class Redactor:
+    """Masks every occurrence of the given secrets."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        # Longest first: a secret that contains another is masked whole.
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._encoded = [s.encode() for s in self._secrets]
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def text(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, LOG_MASK)
+        return text
+
+    def same_length(self, data: bytes) -> bytes:
+        """`data` with each secret's bytes turned into `*`: the length, and so the
+        Content-Length already sent, stays right."""
+        for secret in self._encoded:
+            if secret in data:
+                data = data.replace(secret, b"*" * len(secret))
+        return data
+
+    def __repr__(self) -> str:
+        return f"Redactor(secrets={len(self._secrets)})"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats with `inner`, then masks the secrets in the finished line."""
+
+    def __init__(self, inner: logging.Formatter, redactor: Redactor) -> None:
+        super().__init__()
+        self.inner = inner
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.text(self.inner.format(record))
+
+
+class RedactErrorBodies:
+    """Masks the secrets in InfluxDB error bodies (those with X-Platform-Error-Code)."""
+
+    def __init__(self, app: ASGIApp, *, redactor: Redactor) -> None:
+        self.app = app
+        self.redactor = redactor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_error = False
+
+        async def masking_send(message: Message) -> None:
+            nonlocal is_error
+            if message["type"] == "http.response.start":
+                is_error = any(name == ERROR_CODE_HEADER for name, _ in message.get("headers", ()))
+            elif is_error and message["type"] == "http.response.body":
+                message["body"] = self.redactor.same_length(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, masking_send)
+
+
+__all__ = ["LOG_MASK", "RedactErrorBodies", "RedactingFormatter", "Redactor"]

@@ -1,0 +1,73 @@
+"""Routing as the spec says it, and no more leniently.
+
+Connexion routes with Starlette and hands over to Flask; two of their conveniences
+do not fit an API that must answer every request with a spec success or an InfluxDB
+error: Starlette's trailing-slash redirects, and HEAD on GET routes, which Werkzeug
+answers with an empty body that then fails response validation. (Requests Connexion
+does not route never reach Flask: impl/middleware.py's OperationGate answers 404.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connexion.middleware import ConnexionMiddleware
+from connexion.middleware.routing import RoutingMiddleware
+from starlette.routing import Mount, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from impl.middleware import ROUTING_EXTENSION
+
+
+class ExactRouting(RoutingMiddleware):  # type: ignore[misc]  # connexion is untyped
+    """Connexion's routing without Starlette's trailing-slash redirects.
+
+    Starlette answers `/metrics/` with a 307 to `/metrics`, built from the request's
+    Host header: neither a spec response nor an InfluxDB error, and a Location any
+    client can point elsewhere. Here `/metrics/` is a 404 like any unknown path
+    (influxd has no such redirect either).
+    """
+
+    def add_api(self, *args: Any, **kwargs: Any) -> None:
+        super().add_api(*args, **kwargs)
+        routers: list[Router] = [self.router]
+        for route in self.router.routes:
+            app = route.app if isinstance(route, Mount) else None
+            while isinstance(app, Router):  # APIs sharing a base path are chained
+                routers.append(app)
+                app = app.default
+        for router in routers:
+            router.redirect_slashes = False
+
+
+def middleware_stack() -> list[Any]:
+    """Connexion's default middlewares, with ExactRouting in place of its routing."""
+    return [
+        ExactRouting if middleware is RoutingMiddleware else middleware
+        for middleware in ConnexionMiddleware.default_middlewares
+    ]
+
+
+class HeadAsGet:
+    """After routing: HEAD on a GET operation runs the GET, whose body uvicorn then drops.
+
+    Werkzeug gives a HEAD response an empty body before Connexion validates it, and an
+    empty body is not a valid HealthCheck or Ready: HEAD /health would be a 500. Run as
+    GET, the response validates, and uvicorn, which still sees the HEAD, sends the
+    GET's status and headers without the body, as HTTP asks of HEAD.
+    """
+
+    def __init__(self, app: ASGIApp, *, get_operations: frozenset[str]) -> None:
+        self.app = app
+        self.get_operations = get_operations
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            resolved = scope.get("extensions", {}).get(ROUTING_EXTENSION, {}).get("operation_id")
+            if isinstance(resolved, str) and resolved.rsplit(".", 1)[-1] in self.get_operations:
+                # A copy: the server's own scope must keep saying HEAD.
+                scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
+
+
+__all__ = ["ExactRouting", "HeadAsGet", "middleware_stack"]

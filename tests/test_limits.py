@@ -1,0 +1,152 @@
+"""Per-request limits (impl/limits.py): head size, bodies on body-less operations and
+open connections, each refused with an InfluxDB error that is counted."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from impl.errors import JSON_CONTENT_TYPE
+from impl.limits import MAX_BODY_BYTES, framing
+from tests.conftest import StartServer
+from tests.live import LiveServer
+from tests.metrics_text import request_count
+from tests.rawhttp import HOST, RawClient, RawResponse, read_response, wait_for_close
+
+MAX_HEADER_SIZE = 4096
+PATIENCE = 15.0
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    args = ["--max-header-size", str(MAX_HEADER_SIZE), "--header-timeout", "1"]
+    with LiveServer(tmp_path_factory.mktemp("limited"), args) as live:
+        yield live
+
+
+def assert_error(response: RawResponse, status: int, code: str) -> str:
+    assert response.status == status
+    assert response.header("Content-Type") == JSON_CONTENT_TYPE
+    assert response.header("X-Platform-Error-Code") == code
+    assert response.header("X-Influxdb-Version") == "2.7.12"
+    body = json.loads(response.body)
+    assert body["code"] == code
+    message: str = body["message"]
+    return message
+
+
+def padded_head(size: int) -> bytes:
+    """A GET /ping head of exactly `size` bytes."""
+    start = b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Pad: "
+    return start + b"p" * (size - len(start) - 4) + b"\r\n\r\n"
+
+
+def test_framing_counts_the_head_as_sent() -> None:
+    head = padded_head(1000)
+    scope = {
+        "method": "GET",
+        "path": "/ping",
+        "raw_path": b"/ping",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"x"),
+            (b"x-pad", head[len(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Pad: ") : -4]),
+        ],
+    }
+    assert framing(scope).head_bytes == 1000
+
+
+def test_head_up_to_the_limit_is_served_and_one_byte_more_is_431(limited: LiveServer) -> None:
+    with RawClient(limited.port) as client:
+        assert client.exchange(padded_head(MAX_HEADER_SIZE)).status == 204
+        response = client.exchange(padded_head(MAX_HEADER_SIZE + 1))
+    message = assert_error(response, 431, "request too large")
+    assert message == "request header fields too large"
+    assert response.will_close
+
+
+def test_small_body_on_get_is_read_and_ignored(limited: LiveServer) -> None:
+    with RawClient(limited.port) as client:
+        for body in (b"{}", b"x" * MAX_BODY_BYTES):
+            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            response = client.request("GET", "/ping", headers, body)
+            assert response.status == 204 and not response.will_close
+        chunked = b"2\r\n{}\r\n0\r\n\r\n"
+        response = client.request("GET", "/health", [("Transfer-Encoding", "chunked")], chunked)
+        assert response.status == 200
+        # Each body was read to its end: the same connection served every request.
+        assert client.connections == 1
+
+
+def test_declared_body_over_the_limit_is_413_without_reading_it(limited: LiveServer) -> None:
+    with socket.create_connection((HOST, limited.port), timeout=PATIENCE) as sock:
+        sock.sendall(
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            + f"Content-Length: {MAX_BODY_BYTES + 1}\r\n\r\n".encode()
+        )
+        response = read_response(sock)
+        # No "100 Continue" came first, and the connection is closed, not left half-read.
+        assert wait_for_close(sock, PATIENCE) == b""
+    message = assert_error(response, 413, "request too large")
+    assert message == f"request body larger than {MAX_BODY_BYTES} bytes"
+    assert response.will_close
+
+
+def test_chunked_body_over_the_limit_is_413(limited: LiveServer) -> None:
+    chunk = b"a" * 600
+    body = b"258\r\n" + chunk + b"\r\n258\r\n" + chunk + b"\r\n0\r\n\r\n"
+    with RawClient(limited.port) as client:
+        response = client.request("GET", "/ping", [("Transfer-Encoding", "chunked")], body)
+    assert_error(response, 413, "request too large")
+    assert response.will_close
+
+
+def test_body_that_never_arrives_is_408(limited: LiveServer) -> None:
+    with socket.create_connection((HOST, limited.port), timeout=PATIENCE) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        response = read_response(sock)
+    assert assert_error(response, 408, "invalid") == "request body timeout"
+    assert response.will_close
+
+
+def test_refusals_are_counted(fresh_server: LiveServer) -> None:
+    with RawClient(fresh_server.port) as client:
+        client.request("GET", "/ping", [("Content-Length", str(MAX_BODY_BYTES + 1))])
+        client.exchange(padded_head(20_000))
+        body = client.request("GET", "/metrics").body.decode()
+    fallback = {"path": "/:fallback_path", "status": "4XX"}
+    assert request_count(body, response_code="413", **fallback) == 1
+    assert request_count(body, response_code="431", **fallback) == 1
+
+
+def test_connections_beyond_the_limit_get_503_unavailable(start_server: StartServer) -> None:
+    live = start_server("--max-connections", "2", "--keep-alive-timeout", "60")
+    first, second = RawClient(live.port), RawClient(live.port)
+    try:
+        # Two connections, each known to the server because it has answered on it.
+        assert first.request("GET", "/ping").status == 204
+        assert second.request("GET", "/ping").status == 204
+        with RawClient(live.port) as third:
+            response = third.request("GET", "/ping")
+        assert assert_error(response, 503, "unavailable") == "too many open connections"
+        assert response.will_close
+        assert second.request("GET", "/ping").status == 204  # open ones keep working
+        second.close()
+        scrape = wait_until_served(live)
+    finally:
+        first.close()
+        second.close()
+    assert request_count(scrape, response_code="503", status="5XX") >= 1
+
+
+def wait_until_served(live: LiveServer) -> str:
+    """A scrape, once the server has seen a connection close and has room again."""
+    for _ in range(200):
+        with RawClient(live.port) as client:
+            response = client.request("GET", "/metrics")
+        if response.status == 200:
+            return response.body.decode()
+    raise AssertionError("the server never took a new connection")

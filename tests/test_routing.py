@@ -1,0 +1,29 @@
+"""Routing as the spec says (impl/routing.py): HEAD on GET operations, exact paths."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.live import LiveServer
+from tests.test_app import assert_influx_error
+
+
+@pytest.mark.parametrize("path", ["/health", "/ready", "/metrics", "/ping"])
+def test_head_has_the_get_status_and_headers_without_a_body(server: LiveServer, path: str) -> None:
+    get = requests.get(server.url + path, headers={"Accept-Encoding": "identity"}, timeout=10)
+    head = requests.head(server.url + path, headers={"Accept-Encoding": "identity"}, timeout=10)
+    assert head.status_code == get.status_code
+    assert head.content == b""
+    for name in ("Content-Type", "X-Influxdb-Build", "X-Influxdb-Version"):
+        assert head.headers.get(name) == get.headers.get(name), name
+
+
+@pytest.mark.parametrize(
+    "path", ["/metrics/", "/ping/", "/health//", "//metrics", "//ping", "/metrics//x"]
+)
+def test_near_miss_paths_are_influx_not_found(server: LiveServer, path: str) -> None:
+    response = requests.get(server.url + path, allow_redirects=False, timeout=10)
+    body = assert_influx_error(response, 404, "not found")
+    assert body == {"code": "not found", "message": "path not found"}
+    assert "Location" not in response.headers

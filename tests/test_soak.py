@@ -1,0 +1,16 @@
+"""The soak of `make soak` (tests/soak.py), shortened to 10 s for `make test`."""
+
+from __future__ import annotations
+
+from tests.live import LiveServer
+from tests.soak import MIX, soak
+
+SECONDS = 10.0
+
+
+def test_mixed_load_is_counted_exactly_with_flat_memory(fresh_server: LiveServer) -> None:
+    report = soak(fresh_server, SECONDS)
+    assert report.problems() == [], report.summary()
+    assert set(report.by_kind) == {kind.name for kind in MIX}
+    assert fresh_server.process is not None and fresh_server.process.poll() is None
+    assert "lvl=error" not in fresh_server.log()
