@@ -1,0 +1,194 @@
+"""What /metrics shows when several worker processes serve one instance.
+
+Each worker records its HTTP metrics into prometheus_client's multiprocess files (one
+set per pid in one directory); whichever worker answers a scrape merges them. Every
+family gets a deliberate mode:
+
+- `http_api_*` and `python_gc_*` (counters, histograms): summed over every worker that
+  ever ran, dead ones included (their files stay), so no count is lost and none goes
+  backwards when a worker dies or is replaced. (`python_gc_*` count each worker's
+  collections from its start, copied once a second: see GcMirror.)
+- `process_*`: one series per live process of the service (the gunicorn arbiter and its
+  workers), labelled `pid`, read from /proc at scrape time. Summed, the CPU counter would
+  drop whenever a worker died; per pid, a dead worker's series simply ends.
+- `influxdb_info`, `influxdb_uptime_seconds`, `python_info`: once, for the instance;
+  uptime counts from the arbiter's start, so a replaced worker does not reset it.
+
+prometheus_client's multiprocess values keep no exemplars, so OpenMetrics output has
+none in this mode.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+PID_LABEL = "pid"
+# How often a worker copies its interpreter's GC statistics into its multiprocess
+# files: a scrape sees another worker's collections at most this late.
+GC_MIRROR_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a worker inherits from the arbiter that started the instance."""
+
+    directory: Path  # prometheus_client's multiprocess directory
+    arbiter_pid: int
+    started_at: datetime  # the instance's start, for /ready
+    started_monotonic: float  # the same instant, for influxdb_uptime_seconds
+
+
+def service_pids(arbiter_pid: int, proc: Path = Path("/proc")) -> list[int]:
+    """The arbiter and its children (the workers), from /proc."""
+    children_file = proc / str(arbiter_pid) / "task" / str(arbiter_pid) / "children"
+    try:
+        children = [int(pid) for pid in children_file.read_text().split()]
+    except FileNotFoundError:
+        children = _children_by_scan(arbiter_pid, proc)  # kernels without that file
+    return [arbiter_pid, *sorted(children)]
+
+
+def _children_by_scan(parent: int, proc: Path) -> list[int]:
+    children = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        # Field 4 is the parent pid; the command name before it may hold spaces.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            children.append(int(entry.name))
+    return children
+
+
+class ServiceProcessCollector(Collector):
+    """prometheus_client's `process_*` families for every live process, labelled `pid`."""
+
+    def __init__(self, arbiter_pid: int) -> None:
+        self._arbiter_pid = arbiter_pid
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid in service_pids(self._arbiter_pid):
+            # A process that exits while it is read yields fewer (or no) families.
+            for family in ProcessCollector(pid=_constant(pid), registry=None).collect():
+                target = merged.setdefault(
+                    family.name,
+                    Metric(family.name, family.documentation, family.type, family.unit),
+                )
+                target.samples.extend(
+                    sample._replace(labels={**sample.labels, PID_LABEL: str(pid)})
+                    for sample in family.samples
+                )
+        yield from merged.values()
+
+
+def _constant(pid: int) -> Callable[[], int]:
+    return lambda: pid
+
+
+class MergedView(Collector):
+    """The instance's families, merged anew at each scrape from every worker's files.
+
+    A fresh registry per collection, as prometheus_client's multiprocess documentation
+    advises, so that no live metric of this worker can register itself into it and be
+    counted twice.
+    """
+
+    def __init__(self, context: WorkerContext, identity: Collector) -> None:
+        self._context = context
+        self._identity = identity
+        self._platform = PlatformCollector(registry=None)
+
+    def collect(self) -> Iterable[Metric]:
+        registry = CollectorRegistry()
+        # prometheus_client.multiprocess has no type hints.
+        MultiProcessCollector(registry, path=str(self._context.directory))  # type: ignore[no-untyped-call]
+        registry.register(ServiceProcessCollector(self._context.arbiter_pid))
+        registry.register(self._platform)
+        registry.register(self._identity)
+        return registry.collect()
+
+
+class GcMirror:
+    """Copies this worker's `gc.get_stats()` into multiprocess counters.
+
+    GCCollector reads only the interpreter that answers, so in this mode the same three
+    families are kept as counters in the shared files instead, and summed like the
+    HTTP metrics. A thread does the copying, because a `gc.callbacks` hook could run
+    while this thread holds prometheus_client's (non-reentrant) multiprocess lock.
+    """
+
+    def __init__(self) -> None:
+        # Help texts and label as GCCollector's, so both modes show the same families.
+        self._collected = Counter(
+            "python_gc_objects_collected",
+            "Objects collected during gc",
+            ["generation"],
+            registry=None,
+        )
+        self._uncollectable = Counter(
+            "python_gc_objects_uncollectable",
+            "Uncollectable objects found during GC",
+            ["generation"],
+            registry=None,
+        )
+        self._collections = Counter(
+            "python_gc_collections",
+            "Number of times this generation was collected",
+            ["generation"],
+            registry=None,
+        )
+        # Counted from here on: what the worker inherited from the arbiter at fork is
+        # the arbiter's, and would be counted once per worker otherwise.
+        self._last = gc.get_stats()
+        for generation in range(len(self._last)):
+            for counter in (self._collected, self._uncollectable, self._collections):
+                counter.labels(str(generation))  # present from the first scrape, at 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gc-mirror", daemon=True)
+
+    def start(self) -> GcMirror:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.mirror()
+
+    def _run(self) -> None:
+        while not self._stop.wait(GC_MIRROR_SECONDS):
+            self.mirror()
+
+    def mirror(self) -> None:
+        current = gc.get_stats()
+        for generation, (now, before) in enumerate(zip(current, self._last, strict=True)):
+            label = str(generation)
+            self._collected.labels(label).inc(now["collected"] - before["collected"])
+            self._uncollectable.labels(label).inc(now["uncollectable"] - before["uncollectable"])
+            self._collections.labels(label).inc(now["collections"] - before["collections"])
+        self._last = current
+
+
+__all__ = [
+    "GcMirror",
+    "MergedView",
+    "ServiceProcessCollector",
+    "WorkerContext",
+    "service_pids",
+]

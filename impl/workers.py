@@ -1,0 +1,226 @@
+"""`influxdb-sysinfo --workers N` (N > 1): gunicorn's arbiter with N uvicorn workers.
+
+Order matters. prometheus_client decides, when it is first imported, whether values
+live in process memory or in per-process files under PROMETHEUS_MULTIPROC_DIR, and
+gunicorn forks every worker from this process. So the directory is prepared and
+exported here before anything imports prometheus_client; impl/cli.py imports this
+module before impl.app and impl.state for that reason.
+
+The directory belongs to the service while it runs: created (or emptied) at start,
+removed at exit, and mode 0700: its files hold every request's labels, and whoever
+could write them could forge the counts. A worker
+that dies keeps its counter files there, so its completed requests stay counted;
+`mark_process_dead` drops its live gauges. What each family shows is decided in
+impl/multiprocess.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
+from uvicorn_worker import UvicornWorker
+
+from impl.config import Config, ConfigError
+from impl.logs import configure
+
+if TYPE_CHECKING:  # imported for real only once the directory is exported
+    from impl.multiprocess import WorkerContext
+    from impl.state import AppState
+
+log = logging.getLogger("impl.workers")
+
+ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
+# The only names prometheus_client writes there (values.py); anything else in a
+# configured directory is someone else's, and the service refuses to wipe it.
+METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
+PROC_NAME = "influxdb-sysinfo"
+
+
+class MultiprocDirError(ConfigError):
+    """The multiprocess directory cannot be used; the message says why."""
+
+
+def prepare_directory(configured: Path | None) -> Path:
+    """An empty directory only this user can enter, for prometheus_client's files."""
+    if configured is None:
+        # mkdtemp creates it 0700 and unique, so instances never share one.
+        return Path(tempfile.mkdtemp(prefix="influxdb-sysinfo-metrics-"))
+    path = configured
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
+        if not stat.S_ISDIR(info.st_mode):
+            raise MultiprocDirError(f"multiproc dir {path} is not a directory (or a symlink)")
+        if info.st_uid != os.geteuid():
+            raise MultiprocDirError(f"multiproc dir {path} belongs to another user")
+        entries = list(path.iterdir())
+        foreign = sorted(e.name for e in entries if not _is_metrics_file(e))
+        if foreign:
+            raise MultiprocDirError(
+                f"multiproc dir {path} holds files that are not prometheus_client's "
+                f"({', '.join(foreign[:3])}): refusing to wipe it"
+            )
+        path.chmod(0o700)  # mkdir's mode does not apply to a directory that existed
+        for entry in entries:
+            entry.unlink()  # a previous run's counts would be added to this run's
+    except OSError as err:
+        raise MultiprocDirError(f"multiproc dir {path} is not usable: {err.strerror}") from err
+    return path
+
+
+def _is_metrics_file(entry: Path) -> bool:
+    return METRICS_FILE.fullmatch(entry.name) is not None and entry.is_file()
+
+
+def remove_directory(path: Path) -> None:
+    for entry in path.iterdir():
+        if _is_metrics_file(entry):
+            entry.unlink()
+    try:
+        path.rmdir()
+    except OSError as err:  # e.g. a mount point, or a file someone else put there
+        log.warning("multiproc dir left in place: %s: %s", path, err.strerror)
+
+
+class SysinfoWorker(UvicornWorker):  # type: ignore[misc]  # gunicorn is untyped
+    """uvicorn inside a gunicorn worker, with the options impl/cli.py gives uvicorn."""
+
+    CONFIG_KWARGS = {
+        **UvicornWorker.CONFIG_KWARGS,
+        "access_log": False,
+        "server_header": False,
+        "date_header": True,
+    }
+
+
+def worker_class(config: Config) -> type[SysinfoWorker]:
+    """SysinfoWorker with the service's protocol and connection limits (impl/protocol.py)."""
+    from impl.protocol import server_options
+
+    class ConfiguredSysinfoWorker(SysinfoWorker):
+        CONFIG_KWARGS = {**SysinfoWorker.CONFIG_KWARGS, **server_options(config)}
+
+    return ConfiguredSysinfoWorker
+
+
+class ServiceLogs(GunicornLogger):  # type: ignore[misc]
+    """gunicorn's own messages in the service's log format (impl/logs.py)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            logger.handlers.clear()
+            logger.propagate = True
+        self.access_log.disabled = True  # impl/middleware.py writes the access log
+
+
+def gunicorn_options(config: Config, listener_fd: int) -> dict[str, Any]:
+    return {
+        # Bound already (impl/cli.py's listen): gunicorn adopts it, and closes it at exit.
+        "bind": [f"fd://{listener_fd}"],
+        "workers": config.workers,
+        "worker_class": worker_class(config),
+        "proc_name": PROC_NAME,
+        "loglevel": config.log_level,
+        "logger_class": f"{__name__}.ServiceLogs",
+        # gunicorn's name for uvicorn's timeout_keep_alive, which server_options sets too.
+        # The other limits (head size and timeout, connections) have no gunicorn
+        # counterpart that applies to uvicorn workers: each worker enforces them.
+        "keepalive": config.keep_alive_timeout,
+        # The control socket is a thread in the arbiter, which forks the workers.
+        "control_socket_disable": True,
+    }
+
+
+class WorkersApplication(BaseApplication):  # type: ignore[misc]
+    """gunicorn's view of the service: options from Config, one app per worker."""
+
+    def __init__(self, config: Config, context: WorkerContext, listener_fd: int) -> None:
+        self._config = config
+        self._context = context
+        self._listener_fd = listener_fd
+        self._state: AppState | None = None
+        super().__init__(prog=PROC_NAME)
+
+    def load_config(self) -> None:
+        for key, value in gunicorn_options(self._config, self._listener_fd).items():
+            self.cfg.set(key, value)
+        self.cfg.set("child_exit", self.child_exit)
+        self.cfg.set("worker_exit", self.worker_exit)
+
+    def load(self) -> Any:
+        """In each worker, after the fork: its own state, registry and app."""
+        from impl.app import create_app
+        from impl.state import AppState
+
+        configure(self._config.log_level, self._config.log_format, self._config.tokens)
+        self._state = AppState.create(self._config, self._context)
+        return create_app(self._config, self._state)
+
+    def child_exit(self, _arbiter: Any, worker: Any) -> None:
+        """In the arbiter, for every worker that has exited, however it ended."""
+        from prometheus_client.multiprocess import mark_process_dead
+
+        mark_process_dead(worker.pid, str(self._context.directory))  # type: ignore[no-untyped-call]
+
+    def worker_exit(self, _arbiter: Any, _worker: Any) -> None:
+        """In a worker that exits normally: its last GC counts reach the files."""
+        if self._state is not None and self._state.gc_mirror is not None:
+            self._state.gc_mirror.stop()
+
+
+def serve_workers(config: Config) -> int:
+    """Run the arbiter until SIGTERM (in-flight requests complete first) or SIGINT."""
+    if "prometheus_client" in sys.modules:
+        # Workers would silently keep their counts to themselves: fail loudly instead.
+        raise RuntimeError("prometheus_client was imported before impl.workers")
+    from impl.cli import listen
+
+    # Bound before anything else, as with one process: a port in use is one clear
+    # error, where gunicorn would retry for five seconds and exit with its own.
+    listener = listen(config)
+    directory = prepare_directory(config.multiproc_dir)
+    os.environ[ENV_VAR] = str(directory)
+    arbiter_pid = os.getpid()
+    try:
+        from impl.identity import load_or_create_instance_id
+        from impl.multiprocess import WorkerContext
+
+        # A bad state directory fails here, once, rather than in every worker.
+        instance_id = load_or_create_instance_id(config.state_dir)
+        # Loaded before the fork, so that every worker shares its pages.
+        import impl.app  # noqa: F401
+
+        context = WorkerContext(directory, arbiter_pid, datetime.now(UTC), time.monotonic())
+        log.info(
+            "starting",
+            extra={
+                "fields": {
+                    "address": f"{config.host}:{config.port}",
+                    "instance_id": instance_id,
+                    "token_protected": config.token_protected,
+                    "workers": config.workers,
+                    "multiproc_dir": str(directory),
+                }
+            },
+        )
+        WorkersApplication(config, context, listener.detach()).run()  # ends in sys.exit
+    finally:
+        # Each worker leaves through here as well (gunicorn ends it with sys.exit).
+        if os.getpid() == arbiter_pid:
+            remove_directory(directory)
+    return 0
+
+
+__all__ = ["MultiprocDirError", "prepare_directory", "remove_directory", "serve_workers"]

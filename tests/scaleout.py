@@ -1,0 +1,112 @@
+"""Helpers for tests of several workers and several instances: exact request counts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from impl.multiprocess import service_pids
+from tests.live import START_TIMEOUT_SECONDS, LiveServer
+
+# Requests a test counts carry this agent (label user_agent="curl"); readiness pings
+# and scrapes go out as python-requests, so each kind can be counted on its own.
+COUNTED_AGENT = {"User-Agent": "curl/8.5.0"}
+WAIT_SECONDS = 30.0
+
+
+def wait_answering(live: LiveServer) -> None:
+    """Wait until one /ping is answered, counting exactly one request.
+
+    LiveServer.wait_until_up gives up on a ping after a second and sends another, so a
+    slowly booting worker could count two. Here a ping that has connected is waited
+    for; only refused connections, which the service never sees, are retried.
+    """
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while True:
+        assert live.process is not None
+        if live.process.poll() is not None:
+            raise RuntimeError(f"server exited with {live.process.returncode}:\n{live.log()}")
+        try:
+            response = requests.get(live.url + "/ping", timeout=START_TIMEOUT_SECONDS)
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+            continue
+        assert response.status_code == 204
+        return
+
+
+def send_pings(url: str, count: int, concurrency: int = 8) -> None:
+    """`count` counted GET /ping, each on a new connection, several at a time, so that
+    different workers accept them."""
+
+    def ping(_: int) -> int:
+        return requests.get(url + "/ping", headers=COUNTED_AGENT, timeout=WAIT_SECONDS).status_code
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        statuses = list(pool.map(ping, range(count)))
+    assert statuses == [204] * count
+
+
+def scrape(url: str, accept: str | None = None) -> str:
+    """GET /metrics on a new connection (requests opens one per call)."""
+    headers = {"Accept": accept} if accept else {}
+    response = requests.get(url + "/metrics", headers=headers, timeout=WAIT_SECONDS)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def worker_pids(live: LiveServer) -> list[int]:
+    assert live.process is not None
+    return service_pids(live.process.pid)[1:]
+
+
+@contextlib.contextmanager
+def only_worker(live: LiveServer, pid: int) -> Iterator[None]:
+    """Every other worker stopped (SIGSTOP), so that `pid` accepts each new connection.
+
+    Which idle worker the kernel hands a connection to is its choice, and often the
+    same one; this makes a chosen worker answer, without changing how any of them works.
+    """
+    others = [other for other in worker_pids(live) if other != pid]
+    for other in others:
+        os.kill(other, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for other in others:
+            os.kill(other, signal.SIGCONT)
+
+
+def counts_by_pid(directory: Path, **labels: str) -> dict[int, float]:
+    """http_api_requests_total matching `labels` in each worker's own counter file."""
+    counts = {}
+    for path in sorted(directory.glob("counter_*.db")):
+        pid = int(path.stem.split("_")[1])
+        families = MultiProcessCollector.merge([str(path)])  # type: ignore[no-untyped-call]
+        counts[pid] = sum(
+            sample.value
+            for family in families
+            for sample in family.samples
+            if sample.name == "http_api_requests_total"
+            and all(sample.labels.get(k) == v for k, v in labels.items())
+        )
+    return counts
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT_SECONDS) -> None:
+    """Poll `condition` until it holds; a bound on waiting, not a speed assertion."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
