@@ -1,0 +1,67 @@
+"""The service as `influxdb-sysinfo` runs it, plus the benchmark's synthetic families.
+
+    python -m bench.serve [--bench-samples N] [--bench-no-http-metrics] [service flags]
+
+The uvicorn settings are impl/cli.py's (impl.protocol.server_options and the same
+fixed options), so scrapes go through the stack a user runs. Only this entry point adds
+synthetic families (bench/synthetic.py) or turns the HTTP metrics off, so neither
+switch exists in the service itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from bench.synthetic import add_synthetic, samples_from_env
+from impl.app import create_app
+from impl.config import load_config
+from impl.http_metrics import HttpMetrics
+from impl.logs import configure
+from impl.protocol import server_options
+from impl.state import AppState
+
+
+class NullHttpMetrics(HttpMetrics):
+    """HTTP metrics that record nothing: the 'off' side of the request-path cost."""
+
+    def __init__(self) -> None:
+        super().__init__(CollectorRegistry())  # a private registry nobody scrapes
+
+    def record(self, **_fields: object) -> None:
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--bench-samples", type=int, default=samples_from_env())
+    parser.add_argument("--bench-no-http-metrics", action="store_true")
+    bench_args, service_args = parser.parse_known_args(argv)
+    config = load_config(service_args)
+    configure(config.log_level, config.log_format)
+    state = AppState.create(config)
+    add_synthetic(state.registry, bench_args.bench_samples)
+    if bench_args.bench_no_http_metrics:
+        state.http_metrics = NullHttpMetrics()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config, state),
+            host=config.host,
+            port=config.port,
+            **server_options(config),
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            date_header=True,
+        )
+    )
+    server.run()
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
