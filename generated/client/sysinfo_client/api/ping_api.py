@@ -93,6 +93,7 @@ class PingApi:
         _response_types_map: Dict[str, Optional[str]] = {
             '204': None,
             '401': "Error",
+            'default': "Error",
         }
         response_data = self.api_client.call_api(
             *_param,
@@ -161,6 +162,7 @@ class PingApi:
         _response_types_map: Dict[str, Optional[str]] = {
             '204': None,
             '401': "Error",
+            'default': "Error",
         }
         response_data = self.api_client.call_api(
             *_param,
@@ -229,6 +231,7 @@ class PingApi:
         _response_types_map: Dict[str, Optional[str]] = {
             '204': None,
             '401': "Error",
+            'default': "Error",
         }
         response_data = self.api_client.call_api(
             *_param,
@@ -357,6 +360,7 @@ class PingApi:
         _response_types_map: Dict[str, Optional[str]] = {
             '204': None,
             '401': "Error",
+            'default': "Error",
         }
         response_data = self.api_client.call_api(
             *_param,
@@ -425,6 +429,7 @@ class PingApi:
         _response_types_map: Dict[str, Optional[str]] = {
             '204': None,
             '401': "Error",
+            'default': "Error",
         }
         response_data = self.api_client.call_api(
             *_param,
@@ -493,6 +498,7 @@ class PingApi:
         _response_types_map: Dict[str, Optional[str]] = {
             '204': None,
             '401': "Error",
+            'default': "Error",
         }
         response_data = self.api_client.call_api(
             *_param,

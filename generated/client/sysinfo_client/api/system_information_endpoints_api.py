@@ -661,6 +661,7 @@ class SystemInformationEndpointsApi:
         _response_types_map: Dict[str, Optional[str]] = {
             '204': None,
             '401': "Error",
+            'default': "Error",
         }
         response_data = self.api_client.call_api(
             *_param,
@@ -729,6 +730,7 @@ class SystemInformationEndpointsApi:
         _response_types_map: Dict[str, Optional[str]] = {
             '204': None,
             '401': "Error",
+            'default': "Error",
         }
         response_data = self.api_client.call_api(
             *_param,
@@ -797,6 +799,7 @@ class SystemInformationEndpointsApi:
         _response_types_map: Dict[str, Optional[str]] = {
             '204': None,
             '401': "Error",
+            'default': "Error",
         }
         response_data = self.api_client.call_api(
             *_param,
