@@ -10,10 +10,11 @@ UPSTREAM_SPEC ?=
 HOST ?= 127.0.0.1
 PORT ?= 8086
 WORKERS ?= 1
+SOAK_SECONDS ?= 60
 
 UPSTREAM_ARG := $(if $(UPSTREAM_SPEC),--upstream $(UPSTREAM_SPEC),)
 
-.PHONY: help setup run test lint spec check-spec generate check-generated java clean
+.PHONY: help setup run test soak lint bench spec check-spec generate check-generated java clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,10 +35,16 @@ run: $(STAMP) ## run the service (HOST, PORT, WORKERS; more options: .venv/bin/i
 test: lint ## lint, then every test against live server processes
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff and mypy --strict on impl/, tests/ and the spec tool
-	$(BIN)/ruff check impl tests openapi/spectool.py
-	$(BIN)/ruff format --check impl tests openapi/spectool.py
+soak: $(STAMP) ## 60 s of mixed load on one live service: exact counts, flat memory (SOAK_SECONDS)
+	$(BIN)/python -m tests.soak --seconds $(SOAK_SECONDS)
+
+lint: $(STAMP) ## ruff and mypy --strict on impl/, tests/, bench/ and the spec tool
+	$(BIN)/ruff check impl tests bench openapi/spectool.py
+	$(BIN)/ruff format --check impl tests bench openapi/spectool.py
 	$(BIN)/mypy
+
+bench: $(STAMP) ## ratios vs prometheus_client's server and Go's promhttp, ~4 min (QUICK=1: <1 min; needs wrk)
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
 spec: $(STAMP) ## derive openapi/openapi.yaml from the upstream spec (UPSTREAM_SPEC=path, else download)
 	$(BIN)/python openapi/spectool.py build $(UPSTREAM_ARG)

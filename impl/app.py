@@ -17,12 +17,17 @@ from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from starlette.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed
 
 from impl.auth import TokenChecker
 from impl.compression import GzipOperations
 from impl.config import Config
+from impl.docs import SPEC_JSON_PATH, SPEC_YAML_PATH, add_spec_routes, swagger_ui_options
 from impl.errors import INTERNAL_MESSAGE, InfluxError, from_status, render
+from impl.limits import Limits, RequestLimits
 from impl.middleware import InfluxMiddleware, OperationGate
+from impl.redact import RedactErrorBodies, Redactor
+from impl.routing import HeadAsGet, middleware_stack
 from impl.state import EXTENSION_KEY, AppState
 from sysinfo_server.encoder import JSONEncoder
 
@@ -106,6 +111,14 @@ def _flask_influx_error(error: InfluxError) -> flask.Response:
     return flask.Response(body, status=status, headers=headers)
 
 
+def _flask_method_not_allowed(error: MethodNotAllowed) -> flask.Response:
+    """Flask routes outside the spec: Werkzeug knows the allowed methods, and Connexion's
+    generic re-raise would drop them."""
+    allowed = tuple(sorted(error.valid_methods or ()))
+    message = f"allow: {', '.join(allowed)}"
+    return _flask_influx_error(InfluxError("method not allowed", message, allow=allowed))
+
+
 def create_app(config: Config, state: AppState | None = None) -> connexion.FlaskApp:
     """A ready-to-serve app for `config`, with its own registry and state."""
     state = state or AppState.create(config)
@@ -120,16 +133,18 @@ def create_app(config: Config, state: AppState | None = None) -> connexion.Flask
         finally:
             state.ready = False
 
-    app = connexion.FlaskApp(__name__, lifespan=lifespan)
+    app = connexion.FlaskApp(__name__, lifespan=lifespan, middlewares=middleware_stack())
     app.add_api(
         spec,
         pythonic_params=True,
         validate_responses=True,
         jsonifier=Jsonifier(cls=JSONEncoder),
-        swagger_ui_options=None,
+        swagger_ui_options=swagger_ui_options(spec),
     )
+    add_spec_routes(app, spec)
     app.app.extensions[EXTENSION_KEY] = state
     app.app.register_error_handler(InfluxError, _flask_influx_error)
+    app.app.register_error_handler(MethodNotAllowed, _flask_method_not_allowed)
 
     protected = {METRICS_OPERATION} | (
         SYSTEM_OPERATIONS if config.protect_system_endpoints else set()
@@ -139,11 +154,19 @@ def create_app(config: Config, state: AppState | None = None) -> connexion.Flask
         position=MiddlewarePosition.BEFORE_SECURITY,
         tokens=TokenChecker(config.tokens),
         protected=frozenset(protected),
+        plain_routes=frozenset({SPEC_JSON_PATH, SPEC_YAML_PATH}),
     )
     app.add_middleware(
         GzipOperations,
         position=MiddlewarePosition.BEFORE_SECURITY,
         operations={METRICS_OPERATION},
+    )
+    app.add_middleware(
+        HeadAsGet,
+        position=MiddlewarePosition.BEFORE_SECURITY,
+        get_operations=frozenset(
+            item["get"]["operationId"] for item in spec["paths"].values() if "get" in item
+        ),
     )
     app.add_middleware(
         InfluxMiddleware,
@@ -153,6 +176,23 @@ def create_app(config: Config, state: AppState | None = None) -> connexion.Flask
         version=config.version,
         build=config.build,
     )
+    # Inside InfluxMiddleware (added after it at the same position): refusals and
+    # masked errors are counted and carry the identity headers.
+    app.add_middleware(
+        RequestLimits,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        limits=Limits(
+            max_header_size=config.max_header_size,
+            max_connections=config.max_connections,
+            body_timeout=config.header_timeout,
+        ),
+    )
+    if config.tokens:
+        app.add_middleware(
+            RedactErrorBodies,
+            position=MiddlewarePosition.BEFORE_EXCEPTION,
+            redactor=Redactor(config.tokens),
+        )
     app.add_error_handler(InfluxError, _on_influx_error)
     app.add_error_handler(ProblemException, _on_problem)
     app.add_error_handler(HTTPException, _on_http_exception)

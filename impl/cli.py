@@ -1,18 +1,19 @@
-"""`influxdb-sysinfo`: start the service under uvicorn."""
+"""`influxdb-sysinfo`: start the service under uvicorn (gunicorn with --workers > 1)."""
 
 from __future__ import annotations
 
 import logging
+import signal
+import socket
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import uvicorn
 
-from impl.app import create_app
-from impl.config import ConfigError, load_config
-from impl.identity import StateDirError
+from impl.config import Config, ConfigError, load_config
 from impl.logs import configure
-from impl.state import AppState
+from impl.protocol import server_options
 
 log = logging.getLogger("impl.cli")
 
@@ -20,9 +21,19 @@ log = logging.getLogger("impl.cli")
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(argv)
-        configure(config.log_level, config.log_format)
+        configure(config.log_level, config.log_format, config.tokens)
+        if config.workers > 1:
+            # Imported here, not above: impl.workers must set up prometheus_client's
+            # multiprocess directory before anything imports prometheus_client.
+            from impl.workers import serve_workers
+
+            return serve_workers(config)
+        from impl.app import create_app
+        from impl.state import AppState
+
         state = AppState.create(config)
-    except (ConfigError, StateDirError) as err:
+        listener = listen(config)
+    except ConfigError as err:  # bad flags, state dir or multiproc dir
         print(f"influxdb-sysinfo: {err}", file=sys.stderr)
         return 2
     app = create_app(config, state)
@@ -36,25 +47,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
         },
     )
+    # impl/workers.py mirrors these options for --workers > 1.
     server = uvicorn.Server(
         uvicorn.Config(
             app,
             host=config.host,
             port=config.port,
-            # h11 passes any well-formed request to the app, extension methods included,
-            # so each is answered with an InfluxDB error and counted; httptools answers
-            # methods it does not know with a bare 400 the app never sees.
-            http="h11",
+            # h11 with the header timeout, head-size limit and keep-alive timeout
+            # (impl/protocol.py, which also says why h11).
+            **server_options(config),
             log_config=None,
             access_log=False,
             server_header=False,
             date_header=True,
-            timeout_keep_alive=5,
         )
     )
-    server.run()
-    # uvicorn returns without raising when it cannot bind; it has logged why.
+    # uvicorn drains in-flight requests on SIGTERM, then restores the handler it found
+    # and raises the signal again; this one turns that into a clean exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    server.run(sockets=[listener])
     return 0 if server.started else 1
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def listen(config: Config) -> socket.socket:
+    """The listening socket, bound before uvicorn starts: a port in use is then one
+    clear line, where uvicorn would log its start-up complete and only then fail."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    try:
+        return socket.create_server((config.host, config.port), family=family, backlog=2048)
+    except OSError as err:
+        # Python appends "(while attempting to bind on address ...)": the address is
+        # already in the message.
+        reason = (err.strerror or str(err)).split(" (while attempting", 1)[0].lower()
+        raise ConfigError(f"cannot listen on {config.host}:{config.port}: {reason}") from err
 
 
 if __name__ == "__main__":

@@ -14,6 +14,12 @@ DEFAULT_VERSION = "2.7.12"  # the influxd release whose behaviour the service fo
 DEFAULT_BUILD = "OSS"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("logfmt", "json")
+# Limits (README "Reliability"). 16 KiB of request head is h11's own default, and
+# Node's; influxd reads request heads for at most 10 s (--http-read-header-timeout).
+DEFAULT_MAX_HEADER_SIZE = 16 * 1024
+DEFAULT_HEADER_TIMEOUT = 10
+DEFAULT_KEEP_ALIVE_TIMEOUT = 5
+DEFAULT_MAX_CONNECTIONS = 512  # per process; well under the usual 1024 open files
 
 
 class ConfigError(ValueError):
@@ -25,6 +31,8 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8086
     workers: int = 1
+    # Only used with workers > 1; None: a new private temporary directory (impl/workers.py).
+    multiproc_dir: Path | None = None
     state_dir: Path = field(default_factory=lambda: Path(".state"))
     version: str = DEFAULT_VERSION
     build: str = DEFAULT_BUILD
@@ -36,6 +44,10 @@ class Config:
     protect_system_endpoints: bool = False
     log_level: str = "info"
     log_format: str = "logfmt"
+    max_header_size: int = DEFAULT_MAX_HEADER_SIZE
+    header_timeout: int = DEFAULT_HEADER_TIMEOUT
+    keep_alive_timeout: int = DEFAULT_KEEP_ALIVE_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @property
     def token_protected(self) -> bool:
@@ -55,6 +67,10 @@ def _bool(value: str) -> bool:
     raise ConfigError(f"not a boolean: {value!r}")
 
 
+def _optional_path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="influxdb-sysinfo",
@@ -63,7 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default 8086)")
-    parser.add_argument("--workers", type=int, help="worker processes (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (default 1); more than 1 runs gunicorn with uvicorn workers",
+    )
+    parser.add_argument(
+        "--multiproc-dir",
+        metavar="DIR",
+        help="with --workers > 1: directory for the workers' shared metric files "
+        "(default: a new private temporary directory); it must hold nothing but those "
+        "files, is made mode 0700 and wiped at start, and removed at exit",
+    )
     parser.add_argument("--state-dir", help="directory for the instance ID (default .state)")
     parser.add_argument(
         "--version",
@@ -92,6 +119,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", choices=LOG_LEVELS)
     parser.add_argument("--log-format", choices=LOG_FORMATS)
+    parser.add_argument(
+        "--max-header-size",
+        type=int,
+        metavar="BYTES",
+        help="largest request line and headers accepted, together; larger ones get 431 "
+        f"(default {DEFAULT_MAX_HEADER_SIZE})",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=int,
+        metavar="SECONDS",
+        help="time a client has to send a request head (from connecting, or from its "
+        "first byte), and then any body; an unfinished request gets 408, an idle new "
+        f"connection is closed (default {DEFAULT_HEADER_TIMEOUT})",
+    )
+    parser.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        metavar="SECONDS",
+        help="idle time after a response before the connection is closed "
+        f"(default {DEFAULT_KEEP_ALIVE_TIMEOUT})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="open connections per process; requests on connections beyond it get 503 "
+        f"(default {DEFAULT_MAX_CONNECTIONS})",
+    )
     return parser
 
 
@@ -152,6 +208,7 @@ def load_config(
         host=pick(args.host, "host") or "127.0.0.1",
         port=number("port", pick(args.port, "port"), 8086, 0, 65535),
         workers=number("workers", pick(args.workers, "workers"), 1, 1, 64),
+        multiproc_dir=_optional_path(pick(args.multiproc_dir, "multiproc-dir")),
         state_dir=Path(pick(args.state_dir, "state-dir") or ".state"),
         version=pick(args.influx_version, "version") or DEFAULT_VERSION,
         build=pick(args.build, "build") or DEFAULT_BUILD,
@@ -163,4 +220,32 @@ def load_config(
         ),
         log_level=choice("log-level", pick(args.log_level, "log-level"), LOG_LEVELS, "info"),
         log_format=choice("log-format", pick(args.log_format, "log-format"), LOG_FORMATS, "logfmt"),
+        max_header_size=number(
+            "max-header-size",
+            pick(args.max_header_size, "max-header-size"),
+            DEFAULT_MAX_HEADER_SIZE,
+            1024,
+            1024 * 1024,
+        ),
+        header_timeout=number(
+            "header-timeout",
+            pick(args.header_timeout, "header-timeout"),
+            DEFAULT_HEADER_TIMEOUT,
+            1,
+            3600,
+        ),
+        keep_alive_timeout=number(
+            "keep-alive-timeout",
+            pick(args.keep_alive_timeout, "keep-alive-timeout"),
+            DEFAULT_KEEP_ALIVE_TIMEOUT,
+            1,
+            3600,
+        ),
+        max_connections=number(
+            "max-connections",
+            pick(args.max_connections, "max-connections"),
+            DEFAULT_MAX_CONNECTIONS,
+            1,
+            100_000,
+        ),
     )

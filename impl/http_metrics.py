@@ -36,7 +36,7 @@ class HttpMetrics:
     (status="4XX"), so that 401 and 404 storms can be seen.
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
         self.requests = Counter("http_api_requests", REQUESTS_HELP, LABELS, registry=registry)
         self.duration = Histogram(
             "http_api_request_duration_seconds",

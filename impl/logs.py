@@ -6,6 +6,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterable
+
+from impl.redact import RedactingFormatter, Redactor
 
 ACCESS_LOGGER = "impl.access"
 
@@ -47,9 +50,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(fields, default=str)
 
 
-def configure(level: str, fmt: str) -> None:
+class ClientNoise(logging.Filter):
+    """Demotes to debug the errors Connexion logs about what a client sent.
+
+    Connexion logs an *error* for a query parameter named like a handler argument but
+    not declared in the spec (`?name=x` beside the declared `name[]`), then ignores
+    it and serves the request. Error lines must mean the service has a problem; a
+    client must not be able to write them at will.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
+CLIENT_NOISE = ClientNoise()
+
+
+def configure(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
+    """Log to stderr; `secrets` (the configured tokens) are masked in every line."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
+    formatter: logging.Formatter = JsonFormatter() if fmt == "json" else LogfmtFormatter()
+    redactor = Redactor(secrets)
+    handler.setFormatter(RedactingFormatter(formatter, redactor) if redactor else formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -58,3 +83,4 @@ def configure(level: str, fmt: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("connexion.decorators.parameter").addFilter(CLIENT_NOISE)

@@ -19,6 +19,7 @@ from impl.tracing import parse_span_context
 from impl.user_agents import agent_name
 
 access_log = logging.getLogger(ACCESS_LOGGER)
+log = logging.getLogger("impl.middleware")
 
 # Key under which the outer layer leaves a mutable record in the ASGI scope. Connexion
 # copies the scope as it routes, but the copies share this object, so what the inner
@@ -88,19 +89,31 @@ class InfluxMiddleware:
                 recorded = True
                 self._finish(scope, record, status, time.perf_counter() - started)
 
+        # The head is held back until the first body message: a response without a body
+        # (204, HEAD) is complete for the client as soon as its head arrives, and must
+        # be counted by then too, which matters when another worker answers the scrape.
+        held_start: Message | None = None
+
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, held_start
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = list(message.get("headers", [])) + self.identity_headers
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                held_start = message
+                return
+            if message["type"] == "http.response.body" and not message.get("more_body"):
                 # Counted before the last byte leaves: a client that has read this
                 # response and scrapes next must find it counted.
                 finish()
+            if held_start is not None:
+                start, held_start = held_start, None
+                await send(start)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
+            if held_start is not None:  # an app that never sent its body
+                await send(held_start)
         finally:
             finish()  # no complete response (client gone, app failed): still counted
 
@@ -133,10 +146,19 @@ class OperationGate:
     """Inside Connexion, after routing: notes the matched operation for the outer layer
     and enforces token-protected mode on the operations that need a token."""
 
-    def __init__(self, app: ASGIApp, *, tokens: TokenChecker, protected: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tokens: TokenChecker,
+        protected: frozenset[str],
+        plain_routes: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.tokens = tokens
         self.protected = protected
+        # Exact paths served by Flask routes outside the spec (the spec documents).
+        self.plain_routes = plain_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -150,6 +172,14 @@ class OperationGate:
         record = scope.get(RECORD_KEY)
         if isinstance(record, RequestRecord):
             record.operation_id = operation_id
+        if operation_id is None and scope["path"] not in self.plain_routes:
+            # Answered here, not by Flask: Werkzeug routes more leniently than Connexion
+            # (it merges slashes, so `//metrics` finds the view), and a view reached
+            # without Connexion's operation context fails with a 500.
+            error = InfluxError("not found", "path not found")
+            log.warning("request failed: %s %s: %s", scope["method"], scope["path"], error)
+            await send_error(send, error)
+            return
         if (
             self.tokens.enabled
             and operation_id in self.protected

@@ -15,6 +15,7 @@ from prometheus_client.process_collector import ProcessCollector
 from impl.config import Config
 from impl.http_metrics import HttpMetrics
 from impl.identity import IdentityCollector, load_or_create_instance_id
+from impl.multiprocess import GcMirror, MergedView, WorkerContext
 
 EXTENSION_KEY = "influxdb_sysinfo"
 
@@ -28,11 +29,18 @@ class AppState:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
     ready: bool = False
+    gc_mirror: GcMirror | None = None  # only in a worker of several
 
     @classmethod
-    def create(cls, config: Config) -> AppState:
-        """Build the registry with process, runtime, identity and HTTP metrics."""
+    def create(cls, config: Config, worker: WorkerContext | None = None) -> AppState:
+        """Build the registry with process, runtime, identity and HTTP metrics.
+
+        With `worker`, this app is one of several worker processes of the instance
+        (impl/workers.py), and its registry shows the merged metrics of all of them.
+        """
         instance_id = load_or_create_instance_id(config.state_dir)
+        if worker is not None:
+            return cls._create_worker(config, instance_id, worker)
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
@@ -45,6 +53,23 @@ class AppState:
             registry=registry,
             http_metrics=HttpMetrics(registry),
             started_monotonic=started_monotonic,
+        )
+
+    @classmethod
+    def _create_worker(cls, config: Config, instance_id: str, worker: WorkerContext) -> AppState:
+        registry = CollectorRegistry()
+        identity = IdentityCollector(config, instance_id, worker.started_monotonic)
+        registry.register(MergedView(worker, identity))
+        return cls(
+            config=config,
+            instance_id=instance_id,
+            registry=registry,
+            # Recorded into this worker's multiprocess files; the registry reads them
+            # back with every other worker's, so the metrics must not be registered too.
+            http_metrics=HttpMetrics(registry=None),
+            started_at=worker.started_at,
+            started_monotonic=worker.started_monotonic,
+            gc_mirror=GcMirror().start(),
         )
 
 

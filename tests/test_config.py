@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from impl.config import Config, ConfigError, load_config
+from impl.config import Config, ConfigError, build_parser, load_config
 
 
 def test_defaults() -> None:
@@ -25,6 +25,32 @@ def test_environment_then_flags_win() -> None:
     assert load_config([], env).port == 9999
     assert load_config([], env).metrics_disabled
     assert load_config(["--port", "7777"], env).port == 7777
+
+
+def test_limits_have_defaults_flags_and_environment_twins() -> None:
+    defaults = load_config([], {})
+    assert (defaults.max_header_size, defaults.header_timeout) == (16384, 10)
+    assert (defaults.keep_alive_timeout, defaults.max_connections) == (5, 512)
+    env = {
+        "INFLUXDB_SYSINFO_MAX_HEADER_SIZE": "8192",
+        "INFLUXDB_SYSINFO_HEADER_TIMEOUT": "3",
+        "INFLUXDB_SYSINFO_KEEP_ALIVE_TIMEOUT": "7",
+        "INFLUXDB_SYSINFO_MAX_CONNECTIONS": "64",
+    }
+    config = load_config(["--max-connections", "32"], env)
+    assert (config.max_header_size, config.header_timeout) == (8192, 3)
+    assert (config.keep_alive_timeout, config.max_connections) == (7, 32)
+
+
+def test_help_documents_every_limit() -> None:
+    text = build_parser().format_help()
+    for flag in (
+        "--max-header-size",
+        "--header-timeout",
+        "--keep-alive-timeout",
+        "--max-connections",
+    ):
+        assert flag in text
 
 
 def test_tokens_never_in_repr() -> None:
@@ -42,6 +68,11 @@ def test_tokens_never_in_repr() -> None:
         ([], {"INFLUXDB_SYSINFO_LOG_LEVEL": "loud"}, "--log-level must be one of"),
         ([], {"INFLUXDB_SYSINFO_METRICS_DISABLED": "maybe"}, "not a boolean"),
         (["--token-file", "/nonexistent/tokens"], {}, "cannot read token file"),
+        (["--token-file", "/"], {}, "cannot read token file /: Is a directory"),
+        (["--max-header-size", "100"], {}, "--max-header-size must be between 1024"),
+        ([], {"INFLUXDB_SYSINFO_HEADER_TIMEOUT": "0"}, "--header-timeout must be between 1"),
+        ([], {"INFLUXDB_SYSINFO_KEEP_ALIVE_TIMEOUT": "soon"}, "--keep-alive-timeout must be an"),
+        (["--max-connections", "0"], {}, "--max-connections must be between 1"),
     ],
 )
 def test_invalid_configuration(argv: list[str], env: dict[str, str], message: str) -> None:
@@ -94,9 +125,11 @@ def test_startup_fails_clearly_when_port_in_use(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = run_service("--port", str(port), "--state-dir", str(tmp_path))
-    assert result.returncode != 0
-    assert "address already in use" in result.stderr.lower()
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    # One line, before anything claims to have started.
+    assert result.stderr.splitlines() == [
+        f"influxdb-sysinfo: cannot listen on 127.0.0.1:{port}: address already in use"
+    ]
 
 
 def test_instance_id_survives_restart(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ def test_service_conforms_to_spec(fresh_server: LiveServer, tmp_path: Path) -> N
             "--checks",
             "all",
             "--max-examples",
-            "100",
+            "250",
             "--seed",
             "20261125",
             "--request-timeout",
@@ -45,7 +45,8 @@ def test_service_conforms_to_spec(fresh_server: LiveServer, tmp_path: Path) -> N
     assert "No issues found" in output
     generated = re.search(r"(\d+) generated, (\d+) passed", output)
     assert generated is not None, output
-    assert int(generated.group(1)) >= 200 and generated.group(1) == generated.group(2)
+    # 1,301 cases with this seed; with the raw requests of test_fuzz.py, over 11,000.
+    assert int(generated.group(1)) >= 1000 and generated.group(1) == generated.group(2)
     # The process survived every case and still answers.
     assert fresh_server.process is not None and fresh_server.process.poll() is None
     assert "lvl=error" not in fresh_server.log()
