@@ -14,15 +14,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 from bench.synthetic import add_synthetic, samples_from_env
 from impl.app import create_app
+from impl.cli import uvicorn_server
 from impl.config import load_config
 from impl.http_metrics import HttpMetrics
 from impl.logs import configure
-from impl.protocol import server_options
 from impl.state import AppState
 
 
@@ -47,18 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_synthetic(state.registry, bench_args.bench_samples)
     if bench_args.bench_no_http_metrics:
         state.http_metrics = NullHttpMetrics()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config, state),
-            host=config.host,
-            port=config.port,
-            **server_options(config),
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            date_header=True,
-        )
-    )
+    server = uvicorn_server(create_app(config, state), config)
     server.run()
     return 0 if server.started else 1
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from impl.config import Config, ConfigError, load_config
 from impl.logs import configure
@@ -47,8 +48,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
         },
     )
-    # impl/workers.py mirrors these options for --workers > 1.
-    server = uvicorn.Server(
+    server = uvicorn_server(app, config)
+    # uvicorn drains in-flight requests on SIGTERM, then restores the handler it found
+    # and raises the signal again; this one turns that into a clean exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    server.run(sockets=[listener])
+    return 0 if server.started else 1
+
+
+def uvicorn_server(app: ASGIApp, config: Config) -> uvicorn.Server:
+    """One uvicorn server for `app`; impl/workers.py mirrors these options for
+    --workers > 1."""
+    return uvicorn.Server(
         uvicorn.Config(
             app,
             host=config.host,
@@ -62,11 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             date_header=True,
         )
     )
-    # uvicorn drains in-flight requests on SIGTERM, then restores the handler it found
-    # and raises the signal again; this one turns that into a clean exit 0.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    server.run(sockets=[listener])
-    return 0 if server.started else 1
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
