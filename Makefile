@@ -14,7 +14,7 @@ SOAK_SECONDS ?= 60
 
 UPSTREAM_ARG := $(if $(UPSTREAM_SPEC),--upstream $(UPSTREAM_SPEC),)
 
-.PHONY: help setup run test soak lint bench spec check-spec generate check-generated java clean
+.PHONY: help setup run test soak lint bench spec check-spec generate check-generated java system-deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -32,8 +32,23 @@ setup: $(STAMP) ## create .venv with the service, the generated packages and dev
 run: $(STAMP) ## run the service (HOST, PORT, WORKERS; more options: .venv/bin/influxdb-sysinfo --help)
 	$(BIN)/influxdb-sysinfo --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: lint ## lint, then every test against live server processes
+test: lint system-deps ## lint, then every test against live server processes
 	$(BIN)/pytest
+
+# Debian packages the tests drive: promtool and prometheus (interop), chromium and
+# chromedriver (the API docs page). Installed when missing and we may (root + apt).
+system-deps:
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "the tests need Debian packages: apt-get install$$missing" >&2; exit 1; fi; \
+	fi
 
 soak: $(STAMP) ## 60 s of mixed load on one live service: exact counts, flat memory (SOAK_SECONDS)
 	$(BIN)/python -m tests.soak --seconds $(SOAK_SECONDS)
@@ -53,7 +68,12 @@ check-spec: $(STAMP) ## fail when openapi/ is stale or breaks an upstream operat
 	$(BIN)/python openapi/spectool.py check $(UPSTREAM_ARG)
 
 java:
-	@command -v java >/dev/null || { echo "make generate needs a Java runtime: apt-get install -y default-jre-headless" >&2; exit 1; }
+	@command -v java >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing a Java runtime for openapi-generator"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null; \
+	  else echo "make generate needs a Java runtime: apt-get install default-jre-headless" >&2; exit 1; fi; }
 
 generate: $(STAMP) java ## regenerate generated/server and generated/client from openapi/openapi.yaml
 	rm -rf generated/server generated/client
