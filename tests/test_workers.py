@@ -9,6 +9,8 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import h11
@@ -186,6 +188,70 @@ def test_killed_worker_keeps_its_counts(start_server: StartServer, tmp_path: Pat
     assert (directory / f"counter_{victim}.db").exists()
     pids = {s.labels["pid"] for s in families(body)["process_start_time_seconds"].samples}
     assert str(victim) not in pids and len(pids) == 3
+
+
+class PingLoad:
+    """Counted pings from several threads, each on a new connection, until stopped."""
+
+    def __init__(self, url: str, threads: int = 4) -> None:
+        self.url = url
+        self.completed = 0
+        self.failed = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 120  # a bound on the load, whatever happens
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                status = requests.get(
+                    self.url + "/ping", headers=COUNTED_AGENT, timeout=10
+                ).status_code
+            except requests.RequestException:
+                status = 0  # the connection died with its worker
+            with self.lock:
+                if status == 204:
+                    self.completed += 1
+                else:
+                    self.failed += 1
+
+    def __enter__(self) -> PingLoad:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+
+    def completed_at_least(self, count: int) -> bool:
+        with self.lock:
+            return self.completed >= count
+
+
+def test_worker_killed_under_load_keeps_totals_exact(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    live = start_workers(start_server, tmp_path / "multiproc", 2)
+    victim = worker_pids(live)[0]
+    with PingLoad(live.url) as load:
+        wait_for(lambda: load.completed_at_least(300), "load to warm up")
+        os.kill(victim, signal.SIGKILL)
+        wait_for(
+            lambda: victim not in worker_pids(live) and len(worker_pids(live)) == 2,
+            "gunicorn to replace the killed worker",
+        )
+        after_kill = load.completed
+        wait_for(lambda: load.completed_at_least(after_kill + 300), "load after the kill")
+    counted = request_count(scrape(live.url), user_agent="curl")
+    # Every completed request is counted. A request cut off by the kill may have been
+    # counted just before its response was lost, never more than the failures.
+    assert load.completed <= counted <= load.completed + load.failed
+    # Each thread has one request in flight at a time: only those the victim held fail.
+    assert load.failed <= len(load.threads)
+    assert load.completed > after_kill  # the service kept answering
 
 
 def test_sigterm_completes_the_request_in_flight_then_exits_0(
