@@ -10,6 +10,7 @@ does not route never reach Flask: impl/middleware.py's OperationGate answers 404
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.routing import RoutingMiddleware
@@ -38,6 +39,24 @@ class ExactRouting(RoutingMiddleware):  # type: ignore[misc]  # connexion is unt
                 app = app.default
         for router in routers:
             router.redirect_slashes = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(ABSOLUTE_FORM):
+            scope = origin_form(scope)
+        await super().__call__(scope, receive, send)
+
+
+# RFC 9112 3.2.2: a server must accept a request target in absolute form
+# (`GET http://host/ping`), as proxies send it; uvicorn passes it on as the path.
+ABSOLUTE_FORM = ("http://", "https://")
+
+
+def origin_form(scope: Scope) -> Scope:
+    """The scope routed by the path of an absolute-form target (the Host header, not
+    the target's authority, stays what the app sees)."""
+    path = urlsplit(scope["path"]).path or "/"
+    raw_path = urlsplit(scope.get("raw_path") or scope["path"].encode()).path or b"/"
+    return {**scope, "path": path, "raw_path": raw_path}
 
 
 def middleware_stack() -> list[Any]:
@@ -70,4 +89,4 @@ class HeadAsGet:
         await self.app(scope, receive, send)
 
 
-__all__ = ["ExactRouting", "HeadAsGet", "middleware_stack"]
+__all__ = ["ExactRouting", "HeadAsGet", "middleware_stack", "origin_form"]

@@ -11,7 +11,7 @@ import json
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from openapi_schema_validator import OAS30Validator
@@ -60,9 +60,13 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def decoded_path(target: bytes) -> str:
-    """The path the server routes on, as uvicorn decodes a request target."""
+    """The path the server routes on, as uvicorn decodes a request target; an
+    absolute-form target (`http://host/ping`) is routed by its path."""
     raw = target.split(b"?", 1)[0]
-    return unquote(raw.decode("ascii"))
+    path = unquote(raw.decode("ascii"))
+    if path.startswith(("http://", "https://")):
+        return urlsplit(path).path or "/"
+    return path
 
 
 def check_influx_error(response: RawResponse, head: bool = False) -> str:

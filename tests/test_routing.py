@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from tests.live import LiveServer
+from tests.rawhttp import RawClient
 from tests.test_app import assert_influx_error
 
 
@@ -27,3 +28,12 @@ def test_near_miss_paths_are_influx_not_found(server: LiveServer, path: str) -> 
     body = assert_influx_error(response, 404, "not found")
     assert body == {"code": "not found", "message": "path not found"}
     assert "Location" not in response.headers
+
+
+@pytest.mark.parametrize(("target", "status"), [("/ping", 204), ("/metrics", 200), ("/nope", 404)])
+def test_absolute_form_targets_are_routed_by_their_path(
+    server: LiveServer, target: str, status: int
+) -> None:
+    with RawClient(server.port) as client:
+        response = client.request("GET", f"http://127.0.0.1:{server.port}{target}")
+    assert response.status == status
