@@ -27,7 +27,8 @@ class GzipOperations:
         self.operations = frozenset(operations)
 
     def _wanted(self, scope: Scope) -> bool:
-        if scope["type"] != "http" or scope["method"] != "GET":
+        # HEAD too: its headers must be the GET's (uvicorn drops the body it is sent).
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return False
         resolved = scope.get("extensions", {}).get(ROUTING_EXTENSION, {}).get("operation_id")
         if not isinstance(resolved, str) or resolved.rsplit(".", 1)[-1] not in self.operations:

@@ -117,13 +117,16 @@ def test_identity_when_gzip_not_accepted(server: LiveServer) -> None:
     assert response.headers["Vary"] == "Accept-Encoding"
 
 
-def test_head_has_headers_and_no_body(server: LiveServer) -> None:
-    head = requests.head(server.url + "/metrics", timeout=10)
-    get_response = get(server)
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_head_has_headers_and_no_body(server: LiveServer, encoding: str) -> None:
+    headers = {"Accept-Encoding": encoding}
+    head = requests.head(server.url + "/metrics", headers=headers, timeout=10)
+    get_response = get(server, **headers)
     assert head.status_code == 200
     assert head.content == b""
     for name in ("Content-Type", "Vary", "X-Influxdb-Version", "X-Influxdb-Build"):
         assert head.headers[name] == get_response.headers[name]
+    assert head.headers.get("Content-Encoding") == get_response.headers.get("Content-Encoding")
 
 
 def test_name_filter_restricts_families(server: LiveServer) -> None:
