@@ -12,7 +12,7 @@ from collections.abc import Collection
 from prometheus_client.exposition import gzip_accepted
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from impl.middleware import ROUTING_EXTENSION, header
+from impl.middleware import header, operation_id
 
 # Level 6 is zlib's default and what Go's promhttp uses: most of the size win for a
 # fraction of level 9's CPU.
@@ -30,8 +30,7 @@ class GzipOperations:
         # HEAD too: its headers must be the GET's (uvicorn drops the body it is sent).
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return False
-        resolved = scope.get("extensions", {}).get(ROUTING_EXTENSION, {}).get("operation_id")
-        if not isinstance(resolved, str) or resolved.rsplit(".", 1)[-1] not in self.operations:
+        if operation_id(scope) not in self.operations:
             return False
         return gzip_accepted(header(scope, b"accept-encoding") or "")
 

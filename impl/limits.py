@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from impl.errors import InfluxError, render
+from impl.errors import InfluxError
+from impl.middleware import send_error
 from impl.protocol import OPEN_CONNECTIONS
 
 log = logging.getLogger("impl.limits")
@@ -74,14 +75,6 @@ def framing(scope: Scope) -> Framing:
     return Framing(head, content_length, chunked)
 
 
-async def refuse(send: Send, error: InfluxError) -> None:
-    status, headers, body = render(error)
-    response_headers = [(name.lower().encode(), value.encode("latin-1")) for name, value in headers]
-    response_headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": response_headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 class RequestLimits:
     """Refuses requests beyond the configured limits; reads small bodies in full."""
 
@@ -97,7 +90,7 @@ class RequestLimits:
         error = self._check_head(scope, request)
         if error is not None:
             log.warning("request refused: %s", error)
-            await refuse(send, error)
+            await send_error(send, error, close=True)
             return
         if not request.has_body:
             await self.app(scope, receive, send)
@@ -106,7 +99,7 @@ class RequestLimits:
             body = await self._read_body(receive)
         except InfluxError as refused:
             log.warning("request refused: %s", refused)
-            await refuse(send, refused)
+            await send_error(send, refused, close=True)
             return
         if body is None:
             return  # the client went away; there is nobody to answer

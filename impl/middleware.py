@@ -40,15 +40,24 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_error(send: Send, error: InfluxError) -> None:
+def operation_id(scope: Scope) -> str | None:
+    """The spec operation Connexion routed this request to, if any.
+
+    Connexion names it by the resolved function, e.g.
+    "sysinfo_server.controllers.ping_controller.get_ping"; the spec by its last part.
+    """
+    resolved = scope.get("extensions", {}).get(ROUTING_EXTENSION, {}).get("operation_id")
+    return resolved.rsplit(".", 1)[-1] if isinstance(resolved, str) else None
+
+
+async def send_error(send: Send, error: InfluxError, *, close: bool = False) -> None:
+    """Answer with `error`; `close` ends the connection too (a refused request whose
+    body was not read)."""
     status, headers, body = render(error)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers],
-        }
-    )
+    response_headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in headers]
+    if close:
+        response_headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -164,15 +173,11 @@ class OperationGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        routing = scope.get("extensions", {}).get(ROUTING_EXTENSION, {})
-        # Connexion names the operation by its resolved function, e.g.
-        # "sysinfo_server.controllers.ping_controller.get_ping"; the spec by its last part.
-        resolved = routing.get("operation_id")
-        operation_id = resolved.rsplit(".", 1)[-1] if isinstance(resolved, str) else None
+        operation = operation_id(scope)
         record = scope.get(RECORD_KEY)
         if isinstance(record, RequestRecord):
-            record.operation_id = operation_id
-        if operation_id is None and scope["path"] not in self.plain_routes:
+            record.operation_id = operation
+        if operation is None and scope["path"] not in self.plain_routes:
             # Answered here, not by Flask: Werkzeug routes more leniently than Connexion
             # (it merges slashes, so `//metrics` finds the view), and a view reached
             # without Connexion's operation context fails with a 500.
@@ -182,12 +187,12 @@ class OperationGate:
             return
         if (
             self.tokens.enabled
-            and operation_id in self.protected
+            and operation in self.protected
             and not self.tokens.accepts(header(scope, b"authorization"))
         ):
             logging.getLogger("impl.auth").warning(
                 "rejected request without a valid token",
-                extra={"fields": {"operation": operation_id}},
+                extra={"fields": {"operation": operation}},
             )
             await send_error(send, InfluxError("unauthorized", "unauthorized access"))
             return

@@ -17,7 +17,7 @@ from connexion.middleware.routing import RoutingMiddleware
 from starlette.routing import Mount, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from impl.middleware import ROUTING_EXTENSION
+from impl.middleware import operation_id
 
 
 class ExactRouting(RoutingMiddleware):  # type: ignore[misc]  # connexion is untyped
@@ -82,8 +82,7 @@ class HeadAsGet:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "HEAD":
-            resolved = scope.get("extensions", {}).get(ROUTING_EXTENSION, {}).get("operation_id")
-            if isinstance(resolved, str) and resolved.rsplit(".", 1)[-1] in self.get_operations:
+            if operation_id(scope) in self.get_operations:
                 # A copy: the server's own scope must keep saying HEAD.
                 scope = {**scope, "method": "GET"}
         await self.app(scope, receive, send)
