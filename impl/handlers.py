@@ -6,12 +6,13 @@ import json
 import logging
 import tempfile
 import threading
-from datetime import UTC, datetime
+import time
 
 import flask
 
 from impl.errors import JSON_CONTENT_TYPE, InfluxError
 from impl.exposition import expose
+from impl.gotime import NANOS_PER_SECOND, go_duration, rfc3339_nano
 from impl.state import AppState, current_state
 from sysinfo_server.encoder import JSONEncoder
 from sysinfo_server.models.health_check import HealthCheck
@@ -98,35 +99,14 @@ def get_health(zap_trace_span: str | None = None) -> flask.Response:
     return json_response(health, 503 if failing else 200)
 
 
-def go_duration(seconds: float) -> str:
-    """A duration as Go's time.Duration prints it (influxd's `up`), e.g. `1m2.3s`."""
-    nanos = round(seconds * 1e9)
-    if nanos < 1_000_000_000:
-        if nanos < 1_000:
-            return f"{nanos}ns"
-        if nanos < 1_000_000:
-            return f"{_trim(nanos / 1e3)}µs"
-        return f"{_trim(nanos / 1e6)}ms"
-    hours, rest = divmod(nanos, 3_600_000_000_000)
-    minutes, rest = divmod(rest, 60_000_000_000)
-    text = f"{_trim(rest / 1e9)}s"
-    if hours or minutes:
-        text = f"{minutes}m{text}"
-    if hours:
-        text = f"{hours}h{text}"
-    return text
-
-
-def _trim(value: float) -> str:
-    return f"{value:.9f}".rstrip("0").rstrip(".")
-
-
 def get_ready(zap_trace_span: str | None = None) -> flask.Response:
     state = current_state()
     if not state.ready:
         raise InfluxError("unavailable", "starting")
-    up = datetime.now(UTC) - state.started_at
-    ready = Ready(status="ready", started=state.started_at, up=go_duration(up.total_seconds()))
+    up_nanos = round((time.monotonic() - state.started_monotonic) * NANOS_PER_SECOND)
+    # A string, not a datetime: Python's datetime stops at microseconds, influxd writes
+    # nanoseconds (the generated encoder passes strings through as they are).
+    ready = Ready(status="ready", started=rfc3339_nano(state.started_ns), up=go_duration(up_nanos))
     return json_response(ready)
 
 
@@ -144,4 +124,4 @@ def head_ping(zap_trace_span: str | None = None) -> flask.Response:
     return _no_content()
 
 
-__all__ = ["get_health", "get_metrics", "get_ping", "get_ready", "head_ping", "go_duration"]
+__all__ = ["get_health", "get_metrics", "get_ping", "get_ready", "head_ping"]

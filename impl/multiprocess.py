@@ -24,7 +24,6 @@ import gc
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter
@@ -46,7 +45,7 @@ class WorkerContext:
 
     directory: Path  # prometheus_client's multiprocess directory
     arbiter_pid: int
-    started_at: datetime  # the instance's start, for /ready
+    started_ns: int  # the instance's start (Unix nanoseconds), for /ready
     started_monotonic: float  # the same instant, for influxdb_uptime_seconds
 
 

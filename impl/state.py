@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import flask
 from prometheus_client import CollectorRegistry
@@ -26,7 +25,7 @@ class AppState:
     instance_id: str
     registry: CollectorRegistry
     http_metrics: HttpMetrics
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_ns: int = field(default_factory=time.time_ns)  # wall clock, for /ready
     started_monotonic: float = field(default_factory=time.monotonic)
     ready: bool = False
     gc_mirror: GcMirror | None = None  # only in a worker of several
@@ -67,7 +66,7 @@ class AppState:
             # Recorded into this worker's multiprocess files; the registry reads them
             # back with every other worker's, so the metrics must not be registered too.
             http_metrics=HttpMetrics(registry=None),
-            started_at=worker.started_at,
+            started_ns=worker.started_ns,
             started_monotonic=worker.started_monotonic,
             gc_mirror=GcMirror().start(),
         )

@@ -23,7 +23,6 @@ import stat
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -202,7 +201,7 @@ def serve_workers(config: Config) -> int:
         # Loaded before the fork, so that every worker shares its pages.
         import impl.app  # noqa: F401
 
-        context = WorkerContext(directory, arbiter_pid, datetime.now(UTC), time.monotonic())
+        context = WorkerContext(directory, arbiter_pid, time.time_ns(), time.monotonic())
         log.info(
             "starting",
             extra={
