@@ -16,8 +16,8 @@ from typing import Any
 from prometheus_client import make_wsgi_app
 
 from bench.synthetic import add_synthetic, samples_from_env
-from impl.config import Config
-from impl.state import AppState
+from impl.server.config import Config
+from impl.server.state import AppState
 
 WsgiApp = Callable[..., Any]
 

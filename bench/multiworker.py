@@ -51,7 +51,7 @@ def workers_supported(workdir: Path) -> bool:
 def workers_service(workdir: Path, workers: int, name: str) -> Server:
     port = free_port()
     command = [
-        sys.executable, "-m", "impl.cli", "--workers", str(workers),
+        sys.executable, "-m", "impl.main", "--workers", str(workers),
         "--multiproc-dir", str(workdir / f"{name}-multiproc"),
         "--host", LOOPBACK, "--port", str(port), "--state-dir", str(workdir / "state"),
     ]  # fmt: skip

@@ -29,10 +29,10 @@ from bench.load import Scraper, Timings, timed, wrk
 from bench.procs import Server, baseline, promhttp, served_samples, service
 from bench.report import Row, document, table
 from bench.synthetic import add_synthetic
-from impl.config import Config
-from impl.encoding import encode_text
-from impl.http_metrics import HttpMetrics
-from impl.state import AppState
+from impl.metrics.encoding import encode_text
+from impl.metrics.http_metrics import HttpMetrics
+from impl.server.config import Config
+from impl.server.state import AppState
 
 RESULTS = Path(__file__).parent / "results"
 METHOD_NOTES = [

@@ -2,8 +2,8 @@
 
     python -m bench.serve [--bench-samples N] [--bench-no-http-metrics] [service flags]
 
-The uvicorn settings are impl/cli.py's (impl.protocol.server_options and the same
-fixed options), so scrapes go through the stack a user runs. Only this entry point adds
+The uvicorn options are the service's own (impl.server.serving.uvicorn_options), so
+scrapes go through the stack a user runs. Only this entry point adds
 synthetic families (bench/synthetic.py) or turns the HTTP metrics off, so neither
 switch exists in the service itself.
 """
@@ -14,15 +14,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import uvicorn
 from prometheus_client import CollectorRegistry
 
 from bench.synthetic import add_synthetic, samples_from_env
-from impl.app import create_app
-from impl.cli import uvicorn_server
-from impl.config import load_config
-from impl.http_metrics import HttpMetrics
-from impl.logs import configure
-from impl.state import AppState
+from impl.metrics.http_metrics import HttpMetrics
+from impl.server.app import create_app
+from impl.server.config import load_config
+from impl.server.logs import configure
+from impl.server.serving import uvicorn_options
+from impl.server.state import AppState
 
 
 class NullHttpMetrics(HttpMetrics):
@@ -46,7 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_synthetic(state.registry, bench_args.bench_samples)
     if bench_args.bench_no_http_metrics:
         state.http_metrics = NullHttpMetrics()
-    server = uvicorn_server(create_app(config, state), config)
+    app = create_app(config, state)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=config.host, port=config.port, **uvicorn_options(config))
+    )
     server.run()
     return 0 if server.started else 1
 

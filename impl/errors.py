@@ -1,13 +1,22 @@
-"""InfluxDB-style errors: `{"code": ..., "message": ...}` with X-Platform-Error-Code."""
+"""InfluxDB errors and their one renderer: `{"code": ..., "message": ...}` with
+X-Platform-Error-Code, as influxd writes them.
+
+Every layer that answers with an error (the h11 protocol, the ASGI layers, the
+handlers) builds an `InfluxError` and renders it here, so the body, headers and
+code/status pairs cannot differ between them.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+INTERNAL_MESSAGE = "An internal error has occurred - check server logs"
 
-# The spec's Error.code enum with the status influxd gives each code.
+# The status influxd gives each code of the spec's ErrorCode enum (tests check this
+# table against both generated enums). influxd has no status for "unsupported media
+# type"; 415 is the one HTTP names for it.
 STATUS_OF_CODE = {
     "internal error": 500,
     "not implemented": 501,
@@ -25,62 +34,47 @@ STATUS_OF_CODE = {
     "unsupported media type": 415,
 }
 
-# Statuses that reach us from a lower layer (routing, validation, HTTP parsing), and
-# the enum code each becomes. 406 has no code of its own in the enum: "invalid" is
-# the nearest one that says the request cannot be served as asked.
+# Statuses of lower layers (routing, validation, HTTP parsing) with no code of their
+# own: each takes the nearest code. 406 and 408 say the request cannot be served as
+# sent ("invalid"); 414 and 431 that a part of it is too large; 409 is a conflict.
 CODE_OF_STATUS = {
-    400: "invalid",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not found",
-    405: "method not allowed",
-    406: "invalid",
-    409: "conflict",
-    411: "invalid",
-    413: "request too large",
-    414: "request too large",
-    415: "unsupported media type",
-    422: "unprocessable entity",
-    429: "too many requests",
-    431: "request too large",
-    501: "not implemented",
-    503: "unavailable",
+    **{status: code for code, status in reversed(STATUS_OF_CODE.items())},
+    **{406: "invalid", 408: "invalid", 411: "invalid", 409: "conflict"},
+    **{414: "request too large", 431: "request too large"},
 }
 
-INTERNAL_MESSAGE = "An internal error has occurred - check server logs"
 
-
-@dataclass(frozen=True)
 class InfluxError(Exception):
-    """An error a handler or middleware answers with; rendered by `render`."""
+    """An answer with an InfluxDB error; `status` defaults to the code's own."""
 
-    code: str
-    message: str
-    status: int = 0
-    allow: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.code not in STATUS_OF_CODE:
-            raise ValueError(f"not an InfluxDB error code: {self.code!r}")
-        if not self.status:
-            object.__setattr__(self, "status", STATUS_OF_CODE[self.code])
+    def __init__(self, code: str, message: str, status: int = 0, allow: Sequence[str] = ()) -> None:
+        if code not in STATUS_OF_CODE:
+            raise ValueError(f"not an InfluxDB error code: {code!r}")
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+        self.status = status or STATUS_OF_CODE[code]
+        self.allow = tuple(allow)
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"
 
 
 def from_status(status: int, message: str) -> InfluxError:
-    """The InfluxDB error for a status raised by a lower layer."""
-    if status >= 500 and status not in CODE_OF_STATUS:
-        return InfluxError("internal error", INTERNAL_MESSAGE, status)
-    return InfluxError(CODE_OF_STATUS.get(status, "invalid"), message, status)
+    """The InfluxDB error for a status a lower layer chose; a 5xx says no more than
+    influxd's generic message (what the layer said goes to the log)."""
+    code = CODE_OF_STATUS.get(status)
+    if code is None or code == "internal error":
+        if status >= 500:
+            return InfluxError("internal error", INTERNAL_MESSAGE, status)
+        code = "invalid"
+    return InfluxError(code, message, status)
 
 
 def render(error: InfluxError) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers and compact JSON body, as influxd writes them."""
-    body = json.dumps(
-        {"code": error.code, "message": error.message}, separators=(",", ":")
-    ).encode()
+    """Status, headers and compact JSON body."""
+    document = {"code": error.code, "message": error.message}
+    body = json.dumps(document, separators=(",", ":")).encode()
     headers = [
         ("Content-Type", JSON_CONTENT_TYPE),
         ("X-Platform-Error-Code", error.code),
@@ -89,3 +83,14 @@ def render(error: InfluxError) -> tuple[int, list[tuple[str, str]], bytes]:
     if error.allow:
         headers.append(("Allow", ", ".join(error.allow)))
     return error.status, headers, body
+
+
+__all__ = [
+    "CODE_OF_STATUS",
+    "INTERNAL_MESSAGE",
+    "JSON_CONTENT_TYPE",
+    "STATUS_OF_CODE",
+    "InfluxError",
+    "from_status",
+    "render",
+]

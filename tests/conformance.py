@@ -18,8 +18,8 @@ from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from impl.docs import DOCS_PATH, SPEC_JSON_PATH, SPEC_YAML_PATH
 from impl.errors import JSON_CONTENT_TYPE, STATUS_OF_CODE
+from impl.server.docs import DOCS_PATH, SPEC_JSON_PATH, SPEC_YAML_PATH
 from tests.metrics_text import families, openmetrics_families
 from tests.rawhttp import RawResponse
 

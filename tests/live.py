@@ -49,7 +49,7 @@ class LiveServer:
     def start(self, wait: bool = True) -> LiveServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "impl.cli", *self.args],
+            [sys.executable, "-m", "impl.main", *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,

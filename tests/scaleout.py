@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from impl.multiprocess import service_pids
+from impl.scaleout.multiprocess import service_pids
 from tests.live import START_TIMEOUT_SECONDS, LiveServer
 
 # Requests a test counts carry this agent (label user_agent="curl"); readiness pings

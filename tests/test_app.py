@@ -11,9 +11,9 @@ import requests
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from impl.app import create_app
-from impl.config import Config
-from impl.state import AppState
+from impl.server.app import create_app
+from impl.server.config import Config
+from impl.server.state import AppState
 from tests.conftest import StartServer
 from tests.go_time import parse_go_duration, parse_rfc3339_nano_utc
 from tests.live import LiveServer

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from impl.auth import TokenChecker, token_from_header
+from impl.http.tokens import TokenChecker, token_from_header
 from tests.conftest import StartServer
 from tests.live import LiveServer
 from tests.test_app import assert_influx_error

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from impl.config import Config, ConfigError, build_parser, load_config
+from impl.server.config import ConfigError, build_parser, load_config
 
 
 def test_defaults() -> None:
@@ -90,7 +90,7 @@ def test_world_readable_token_file_refused(tmp_path: Path) -> None:
 
 def run_service(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "impl.cli", *args],
+        [sys.executable, "-m", "impl.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -100,7 +100,7 @@ def run_service(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[
 def test_startup_fails_clearly_on_bad_configuration(tmp_path: Path) -> None:
     result = run_service("--port", "nope", "--state-dir", str(tmp_path))
     assert result.returncode == 2
-    assert "influxdb-sysinfo: error: argument --port: invalid int value" in result.stderr
+    assert result.stderr == "influxdb-sysinfo: --port must be an integer, got 'nope'\n"
     assert "Traceback" not in result.stderr
 
 
@@ -133,13 +133,8 @@ def test_startup_fails_clearly_when_port_in_use(tmp_path: Path) -> None:
 
 
 def test_instance_id_survives_restart(tmp_path: Path) -> None:
-    from impl.identity import load_or_create_instance_id
+    from impl.server.identity import load_or_create_instance_id
 
     first = load_or_create_instance_id(tmp_path)
     assert len(first) == 16 and int(first, 16) >= 0
     assert load_or_create_instance_id(tmp_path) == first
-
-
-def test_config_is_frozen() -> None:
-    with pytest.raises(AttributeError):
-        Config().port = 1  # type: ignore[misc]

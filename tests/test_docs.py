@@ -19,7 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from impl.app import generated_spec_path
+from impl.server.app import generated_spec_path
 from tests.live import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")

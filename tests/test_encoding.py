@@ -39,8 +39,8 @@ from prometheus_client.metrics_core import (
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from impl.encoding import encode_text
-from impl.exposition import FamilyView
+from impl.metrics.encoding import encode_text
+from impl.metrics.exposition import FamilyView
 
 EXTREMES = [0.0, -0.0, 1.0, 0.1, 1e-300, 5e-324, 1e308, -1e308, 1234567.0, 1e16, 123456789012.5]
 FLOATS = st.one_of(st.floats(), st.sampled_from(EXTREMES + [math.inf, -math.inf, math.nan]))

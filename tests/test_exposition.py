@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from impl.errors import InfluxError
-from impl.exposition import OPENMETRICS, TEXT, negotiate
+from impl.metrics.exposition import OPENMETRICS, TEXT, negotiate
 from tests.live import LiveServer
 from tests.metrics_text import families, openmetrics_families
 

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from impl.errors import STATUS_OF_CODE
-from impl.http_metrics import FALLBACK_PATH, KNOWN_METHODS, OTHER_METHOD
-from impl.limits import MAX_BODY_BYTES
-from impl.user_agents import BROWSER_MARKERS, KNOWN_PRODUCTS, OTHER, UNKNOWN
+from impl.http.limits import MAX_BODY_BYTES
+from impl.metrics.http_metrics import FALLBACK_PATH, KNOWN_METHODS, OTHER_METHOD, UNROUTED
+from impl.metrics.user_agents import BROWSER_MARKERS, KNOWN_PRODUCTS, OTHER, UNKNOWN
 from tests.conformance import check_response
 from tests.live import LiveServer
 from tests.metrics_text import families
@@ -243,9 +243,12 @@ def assert_bounded(series: list[dict[str, str]]) -> None:
     """Every label value comes from a fixed set, whatever the requests carried."""
     agents = {*KNOWN_PRODUCTS.values(), *(name for _, name in BROWSER_MARKERS), UNKNOWN, OTHER}
     for labels in series:
-        assert labels["method"] in KNOWN_METHODS | {OTHER_METHOD}, labels
+        if labels["method"] == UNROUTED:  # no operation reached: neither label is kept
+            assert labels["user_agent"] == UNROUTED, labels
+        else:
+            assert labels["method"] in KNOWN_METHODS | {OTHER_METHOD}, labels
+            assert labels["user_agent"] in agents, labels
         assert labels["path"] in {*SPEC_PATHS, FALLBACK_PATH}, labels
-        assert labels["user_agent"] in agents, labels
         assert labels["handler"] == "platform", labels
         assert int(labels["response_code"]) in SERVICE_STATUSES, labels
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from impl.gotime import go_duration, rfc3339_nano
+from impl.server.gotime import go_duration, rfc3339_nano
 from tests.go_time import parse_go_duration, parse_rfc3339_nano_utc
 
 # (nanoseconds, time.Duration(n).String()) as Go 1.22 prints them.

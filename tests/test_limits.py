@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from impl.errors import JSON_CONTENT_TYPE
-from impl.limits import MAX_BODY_BYTES, framing
+from impl.http.limits import MAX_BODY_BYTES, framing
 from tests.conftest import StartServer
 from tests.live import LiveServer
 from tests.metrics_text import request_count
@@ -117,9 +117,11 @@ def test_refusals_are_counted(fresh_server: LiveServer) -> None:
         client.request("GET", "/ping", [("Content-Length", str(MAX_BODY_BYTES + 1))])
         client.exchange(padded_head(20_000))
         body = client.request("GET", "/metrics").body.decode()
-    fallback = {"path": "/:fallback_path", "status": "4XX"}
-    assert request_count(body, response_code="413", **fallback) == 1
-    assert request_count(body, response_code="431", **fallback) == 1
+    # Refused before any operation was reached: counted under the path, without
+    # method or user agent.
+    refused = {"path": "/ping", "status": "4XX", "method": "none", "user_agent": "none"}
+    assert request_count(body, response_code="413", **refused) == 1
+    assert request_count(body, response_code="431", **refused) == 1
 
 
 def test_connections_beyond_the_limit_get_503_unavailable(start_server: StartServer) -> None:

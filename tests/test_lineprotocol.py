@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
 from impl.client import Exposition, SysinfoClient
-from impl.lineprotocol import (
+from impl.client.lineprotocol import (
     Point,
     Version,
     encode_point,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from impl.multiprocess import service_pids
+from impl.scaleout.multiprocess import service_pids
 
 
 def fake_process(proc: Path, pid: int, parent: int, command: str = "python3") -> Path:

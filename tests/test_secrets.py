@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from impl.redact import LOG_MASK
+from impl.http.redact import LOG_MASK
 from tests.conftest import StartServer
 from tests.live import LiveServer
 from tests.rawhttp import RawClient, RawResponse, build_request
@@ -127,7 +127,7 @@ def test_world_readable_token_file_is_refused_without_showing_it(tmp_path: Path)
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
     os.chmod(token_file, 0o604)
     result = subprocess.run(
-        [sys.executable, "-m", "impl.cli", "--token-file", str(token_file)],
+        [sys.executable, "-m", "impl.main", "--token-file", str(token_file)],
         capture_output=True,
         text=True,
         timeout=20,

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from impl.tracing import MAX_HEADER_BYTES, parse_span_context
+from impl.metrics.tracing import MAX_HEADER_BYTES, parse_span_context
 from tests.live import LiveServer
 from tests.metrics_text import openmetrics_families
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from impl.user_agents import OTHER, UNKNOWN, agent_name
+from impl.metrics.user_agents import OTHER, UNKNOWN, agent_name
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ import h11
 import pytest
 import requests
 
-from impl.config import load_config
-from impl.http_metrics import LABELS
+from impl.metrics.http_metrics import LABELS
+from impl.server.config import load_config
 from tests.conftest import StartServer
 from tests.live import LiveServer
 from tests.metrics_text import families, openmetrics_families, request_count, sample_value
@@ -377,7 +377,7 @@ def test_multiproc_dir_with_foreign_files_is_refused(tmp_path: Path) -> None:
     directory.mkdir()
     (directory / "notes.txt").write_text("keep me", encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "impl.cli", "--port", "0", "--workers", "2"]
+        [sys.executable, "-m", "impl.main", "--port", "0", "--workers", "2"]
         + ["--state-dir", str(tmp_path / "state"), "--multiproc-dir", str(directory)],
         capture_output=True,
         text=True,
@@ -395,7 +395,10 @@ def test_multiproc_dir_option_and_help() -> None:
     assert load_config([], env).multiproc_dir == Path("/run/y")
     assert load_config([], {}).multiproc_dir is None
     result = subprocess.run(
-        [sys.executable, "-m", "impl.cli", "--help"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "impl.main", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert "--multiproc-dir" in result.stdout and "0700" in result.stdout
 
@@ -411,8 +414,8 @@ def test_one_worker_ignores_the_multiproc_dir(start_server: StartServer, tmp_pat
 
 def test_cli_imports_no_prometheus_client_before_dispatching() -> None:
     """impl.workers must export the multiprocess directory before prometheus_client is
-    first imported; impl.cli importing it at the top would leave workers uncounted."""
-    code = "import sys, impl.cli; print('prometheus_client' in sys.modules)"
+    first imported; impl.main importing it at the top would leave workers uncounted."""
+    code = "import sys, impl.main; print('prometheus_client' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
@@ -435,7 +438,7 @@ def test_port_in_use_fails_clearly_with_workers(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "impl.cli", "--port", str(port), "--workers", "2"]
+            [sys.executable, "-m", "impl.main", "--port", str(port), "--workers", "2"]
             + ["--state-dir", str(tmp_path / "state"), "--multiproc-dir", str(directory)],
             capture_output=True,
             text=True,

@@ -1,6 +1,6 @@
 """MetricsController: routes each operation of the spec to its hand-written handler in impl."""
 
-from impl import handlers
+from impl.server import handlers
 
 
 def get_metrics(zap_trace_span=None, name=None):  # noqa: E501

@@ -1,6 +1,6 @@
 """PingController: routes each operation of the spec to its hand-written handler in impl."""
 
-from impl import handlers
+from impl.server import handlers
 
 
 def get_ping(zap_trace_span=None):  # noqa: E501

@@ -11,14 +11,14 @@ import time
 import flask
 
 from impl.errors import JSON_CONTENT_TYPE, InfluxError
-from impl.exposition import expose
-from impl.gotime import NANOS_PER_SECOND, go_duration, rfc3339_nano
-from impl.state import AppState, current_state
+from impl.metrics.exposition import expose
+from impl.server.gotime import NANOS_PER_SECOND, go_duration, rfc3339_nano
+from impl.server.state import AppState, current_state
 from sysinfo_server.encoder import JSONEncoder
 from sysinfo_server.models.health_check import HealthCheck
 from sysinfo_server.models.ready import Ready
 
-log = logging.getLogger("impl.handlers")
+log = logging.getLogger(__name__)
 
 # A registry that takes longer than this to collect makes /health fail: a scrape
 # would be as slow, and Prometheus' default scrape timeout is 10 s.
@@ -38,7 +38,7 @@ def get_metrics(zap_trace_span: str | None = None, name: list[str] | None = None
         raise InfluxError("forbidden", "metrics disabled")
     exposition = expose(state.registry, accept=flask.request.headers.get("Accept"), names=name)
     response = flask.Response(exposition.body, status=200, content_type=exposition.content_type)
-    # The body is gzipped on the way out when the client allows it (impl/compression.py).
+    # The body is gzipped on the way out when the client allows it (impl/http/compression.py).
     response.headers["Vary"] = "Accept-Encoding"
     return response
 

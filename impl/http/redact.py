@@ -11,7 +11,6 @@ are simply never written anywhere.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,18 +48,6 @@ class Redactor:
         return f"Redactor(secrets={len(self._secrets)})"
 
 
-class RedactingFormatter(logging.Formatter):
-    """Formats with `inner`, then masks the secrets in the finished line."""
-
-    def __init__(self, inner: logging.Formatter, redactor: Redactor) -> None:
-        super().__init__()
-        self.inner = inner
-        self.redactor = redactor
-
-    def format(self, record: logging.LogRecord) -> str:
-        return self.redactor.text(self.inner.format(record))
-
-
 class RedactErrorBodies:
     """Masks the secrets in InfluxDB error bodies (those with X-Platform-Error-Code)."""
 
@@ -85,4 +72,4 @@ class RedactErrorBodies:
         await self.app(scope, receive, masking_send)
 
 
-__all__ = ["LOG_MASK", "RedactErrorBodies", "RedactingFormatter", "Redactor"]
+__all__ = ["LOG_MASK", "RedactErrorBodies", "Redactor"]

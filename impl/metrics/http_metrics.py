@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from impl.user_agents import agent_name
+from impl.metrics.user_agents import agent_name
 
 # Names, help texts, buckets and label names as influxd's.
 REQUESTS_HELP = "Number of http requests received"
@@ -19,6 +19,9 @@ KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
 )
 OTHER_METHOD = "OTHER"
+# `method` and `user_agent` of a request that reached no operation (404, 405, a
+# refusal): whoever sends those can choose both, so they would only add series.
+UNROUTED = "none"
 
 
 def method_label(method: str) -> str:
@@ -54,16 +57,18 @@ class HttpMetrics:
         status: int,
         user_agent: str | None,
         seconds: float,
+        routed: bool = True,
         trace_id: str | None = None,
     ) -> None:
-        """Count one finished request; `path` must already be a route template."""
+        """Count one finished request; `path` must already be a route template, and
+        `routed` says whether it reached an operation."""
         labels = (
             HANDLER,
-            method_label(method),
+            method_label(method) if routed else UNROUTED,
             path,
             str(status),
             status_class(status),
-            agent_name(user_agent),
+            agent_name(user_agent) if routed else UNROUTED,
         )
         self.requests.labels(*labels).inc()
         exemplar = {"trace_id": trace_id} if trace_id else None

@@ -2,7 +2,7 @@
 
 Encoding and the content types are prometheus_client's own (`choose_encoder`); this
 module decides which of its formats a client gets, and which families it sees.
-gzip is applied later, outside response validation (impl/compression.py).
+gzip is applied later, outside response validation (impl/http/compression.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from impl.encoding import encode_text
 from impl.errors import InfluxError
+from impl.metrics.encoding import encode_text
 
 TEXT = "text/plain"
 OPENMETRICS = "application/openmetrics-text"
@@ -126,7 +126,7 @@ def expose(
     choice = negotiate(accept)
     if choice.media_type == TEXT:
         # The bytes choice.encoder(FamilyView(...)) would give, several times faster
-        # (impl/encoding.py; equality: tests/test_encoding.py; speed: bench/results/).
+        # (impl/metrics/encoding.py; equality: tests/test_encoding.py; speed: bench/results/).
         return Exposition(encode_text(registry, names), choice.content_type)
     view = FamilyView(registry, names, drop_created=False)
     return Exposition(choice.encoder(view), choice.content_type)

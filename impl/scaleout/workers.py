@@ -3,15 +3,15 @@
 Order matters. prometheus_client decides, when it is first imported, whether values
 live in process memory or in per-process files under PROMETHEUS_MULTIPROC_DIR, and
 gunicorn forks every worker from this process. So the directory is prepared and
-exported here before anything imports prometheus_client; impl/cli.py imports this
-module before impl.app and impl.state for that reason.
+exported here before anything imports prometheus_client; impl/main.py imports
+this module before anything else of the service's for that reason.
 
 The directory belongs to the service while it runs: created (or emptied) at start,
 removed at exit, and mode 0700: its files hold every request's labels, and whoever
 could write them could forge the counts. A worker
 that dies keeps its counter files there, so its completed requests stay counted;
 `mark_process_dead` drops its live gauges. What each family shows is decided in
-impl/multiprocess.py.
+impl/scaleout/multiprocess.py.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 from uvicorn_worker import UvicornWorker
 
-from impl.config import Config, ConfigError
-from impl.logs import configure
+from impl.server.config import Config, ConfigError
+from impl.server.logs import configure
+from impl.server.serving import bound_address, listen, uvicorn_options
 
 if TYPE_CHECKING:  # imported for real only once the directory is exported
-    from impl.multiprocess import WorkerContext
-    from impl.state import AppState
+    from impl.scaleout.multiprocess import GcMirror, WorkerContext
 
-log = logging.getLogger("impl.workers")
+log = logging.getLogger(__name__)
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 # The only names prometheus_client writes there (values.py); anything else in a
@@ -92,48 +92,36 @@ def remove_directory(path: Path) -> None:
         log.warning("multiproc dir left in place: %s: %s", path, err.strerror)
 
 
-class SysinfoWorker(UvicornWorker):  # type: ignore[misc]  # gunicorn is untyped
-    """uvicorn inside a gunicorn worker, with the options impl/cli.py gives uvicorn."""
+def worker_class(config: Config) -> type[UvicornWorker]:
+    """uvicorn inside a gunicorn worker, with the options of a single process."""
 
-    CONFIG_KWARGS = {
-        **UvicornWorker.CONFIG_KWARGS,
-        "access_log": False,
-        "server_header": False,
-        "date_header": True,
-    }
+    class SysinfoWorker(UvicornWorker):  # type: ignore[misc]  # gunicorn is untyped
+        CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, **uvicorn_options(config)}
 
-
-def worker_class(config: Config) -> type[SysinfoWorker]:
-    """SysinfoWorker with the service's protocol and connection limits (impl/protocol.py)."""
-    from impl.protocol import server_options
-
-    class ConfiguredSysinfoWorker(SysinfoWorker):
-        CONFIG_KWARGS = {**SysinfoWorker.CONFIG_KWARGS, **server_options(config)}
-
-    return ConfiguredSysinfoWorker
+    return SysinfoWorker
 
 
 class ServiceLogs(GunicornLogger):  # type: ignore[misc]
-    """gunicorn's own messages in the service's log format (impl/logs.py)."""
+    """gunicorn's own messages in the service's log format (impl/server/logs.py)."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         for logger in (self.error_log, self.access_log):
             logger.handlers.clear()
             logger.propagate = True
-        self.access_log.disabled = True  # impl/middleware.py writes the access log
+        self.access_log.disabled = True  # impl/http/observe.py writes the access log
 
 
 def gunicorn_options(config: Config, listener_fd: int) -> dict[str, Any]:
     return {
-        # Bound already (impl/cli.py's listen): gunicorn adopts it, and closes it at exit.
+        # Bound already (serving.listen): gunicorn adopts it, and closes it at exit.
         "bind": [f"fd://{listener_fd}"],
         "workers": config.workers,
         "worker_class": worker_class(config),
         "proc_name": PROC_NAME,
         "loglevel": config.log_level,
         "logger_class": f"{__name__}.ServiceLogs",
-        # gunicorn's name for uvicorn's timeout_keep_alive, which server_options sets too.
+        # gunicorn's name for uvicorn's timeout_keep_alive, which uvicorn_options sets too.
         # The other limits (head size and timeout, connections) have no gunicorn
         # counterpart that applies to uvicorn workers: each worker enforces them.
         "keepalive": config.keep_alive_timeout,
@@ -149,7 +137,7 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
         self._config = config
         self._context = context
         self._listener_fd = listener_fd
-        self._state: AppState | None = None
+        self._gc_mirror: GcMirror | None = None
         super().__init__(prog=PROC_NAME)
 
     def load_config(self) -> None:
@@ -160,12 +148,13 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         """In each worker, after the fork: its own state, registry and app."""
-        from impl.app import create_app
-        from impl.state import AppState
+        from impl.scaleout.multiprocess import GcMirror, worker_state
+        from impl.server.app import create_app
 
         configure(self._config.log_level, self._config.log_format, self._config.tokens)
-        self._state = AppState.create(self._config, self._context)
-        return create_app(self._config, self._state)
+        state = worker_state(self._config, self._context)
+        self._gc_mirror = GcMirror().start()
+        return create_app(self._config, state)
 
     def child_exit(self, _arbiter: Any, worker: Any) -> None:
         """In the arbiter, for every worker that has exited, however it ended."""
@@ -175,8 +164,8 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
 
     def worker_exit(self, _arbiter: Any, _worker: Any) -> None:
         """In a worker that exits normally: its last GC counts reach the files."""
-        if self._state is not None and self._state.gc_mirror is not None:
-            self._state.gc_mirror.stop()
+        if self._gc_mirror is not None:
+            self._gc_mirror.stop()
 
 
 def serve_workers(config: Config) -> int:
@@ -184,8 +173,6 @@ def serve_workers(config: Config) -> int:
     if "prometheus_client" in sys.modules:
         # Workers would silently keep their counts to themselves: fail loudly instead.
         raise RuntimeError("prometheus_client was imported before impl.workers")
-    from impl.cli import listen
-
     # Bound before anything else, as with one process: a port in use is one clear
     # error, where gunicorn would retry for five seconds and exit with its own.
     listener = listen(config)
@@ -193,20 +180,20 @@ def serve_workers(config: Config) -> int:
     os.environ[ENV_VAR] = str(directory)
     arbiter_pid = os.getpid()
     try:
-        from impl.identity import load_or_create_instance_id
-        from impl.multiprocess import WorkerContext
+        from impl.scaleout.multiprocess import WorkerContext
+        from impl.server.identity import load_or_create_instance_id
 
         # A bad state directory fails here, once, rather than in every worker.
         instance_id = load_or_create_instance_id(config.state_dir)
         # Loaded before the fork, so that every worker shares its pages.
-        import impl.app  # noqa: F401
+        import impl.server.app  # noqa: F401
 
         context = WorkerContext(directory, arbiter_pid, time.time_ns(), time.monotonic())
         log.info(
             "starting",
             extra={
                 "fields": {
-                    "address": f"{config.host}:{config.port}",
+                    "address": bound_address(listener),
                     "instance_id": instance_id,
                     "token_protected": config.token_protected,
                     "workers": config.workers,

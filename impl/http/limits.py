@@ -1,8 +1,8 @@
 """Per-request limits, answered with InfluxDB errors before routing.
 
-Sits just inside InfluxMiddleware, so every refusal carries the identity headers, is
-counted in http_api_requests_total (path `/:fallback_path`: nothing was routed) and
-written to the access log. The connection-level limits are in impl/protocol.py.
+Inside Observe, so every refusal carries the identity headers, is counted in
+http_api_requests_total and written to the access log. The connection-level limits
+are in impl/http/protocol.py.
 
 Every refusal closes the connection: the refused request's body may be unread, and
 what is left of it must never be parsed as the next request. A request that is not
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from impl.errors import InfluxError
-from impl.middleware import send_error
-from impl.protocol import OPEN_CONNECTIONS
+from impl.http.asgi import send_error
+from impl.http.protocol import OPEN_CONNECTIONS
 
-log = logging.getLogger("impl.limits")
+log = logging.getLogger(__name__)
 
 # None of the served operations takes a body (the spec declares no requestBody), but
 # some clients send a small one with a GET anyway, e.g. `{}`; influxd ignores it, and

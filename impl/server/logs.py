@@ -8,9 +8,7 @@ import sys
 import time
 from collections.abc import Iterable
 
-from impl.redact import RedactingFormatter, Redactor
-
-ACCESS_LOGGER = "impl.access"
+from impl.http.redact import Redactor
 
 
 def _logfmt_value(value: object) -> str:
@@ -48,6 +46,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             fields["error"] = self.formatException(record.exc_info)
         return json.dumps(fields, default=str)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats with `inner`, then masks the secrets in the finished line."""
+
+    def __init__(self, inner: logging.Formatter, redactor: Redactor) -> None:
+        super().__init__()
+        self.inner = inner
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.text(self.inner.format(record))
 
 
 class ClientNoise(logging.Filter):

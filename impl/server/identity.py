@@ -13,7 +13,7 @@ from pathlib import Path
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from impl.config import Config, ConfigError
+from impl.server.config import Config, ConfigError
 
 ID_FILE = "instance-id"
 ID_PATTERN = re.compile(r"[0-9a-f]{16}")

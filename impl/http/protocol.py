@@ -12,7 +12,7 @@ to it are plain text or silence. This subclass keeps uvicorn's parsing and adds:
 - InfluxDB errors for malformed or oversized request heads, where uvicorn writes a
   plain-text 400: 400 `invalid`, or 431 `request too large` when h11 has buffered more
   than `h11_max_incomplete_event_size` bytes without finding the end of the head.
-- the number of open connections, told to the app (impl/limits.py refuses requests
+- the number of open connections, told to the app (impl/http/limits.py refuses requests
   beyond its limit with an InfluxDB 503; uvicorn's own `limit_concurrency` answers
   in plain text, so it is not used).
 
@@ -37,12 +37,11 @@ import h11
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from impl.config import Config
 from impl.errors import InfluxError, render
 
-log = logging.getLogger("impl.protocol")
+log = logging.getLogger(__name__)
 
-# Where the connection count travels in the ASGI scope, for impl/limits.py.
+# Where the connection count travels in the ASGI scope, for impl/http/limits.py.
 OPEN_CONNECTIONS = "influxdb_sysinfo.open_connections"
 
 Headers = Sequence[tuple[bytes, bytes]]
@@ -158,32 +157,4 @@ def protocol_class(*, header_timeout: float, identity_headers: Headers) -> type[
     return Configured
 
 
-def identity_headers(config: Config) -> list[tuple[bytes, bytes]]:
-    """The headers influxd sets on every response (impl/middleware.py sets them in the app)."""
-    return [
-        (b"x-influxdb-build", config.build.encode("latin-1")),
-        (b"x-influxdb-version", config.version.encode("latin-1")),
-    ]
-
-
-def server_options(config: Config) -> dict[str, Any]:
-    """The uvicorn.Config options that carry the service's connection limits.
-
-    impl/cli.py passes them to uvicorn; gunicorn workers must pass the same.
-    """
-    return {
-        "http": protocol_class(
-            header_timeout=config.header_timeout, identity_headers=identity_headers(config)
-        ),
-        "h11_max_incomplete_event_size": config.max_header_size,
-        "timeout_keep_alive": config.keep_alive_timeout,
-    }
-
-
-__all__ = [
-    "OPEN_CONNECTIONS",
-    "InfluxH11Protocol",
-    "identity_headers",
-    "protocol_class",
-    "server_options",
-]
+__all__ = ["OPEN_CONNECTIONS", "InfluxH11Protocol", "protocol_class"]

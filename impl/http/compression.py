@@ -12,7 +12,7 @@ from collections.abc import Collection
 from prometheus_client.exposition import gzip_accepted
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from impl.middleware import header, operation_id
+from impl.http.asgi import header, operation_id
 
 # Level 6 is zlib's default and what Go's promhttp uses: most of the size win for a
 # fraction of level 9's CPU.

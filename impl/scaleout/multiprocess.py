@@ -33,6 +33,11 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from impl.metrics.http_metrics import HttpMetrics
+from impl.server.config import Config
+from impl.server.identity import IdentityCollector, load_or_create_instance_id
+from impl.server.state import AppState
+
 PID_LABEL = "pid"
 # How often a worker copies its interpreter's GC statistics into its multiprocess
 # files: a scrape sees another worker's collections at most this late.
@@ -123,6 +128,24 @@ class MergedView(Collector):
         return registry.collect()
 
 
+def worker_state(config: Config, context: WorkerContext) -> AppState:
+    """A worker's state: its registry shows the merged metrics of every worker."""
+    instance_id = load_or_create_instance_id(config.state_dir)
+    identity = IdentityCollector(config, instance_id, context.started_monotonic)
+    registry = CollectorRegistry()
+    registry.register(MergedView(context, identity))
+    return AppState(
+        config=config,
+        instance_id=instance_id,
+        registry=registry,
+        # Recorded into this worker's multiprocess files; the registry reads them
+        # back with every other worker's, so the metrics must not be registered too.
+        http_metrics=HttpMetrics(registry=None),
+        started_ns=context.started_ns,
+        started_monotonic=context.started_monotonic,
+    )
+
+
 class GcMirror:
     """Copies this worker's `gc.get_stats()` into multiprocess counters.
 
@@ -190,4 +213,5 @@ __all__ = [
     "ServiceProcessCollector",
     "WorkerContext",
     "service_pids",
+    "worker_state",
 ]

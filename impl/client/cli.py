@@ -18,14 +18,14 @@ from typing import Any, TextIO
 
 from prometheus_client.metrics_core import Metric
 
-from impl.client import (
+from impl.client.api import (
     DEFAULT_TIMEOUT_SECONDS,
     ClientError,
     InvalidURL,
     ServerError,
     SysinfoClient,
 )
-from impl.lineprotocol import Version, go_float, to_line_protocol
+from impl.client.lineprotocol import Version, go_float, to_line_protocol
 
 PROG = "influx-metrics"
 EXIT_OK = 0

@@ -1,0 +1,221 @@
+"""Service configuration: one table, the `Config` fields, from which the flags, their
+environment twins, the defaults, `--help` and the README's table all come.
+
+Each setting is a field declared with `setting(...)`: its default, its help text and
+the range or choices it accepts. Values are read as text (a flag wins over its
+environment twin `INFLUXDB_SYSINFO_<FLAG>`, which wins over the default) and checked
+in one place, so a bad value gets the same message from either source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import Field, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "INFLUXDB_SYSINFO_"
+TOKENS_ENV = ENV_PREFIX + "TOKENS"  # comma-separated; the one setting without a flag
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("logfmt", "json")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot start a service; the message says which setting."""
+
+
+def setting(
+    default: Any,
+    help: str,  # noqa: A002  # argparse's own word for it
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    choices: Sequence[str] = (),
+    shown_default: str | None = None,
+) -> Any:
+    """A configurable field: a flag `--name-with-dashes` and its environment twin."""
+    meta = {"help": help, "low": low, "high": high, "choices": tuple(choices)}
+    meta["shown_default"] = shown_default
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = setting("127.0.0.1", "address to bind")
+    port: int = setting(
+        8086, "port to bind (0: any free port; the log says which)", low=0, high=65535
+    )
+    workers: int = setting(
+        1, "worker processes; more than 1 runs gunicorn with uvicorn workers", low=1, high=64
+    )
+    multiproc_dir: Path | None = setting(
+        None,
+        "with --workers > 1: directory for the workers' metric files; it must hold nothing "
+        "but those files, is made mode 0700 and wiped at start, and removed at exit",
+        shown_default="a new temporary directory",
+    )
+    state_dir: Path = setting(Path(".state"), "where the instance ID is kept; must be writable")
+    # The influxd release whose behaviour the service follows.
+    version: str = setting("2.7.12", "`X-Influxdb-Version`, /health's version and influxdb_info's")
+    build: str = setting("OSS", "`X-Influxdb-Build`")
+    commit: str = setting("unknown", "commit in /health and influxdb_info")
+    metrics_disabled: bool = setting(False, "/metrics answers 403, as influxd --metrics-disabled")
+    token_file: Path | None = setting(
+        None,
+        "one accepted token per line (`#` starts a comment); turns on token-protected mode; "
+        f"refused if world-readable. {TOKENS_ENV} (comma-separated) does the same",
+        shown_default="none",
+    )
+    protect_system_endpoints: bool = setting(
+        False, "in token-protected mode, also require a token on /health, /ready and /ping"
+    )
+    log_level: str = setting("info", "least severe level logged", choices=LOG_LEVELS)
+    log_format: str = setting("logfmt", "log line format", choices=LOG_FORMATS)
+    # 16 KiB of request head is h11's own default, and Node's.
+    max_header_size: int = setting(
+        16 * 1024, "bytes of request line and headers accepted; more: 431", low=1024, high=2**20
+    )
+    # influxd reads request heads for at most 10 s (--http-read-header-timeout).
+    header_timeout: int = setting(
+        10,
+        "seconds to send a request head (from connecting, or from its first byte), then "
+        "any body; an unfinished request gets 408, an idle new connection is closed",
+        low=1,
+        high=3600,
+    )
+    keep_alive_timeout: int = setting(
+        5, "seconds an idle connection stays open after a response", low=1, high=3600
+    )
+    # Per process; well under the usual limit of 1024 open files.
+    max_connections: int = setting(
+        512, "open connections per process; requests on further ones get 503", low=1, high=100_000
+    )
+    # Never a flag: read from token_file or TOKENS_ENV. Kept out of repr so that a
+    # logged or printed Config never shows a secret.
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def token_protected(self) -> bool:
+        return bool(self.tokens)
+
+
+def settings() -> Iterator[Field[Any]]:
+    return (f for f in fields(Config) if "help" in f.metadata)
+
+
+def flag(setting_field: Field[Any]) -> str:
+    return "--" + setting_field.name.replace("_", "-")
+
+
+def env_name(setting_field: Field[Any]) -> str:
+    return ENV_PREFIX + setting_field.name.upper()
+
+
+def shown_default(setting_field: Field[Any], markdown: bool = False) -> str:
+    """The default as words (`shown_default`) or as the value, code-quoted in markdown."""
+    shown = setting_field.metadata["shown_default"]
+    if shown is not None:
+        return str(shown)
+    default = setting_field.default
+    text = "off" if default is False else str(default)
+    return f"`{text}`" if markdown else text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="influxdb-sysinfo",
+        description="Serve the InfluxDB OSS v2 system-information API. Every flag has an "
+        f"environment twin, {ENV_PREFIX}<FLAG> (e.g. {ENV_PREFIX}PORT); flags win.",
+    )
+    for each in settings():
+        help_text = f"{each.metadata['help']} (default: {shown_default(each)})"
+        if each.type == "bool":
+            parser.add_argument(flag(each), action="store_const", const="true", help=help_text)
+        else:
+            choices = each.metadata["choices"] or None
+            parser.add_argument(flag(each), choices=choices, help=help_text)
+    return parser
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _parse(setting_field: Field[Any], text: str) -> Any:
+    meta = setting_field.metadata
+    name = flag(setting_field)
+    kind = str(setting_field.type)
+    if kind == "bool":
+        try:
+            return _bool(text)
+        except ValueError as err:
+            raise ConfigError(f"{name}: {err}") from None
+    if kind == "int":
+        try:
+            number = int(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {text!r}") from None
+        if not meta["low"] <= number <= meta["high"]:
+            raise ConfigError(
+                f"{name} must be between {meta['low']} and {meta['high']}, got {number}"
+            )
+        return number
+    if meta["choices"] and text not in meta["choices"]:
+        raise ConfigError(f"{name} must be one of {', '.join(meta['choices'])}, got {text!r}")
+    return Path(text) if "Path" in kind else text
+
+
+def read_token_file(path: Path) -> tuple[str, ...]:
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read token file {path}: {err.strerror}") from err
+    if mode & stat.S_IROTH:
+        raise ConfigError(f"token file {path} is world-readable: chmod o-r {path}")
+    lines = (line.strip() for line in text.splitlines())
+    tokens = tuple(line for line in lines if line and not line.startswith("#"))
+    if not tokens:
+        raise ConfigError(f"token file {path} holds no token")
+    return tokens
+
+
+def load_config(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Flags win over environment variables, which win over defaults."""
+    env = os.environ if environ is None else environ
+    args = vars(build_parser().parse_args(argv))
+    values: dict[str, Any] = {}
+    for each in settings():
+        text = args[each.name] if args[each.name] is not None else env.get(env_name(each))
+        if text is not None and (text or each.type == "bool"):
+            values[each.name] = _parse(each, text)
+    config = Config(**values)
+    if config.token_file is not None:
+        tokens = read_token_file(config.token_file)
+    else:
+        tokens = tuple(t.strip() for t in env.get(TOKENS_ENV, "").split(",") if t.strip())
+    return Config(**{**values, "tokens": tokens})
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    lines = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for each in settings():
+        lines.append(
+            f"| `{flag(each)}` | `{env_name(each)}` | {shown_default(each, markdown=True)} "
+            f"| {each.metadata['help']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["Config", "ConfigError", "build_parser", "load_config", "markdown_table"]

@@ -1,0 +1,65 @@
+"""What every server process of the service shares, one process or a worker of many:
+the listening socket, the identity headers and the uvicorn options."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from impl.http.protocol import protocol_class
+from impl.server.config import Config, ConfigError
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def identity_headers(config: Config) -> Headers:
+    """The headers influxd sets on every response, refusals included."""
+    return [
+        (b"x-influxdb-build", config.build.encode("latin-1")),
+        (b"x-influxdb-version", config.version.encode("latin-1")),
+    ]
+
+
+def uvicorn_options(config: Config) -> dict[str, Any]:
+    """uvicorn.Config options, apart from the app and where to listen."""
+    return {
+        # h11 with a header timeout and InfluxDB errors for what uvicorn refuses
+        # (impl/http/protocol.py, which also says why h11 rather than httptools).
+        "http": protocol_class(
+            header_timeout=config.header_timeout, identity_headers=identity_headers(config)
+        ),
+        "h11_max_incomplete_event_size": config.max_header_size,
+        "timeout_keep_alive": config.keep_alive_timeout,
+        # The service neither logs nor decides by client address or scheme, so
+        # X-Forwarded-* headers are not read at all.
+        "proxy_headers": False,
+        # The app is assembled at start-up: a failure there stops the process rather
+        # than leave it answering every request with an error.
+        "lifespan": "on",
+        "log_config": None,  # impl/server/logs.py sets logging up
+        "access_log": False,  # impl/http/observe.py writes the access log
+        "server_header": False,
+        "date_header": True,
+    }
+
+
+def listen(config: Config) -> socket.socket:
+    """The listening socket, bound before uvicorn or gunicorn starts: a port in use is
+    then one clear line, where either would log that it started and only then fail."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    try:
+        return socket.create_server((config.host, config.port), family=family, backlog=2048)
+    except OSError as err:
+        # Python appends "(while attempting to bind on address ...)": the address is
+        # already in the message.
+        reason = (err.strerror or str(err)).split(" (while attempting", 1)[0].lower()
+        raise ConfigError(f"cannot listen on {config.host}:{config.port}: {reason}") from err
+
+
+def bound_address(listener: socket.socket) -> str:
+    """host:port as bound, so that `--port 0` tells which port it got."""
+    host, port = listener.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+__all__ = ["bound_address", "identity_headers", "listen", "uvicorn_options"]
