@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 
 import pytest
+import requests
 from prometheus_client.metrics_core import Metric
 
 from impl.client import (
@@ -45,6 +46,30 @@ def test_metrics_name_filter_keeps_only_named_families(server: LiveServer) -> No
     with SysinfoClient(server.url) as client:
         names = family_names(client.metrics(["influxdb_info", "influxdb_uptime_seconds"]))
     assert names == {"influxdb_info", "influxdb_uptime_seconds"}
+
+
+def test_metrics_sample_names_select_their_families(server: LiveServer) -> None:
+    """`x_bucket` selects histogram `x` and `x_total` counter `x`, as the server does."""
+    wanted = ["http_api_request_duration_seconds_bucket", "http_api_requests_total"]
+    requests.get(server.url + "/ping", timeout=10)  # so that both families have samples
+    with SysinfoClient(server.url) as client:
+        names = family_names(client.metrics(wanted))
+    assert names == {"http_api_request_duration_seconds", "http_api_requests"}
+
+
+def test_client_applies_name_selection_when_the_server_ignores_it() -> None:
+    """influxd ignores name[]; the client keeps what was asked for, by the same rule."""
+    text = (
+        "# HELP d d\n# TYPE d histogram\n"
+        'd_bucket{le="1.0"} 1.0\nd_bucket{le="+Inf"} 1.0\nd_count 1.0\nd_sum 0.5\n'
+        "# HELP c_total c\n# TYPE c_total counter\nc_total 3.0\n"
+        "# HELP g g\n# TYPE g gauge\ng 1.0\n"
+    )
+    exposition = Exposition(text, "text/plain; version=0.0.4; charset=utf-8", False)
+    assert [f.name for f in exposition.families(["d_bucket"])] == ["d"]
+    assert [f.name for f in exposition.families(["c_total", "g"])] == ["c", "g"]
+    assert [f.name for f in exposition.families(["d_count", "nothing"])] == ["d"]
+    assert len(exposition.families()) == 3
 
 
 def test_gzip_transfer_is_decompressed(server: LiveServer) -> None:

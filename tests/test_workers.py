@@ -112,6 +112,33 @@ def test_every_scrape_reports_the_requests_of_all_workers(
         earlier_scrapes += 1
 
 
+def histogram_line_order(body: str, family: str) -> dict[str, list[str]]:
+    """Per series (its labels without `le`), the suffixes of its lines in text order."""
+    order: dict[str, list[str]] = {}
+    for line in body.splitlines():
+        if not line.startswith(family + "_"):
+            continue
+        name, _, rest = line.partition("{")
+        labels = ",".join(p for p in rest.split("}")[0].split(",") if not p.startswith("le="))
+        order.setdefault(labels, []).append(name.removeprefix(family))
+    return order
+
+
+def test_histogram_lines_in_single_process_order(start_server: StartServer, tmp_path: Path) -> None:
+    """Each series: its buckets, then _count, then _sum, as one process (and
+    prometheus_client's own encoder) writes them."""
+    live = start_workers(start_server, tmp_path / "multiproc", 2)
+    send_pings(live.url, 5)
+    body = scrape(live.url)
+    expected = ["_bucket"] * 12 + ["_count", "_sum"]
+    order = histogram_line_order(body, "http_api_request_duration_seconds")
+    assert order and all(suffixes == expected for suffixes in order.values()), order
+    single = start_server()
+    send_pings(single.url, 5)
+    single_order = histogram_line_order(scrape(single.url), "http_api_request_duration_seconds")
+    assert set(map(tuple, single_order.values())) == {tuple(expected)}
+
+
 def test_each_family_has_its_documented_mode(start_server: StartServer, tmp_path: Path) -> None:
     live = start_workers(start_server, tmp_path / "multiproc", 3)
     send_pings(live.url, 29)

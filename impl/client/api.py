@@ -26,6 +26,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
 from impl.errors import CODE_OF_STATUS
+from impl.metrics.names import selects, wanted_names
 from sysinfo_client import (
     ApiClient,
     ApiException,
@@ -121,12 +122,8 @@ class Exposition(NamedTuple):
             raise UnexpectedResponse(
                 f"body is not a valid exposition: {err or 'parse error'}"
             ) from err
-        if not names:
-            return families
-        # influxd ignores name[]: filter here too, so every server gives the same answer.
-        # A counter may be named with or without the `_total` its samples carry.
-        wanted = set(names)
-        return [f for f in families if f.name in wanted or f"{f.name}_total" in wanted]
+        wanted = wanted_names(names)
+        return [f for f in families if selects(wanted, f.name, (s.name for s in f.samples))]
 
 
 class Ping(NamedTuple):

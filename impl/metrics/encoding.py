@@ -32,6 +32,8 @@ from prometheus_client.openmetrics.exposition import escape_label_name, escape_m
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
+from impl.metrics.names import selects, wanted_names
+
 # prometheus_client's own float formatting (Go's style), left unannotated upstream.
 go_float: Callable[[float], str] = floatToGoString
 # Exact classes only: a subclass may override how its samples are made.
@@ -60,17 +62,8 @@ class _Single(Collector):
         yield self._family
 
 
-def wanted_family(
-    wanted: frozenset[str] | None, family_name: str, sample_names: Iterable[str]
-) -> bool:
-    """`name[]` selection: the family's own name or any of its sample names."""
-    if wanted is None or family_name in wanted:
-        return True
-    return any(name in wanted for name in sample_names)
-
-
 def _encode_generic(family: Metric, wanted: frozenset[str] | None) -> bytes:
-    if not wanted_family(wanted, family.name, (s.name for s in family.samples)):
+    if not selects(wanted, family.name, (s.name for s in family.samples)):
         return b""
     if family.type in CREATED_TYPES:
         kept = Metric(family.name, family.documentation, family.type, family.unit)
@@ -184,7 +177,7 @@ def _encode_histogram(wrapper: Any, children: list[Any]) -> str:
 
 def _encode_wrapper(wrapper: Any, wanted: frozenset[str] | None) -> bytes:
     children = _children(wrapper)
-    if wanted is not None and not wanted_family(
+    if wanted is not None and not selects(
         wanted, wrapper._name, _sample_names(wrapper) if children else ()
     ):
         return b""
@@ -224,7 +217,7 @@ def _sources(registry: Collector) -> list[tuple[str, Any]]:
 
 def encode_text(registry: Collector, names: Iterable[str] | None = None) -> bytes:
     """The text format of `registry`, without `_created`, restricted to `names`."""
-    wanted = frozenset(names) if names else None
+    wanted = wanted_names(names)
     chunks = [
         _encode_generic(source, wanted)
         if isinstance(source, Metric)
@@ -234,4 +227,4 @@ def encode_text(registry: Collector, names: Iterable[str] | None = None) -> byte
     return b"".join(chunks)
 
 
-__all__ = ["encode_text", "escape_value", "wanted_family"]
+__all__ = ["encode_text", "escape_value"]

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from impl.errors import InfluxError
 from impl.metrics.encoding import encode_text
+from impl.metrics.names import selects, wanted_names
 
 TEXT = "text/plain"
 OPENMETRICS = "application/openmetrics-text"
@@ -95,18 +96,13 @@ class FamilyView(Collector):
 
     def __init__(self, source: Collector, names: Iterable[str] | None, drop_created: bool) -> None:
         self._source = source
-        self._names = frozenset(names) if names else None
+        self._names = wanted_names(names)
         self._drop_created = drop_created
-
-    def _selected(self, family: Metric) -> bool:
-        if self._names is None or family.name in self._names:
-            return True
-        return any(sample.name in self._names for sample in family.samples)
 
     def collect(self) -> Iterator[Metric]:
         families = sorted(self._source.collect(), key=lambda family: family.name)
         for family in families:
-            if not self._selected(family):
+            if not selects(self._names, family.name, (s.name for s in family.samples)):
                 continue
             if self._drop_created and family.type in ("counter", "histogram", "summary"):
                 family.samples = [s for s in family.samples if not s.name.endswith("_created")]

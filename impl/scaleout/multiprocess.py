@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from impl.metrics.http_metrics import HttpMetrics
 from impl.server.config import Config
@@ -118,14 +119,38 @@ class MergedView(Collector):
         self._identity = identity
         self._platform = PlatformCollector(registry=None)
 
-    def collect(self) -> Iterable[Metric]:
+    def collect(self) -> Iterator[Metric]:
         registry = CollectorRegistry()
         # prometheus_client.multiprocess has no type hints.
         MultiProcessCollector(registry, path=str(self._context.directory))  # type: ignore[no-untyped-call]
         registry.register(ServiceProcessCollector(self._context.arbiter_pid))
         registry.register(self._platform)
         registry.register(self._identity)
-        return registry.collect()
+        for family in registry.collect():
+            if family.type == "histogram":
+                family.samples = histogram_order(family.samples)
+            yield family
+
+
+# A histogram series' samples in the order a single process writes them.
+_HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
+
+
+def histogram_order(samples: list[Sample]) -> list[Sample]:
+    """Each series' buckets (as given), then `_count`, then `_sum`, series in order of
+    first appearance. MultiProcessCollector puts every `_sum` first, read from the
+    files, and adds the buckets and `_count` it accumulates after."""
+    series: dict[tuple[tuple[str, str], ...], list[Sample]] = {}
+    for sample in samples:
+        key = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
+        series.setdefault(key, []).append(sample)
+
+    def rank(sample: Sample) -> int:
+        suffix = next((s for s in _HISTOGRAM_SUFFIXES if sample.name.endswith(s)), "")
+        return _HISTOGRAM_SUFFIXES.index(suffix) if suffix else len(_HISTOGRAM_SUFFIXES)
+
+    # sorted() is stable: the buckets keep their order of increasing bounds.
+    return [sample for group in series.values() for sample in sorted(group, key=rank)]
 
 
 def worker_state(config: Config, context: WorkerContext) -> AppState:
