@@ -14,7 +14,7 @@ SOAK_SECONDS ?= 60
 
 UPSTREAM_ARG := $(if $(UPSTREAM_SPEC),--upstream $(UPSTREAM_SPEC),)
 
-.PHONY: help setup run test soak lint bench spec check-spec generate check-generated java system-deps clean
+.PHONY: help setup run test test-fast soak lint bench spec check-spec generate check-generated java system-deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -32,8 +32,11 @@ setup: $(STAMP) ## create .venv with the service, the generated packages and dev
 run: $(STAMP) ## run the service (HOST, PORT, WORKERS; more options: .venv/bin/influxdb-sysinfo --help)
 	$(BIN)/influxdb-sysinfo --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: lint system-deps ## lint, then every test against live server processes
+test: lint system-deps ## lint, then every test: in-process apps and live server processes
 	$(BIN)/pytest
+
+test-fast: $(STAMP) ## the tests not marked slow (no lint), in under a minute
+	$(BIN)/pytest -m "not slow"
 
 # Debian packages the tests drive: promtool and prometheus (interop), chromium and
 # chromedriver (the API docs page). Installed when missing and we may (root + apt).
@@ -51,7 +54,7 @@ system-deps:
 	fi
 
 soak: $(STAMP) ## 60 s of mixed load on one live service: exact counts, flat memory (SOAK_SECONDS)
-	$(BIN)/python -m tests.soak --seconds $(SOAK_SECONDS)
+	$(BIN)/python -m tests.support.soak --seconds $(SOAK_SECONDS)
 
 lint: $(STAMP) ## ruff and mypy --strict on impl/, tests/, bench/ and the spec tool
 	$(BIN)/ruff check impl tests bench openapi

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench.load import Scraper, Timings
-from bench.procs import LOOPBACK, NO_CREATED_ENV, Server, free_port, get, served_samples, service
+from bench.procs import LOOPBACK, NO_CREATED_ENV, Server, get, served_samples, service
 from bench.report import Row
 
 WORKER_COUNTS = (2, 4)
@@ -49,13 +49,12 @@ def workers_supported(workdir: Path) -> bool:
 
 
 def workers_service(workdir: Path, workers: int, name: str) -> Server:
-    port = free_port()
     command = [
         sys.executable, "-m", "impl.main", "--workers", str(workers),
         "--multiproc-dir", str(workdir / f"{name}-multiproc"),
-        "--host", LOOPBACK, "--port", str(port), "--state-dir", str(workdir / "state"),
+        "--host", LOOPBACK, "--port", "0", "--state-dir", str(workdir / "state"),
     ]  # fmt: skip
-    return Server(name, command, port, workdir, ready_path="/ping")
+    return Server(name, command, workdir, ready_path="/ping")
 
 
 def fill(directory: Path, samples: int) -> None:

@@ -22,9 +22,9 @@ from impl.client import (
 from sysinfo_client.models.health_check import HealthCheck
 from sysinfo_client.models.ready import Ready
 from tests.conftest import StartServer
-from tests.go_time import parse_go_duration
-from tests.live import LiveServer
-from tests.other_servers import closed_port, silent_listener, web_page_server
+from tests.support.go_time import parse_go_duration
+from tests.support.live import LiveServer
+from tests.support.other_servers import closed_port, silent_listener, web_page_server
 
 TOKEN = "client-test-token-93b1"
 
@@ -156,9 +156,10 @@ def test_invalid_family_name_is_an_invalid_server_error(server: LiveServer) -> N
 
 
 def test_connection_refused() -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
-    with SysinfoClient(url, timeout=5) as client, pytest.raises(ConnectionFailed) as caught:
-        client.ping()
+    with closed_port() as port:
+        url = f"http://127.0.0.1:{port}"
+        with SysinfoClient(url, timeout=5) as client, pytest.raises(ConnectionFailed) as caught:
+            client.ping()
     assert str(caught.value) == f"cannot connect to {url}: connection refused"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from impl.server.config import ConfigError, build_parser, load_config
+from impl.server.config import ConfigError, build_parser, load_config, markdown_table
 
 
 def test_defaults() -> None:
@@ -40,6 +40,19 @@ def test_limits_have_defaults_flags_and_environment_twins() -> None:
     config = load_config(["--max-connections", "32"], env)
     assert (config.max_header_size, config.header_timeout) == (8192, 3)
     assert (config.keep_alive_timeout, config.max_connections) == (7, 32)
+
+
+def test_readme_configuration_table_is_the_settings_table() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert markdown_table() in readme
+
+
+def test_every_setting_has_a_flag_with_its_default_in_help() -> None:
+    text = " ".join(build_parser().format_help().split())
+    for line in markdown_table().splitlines()[2:]:
+        flag = line.split("`")[1]
+        assert flag in text, flag
+    assert "(default: 16384)" in text and "(default: a new temporary directory)" in text
 
 
 def test_help_documents_every_limit() -> None:

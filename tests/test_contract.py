@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.live import LiveServer
+import pytest
+
+from tests.support.live import LiveServer
+
+pytestmark = pytest.mark.slow  # schemathesis generates over a thousand cases
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "openapi" / "openapi.yaml"

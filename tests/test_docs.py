@@ -20,7 +20,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from impl.server.app import generated_spec_path
-from tests.live import LiveServer
+from tests.support.live import LiveServer
+
+pytestmark = pytest.mark.slow  # a headless browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

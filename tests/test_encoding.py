@@ -1,4 +1,4 @@
-"""impl/encoding.py writes exactly what prometheus_client's generate_latest writes.
+"""impl/metrics/encoding.py writes exactly what prometheus_client's generate_latest writes.
 
 The property: over random registries (every metric type, label values with quotes,
 backslashes, newlines and unicode, NaN, ±Inf, huge and tiny floats, fallbacks such as

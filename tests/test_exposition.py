@@ -6,12 +6,12 @@ import gzip
 import subprocess
 
 import pytest
-import requests
+from httpx2 import Response
+from starlette.testclient import TestClient
 
 from impl.errors import InfluxError
 from impl.metrics.exposition import OPENMETRICS, TEXT, negotiate
-from tests.live import LiveServer
-from tests.metrics_text import families, openmetrics_families
+from tests.support.metrics_text import families, openmetrics_families
 
 TEXT_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
 PROMETHEUS_ACCEPT = (
@@ -19,19 +19,19 @@ PROMETHEUS_ACCEPT = (
 )
 
 
-def get(server: LiveServer, path: str = "/metrics", **headers: str) -> requests.Response:
-    return requests.get(server.url + path, headers=headers, timeout=10)
+def get(client: TestClient, path: str = "/metrics", **headers: str) -> Response:
+    return client.get(path, headers=headers)
 
 
 @pytest.mark.parametrize(
     "accept",
     [None, "*/*", "text/plain", "text/plain;version=0.0.4", "application/json", "text/*"],
 )
-def test_text_format_for_text_wildcards_and_json(server: LiveServer, accept: str | None) -> None:
+def test_text_format_for_text_wildcards_and_json(client: TestClient, accept: str | None) -> None:
     headers = {"Accept-Encoding": "identity"}
     if accept is not None:
         headers["Accept"] = accept
-    response = get(server, **headers)
+    response = get(client, **headers)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == TEXT_0_0_4
     assert "Content-Encoding" not in response.headers
@@ -39,8 +39,8 @@ def test_text_format_for_text_wildcards_and_json(server: LiveServer, accept: str
     assert {"process_cpu_seconds", "python_info", "http_api_requests"} <= parsed.keys()
 
 
-def test_families_sorted_and_each_has_help_and_type(server: LiveServer) -> None:
-    body = get(server, **{"Accept-Encoding": "identity"}).text
+def test_families_sorted_and_each_has_help_and_type(client: TestClient) -> None:
+    body = get(client, **{"Accept-Encoding": "identity"}).text
     type_lines = [line.split()[2] for line in body.splitlines() if line.startswith("# TYPE ")]
     assert type_lines == sorted(type_lines)
     lines = body.splitlines()
@@ -49,24 +49,24 @@ def test_families_sorted_and_each_has_help_and_type(server: LiveServer) -> None:
             assert lines[index - 1].startswith("# HELP " + line.split()[2] + " ")
 
 
-def test_no_created_samples_and_counters_end_in_total(server: LiveServer) -> None:
-    body = get(server).text
+def test_no_created_samples_and_counters_end_in_total(client: TestClient) -> None:
+    body = get(client).text
     assert "_created" not in body
     for family in families(body).values():
         if family.type == "counter":
             assert all(s.name.endswith("_total") for s in family.samples), family.name
 
 
-def test_label_names_sorted(server: LiveServer) -> None:
-    get(server, "/ping")
-    for family in families(get(server).text).values():
+def test_label_names_sorted(client: TestClient) -> None:
+    get(client, "/ping")
+    for family in families(get(client).text).values():
         for sample in family.samples:
             names = list(sample.labels)
             assert names == sorted(names), (sample.name, names)
 
 
-def test_openmetrics_when_preferred(server: LiveServer) -> None:
-    response = get(server, Accept=PROMETHEUS_ACCEPT)
+def test_openmetrics_when_preferred(client: TestClient) -> None:
+    response = get(client, Accept=PROMETHEUS_ACCEPT)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith(
         "application/openmetrics-text; version=1.0.0"
@@ -76,13 +76,13 @@ def test_openmetrics_when_preferred(server: LiveServer) -> None:
     assert parsed["http_api_requests"].type == "counter"
 
 
-def test_text_wins_when_weighted_higher(server: LiveServer) -> None:
+def test_text_wins_when_weighted_higher(client: TestClient) -> None:
     accept = "application/openmetrics-text;q=0.2,text/plain;q=0.9"
-    assert get(server, Accept=accept).headers["Content-Type"] == TEXT_0_0_4
+    assert get(client, Accept=accept).headers["Content-Type"] == TEXT_0_0_4
 
 
-def test_unservable_accept_is_406_influx_error(server: LiveServer) -> None:
-    response = get(server, Accept="image/png")
+def test_unservable_accept_is_406_influx_error(client: TestClient) -> None:
+    response = get(client, Accept="image/png")
     assert response.status_code == 406
     assert response.headers["X-Platform-Error-Code"] == "invalid"
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
@@ -90,75 +90,53 @@ def test_unservable_accept_is_406_influx_error(server: LiveServer) -> None:
     assert "image/png" in response.json()["message"]
 
 
-def test_gzip_when_accepted(server: LiveServer) -> None:
-    raw = requests.get(
-        server.url + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=10, stream=True
-    )
-    assert raw.headers["Content-Encoding"] == "gzip"
-    assert raw.headers["Vary"] == "Accept-Encoding"
-    body = gzip.decompress(raw.raw.read(decode_content=False)).decode()
-    assert "http_api_requests" in families(body)
+def test_gzip_when_accepted(client: TestClient) -> None:
+    with client.stream("GET", "/metrics", headers={"Accept-Encoding": "gzip"}) as raw:
+        assert raw.headers["Content-Encoding"] == "gzip"
+        assert raw.headers["Vary"] == "Accept-Encoding"
+        compressed = b"".join(raw.iter_raw())
+    assert int(raw.headers["Content-Length"]) == len(compressed)
+    assert "process_cpu_seconds" in families(gzip.decompress(compressed).decode())
 
 
-def test_gzip_openmetrics_round_trips(server: LiveServer) -> None:
-    raw = requests.get(
-        server.url + "/metrics",
-        headers={"Accept-Encoding": "gzip", "Accept": OPENMETRICS},
-        timeout=10,
-        stream=True,
-    )
-    body = gzip.decompress(raw.raw.read(decode_content=False)).decode()
-    assert "process_cpu_seconds" in openmetrics_families(body)
+def test_gzip_openmetrics_round_trips(client: TestClient) -> None:
+    headers = {"Accept-Encoding": "gzip", "Accept": OPENMETRICS}
+    with client.stream("GET", "/metrics", headers=headers) as raw:
+        compressed = b"".join(raw.iter_raw())
+    assert "process_cpu_seconds" in openmetrics_families(gzip.decompress(compressed).decode())
 
 
-def test_identity_when_gzip_not_accepted(server: LiveServer) -> None:
-    response = get(server, **{"Accept-Encoding": "identity"})
+def test_identity_when_gzip_not_accepted(client: TestClient) -> None:
+    response = get(client, **{"Accept-Encoding": "identity"})
     assert "Content-Encoding" not in response.headers
     assert response.headers["Vary"] == "Accept-Encoding"
 
 
-@pytest.mark.parametrize("encoding", ["identity", "gzip"])
-def test_head_has_headers_and_no_body(server: LiveServer, encoding: str) -> None:
-    headers = {"Accept-Encoding": encoding}
-    head = requests.head(server.url + "/metrics", headers=headers, timeout=10)
-    get_response = get(server, **headers)
-    assert head.status_code == 200
-    assert head.content == b""
-    for name in ("Content-Type", "Vary", "X-Influxdb-Version", "X-Influxdb-Build"):
-        assert head.headers[name] == get_response.headers[name]
-    assert head.headers.get("Content-Encoding") == get_response.headers.get("Content-Encoding")
-
-
-def test_name_filter_restricts_families(server: LiveServer) -> None:
-    response = requests.get(
-        server.url + "/metrics",
-        params=[("name[]", "http_api_requests_total"), ("name[]", "influxdb_info")],
-        timeout=10,
-    )
+def test_name_filter_restricts_families(client: TestClient) -> None:
+    get(client, "/ping")
+    names = {"name[]": ["http_api_requests_total", "influxdb_info"]}
+    response = client.get("/metrics", params=names)
     assert response.status_code == 200
     assert set(families(response.text)) == {"http_api_requests", "influxdb_info"}
 
 
-def test_name_filter_by_family_name_of_histogram(server: LiveServer) -> None:
-    response = requests.get(
-        server.url + "/metrics",
-        params={"name[]": "http_api_request_duration_seconds"},
-        timeout=10,
-    )
+def test_name_filter_by_family_name_of_histogram(client: TestClient) -> None:
+    get(client, "/ping")
+    response = client.get("/metrics", params={"name[]": "http_api_request_duration_seconds"})
     parsed = families(response.text)
     assert set(parsed) == {"http_api_request_duration_seconds"}
     assert parsed["http_api_request_duration_seconds"].type == "histogram"
 
 
-def test_invalid_name_is_400_influx_error(server: LiveServer) -> None:
-    response = requests.get(server.url + "/metrics", params={"name[]": "no spaces"}, timeout=10)
+def test_invalid_name_is_400_influx_error(client: TestClient) -> None:
+    response = client.get("/metrics", params={"name[]": "no spaces"})
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
     assert response.headers["X-Platform-Error-Code"] == "invalid"
 
 
-def test_identity_metrics(server: LiveServer) -> None:
-    parsed = families(get(server).text)
+def test_identity_metrics(client: TestClient) -> None:
+    parsed = families(get(client).text)
     info = parsed["influxdb_info"]
     assert info.type == "gauge"
     (sample,) = info.samples
@@ -171,8 +149,8 @@ def test_identity_metrics(server: LiveServer) -> None:
     assert uptime.value > 0
 
 
-def test_process_and_python_runtime_metrics_are_real(server: LiveServer) -> None:
-    parsed = families(get(server).text)
+def test_process_and_python_runtime_metrics_are_real(client: TestClient) -> None:
+    parsed = families(get(client).text)
     for name in (
         "process_cpu_seconds",
         "process_resident_memory_bytes",
@@ -189,10 +167,10 @@ def test_process_and_python_runtime_metrics_are_real(server: LiveServer) -> None
     assert not any(name.startswith("go_") for name in parsed)
 
 
-def test_promtool_check_metrics_is_clean(server: LiveServer) -> None:
-    get(server, "/ping", **{"User-Agent": "curl/8.5.0"})
-    get(server, "/nowhere")
-    body = get(server).text
+def test_promtool_check_metrics_is_clean(client: TestClient) -> None:
+    get(client, "/ping", **{"User-Agent": "curl/8.5.0"})
+    get(client, "/nowhere")
+    body = get(client).text
     result = subprocess.run(
         ["promtool", "check", "metrics"], input=body, capture_output=True, text=True, timeout=30
     )

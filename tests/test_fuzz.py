@@ -23,10 +23,12 @@ from impl.errors import STATUS_OF_CODE
 from impl.http.limits import MAX_BODY_BYTES
 from impl.metrics.http_metrics import FALLBACK_PATH, KNOWN_METHODS, OTHER_METHOD, UNROUTED
 from impl.metrics.user_agents import BROWSER_MARKERS, KNOWN_PRODUCTS, OTHER, UNKNOWN
-from tests.conformance import check_response
-from tests.live import LiveServer
-from tests.metrics_text import families
-from tests.rawhttp import RawClient, RawResponse, build_request
+from tests.support.conformance import check_response
+from tests.support.live import LiveServer
+from tests.support.metrics_text import families
+from tests.support.rawhttp import RawClient, RawResponse, build_request
+
+pytestmark = pytest.mark.slow  # ten thousand raw requests against a live process
 
 SEED = 20261125
 FUZZ_CASES = 10_000

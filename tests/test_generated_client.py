@@ -15,9 +15,9 @@ from sysinfo_client.exceptions import ApiException
 from sysinfo_client.models.health_check import HealthCheck
 from sysinfo_client.models.ready import Ready
 from tests.conftest import StartServer
-from tests.go_time import parse_go_duration
-from tests.live import LiveServer
-from tests.metrics_text import families
+from tests.support.go_time import parse_go_duration
+from tests.support.live import LiveServer
+from tests.support.metrics_text import families
 
 
 def client_for(server: LiveServer, token: str | None = None) -> ApiClient:

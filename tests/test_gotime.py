@@ -1,11 +1,11 @@
-"""impl/gotime.py against what Go itself prints."""
+"""impl/server/gotime.py against what Go itself prints."""
 
 from __future__ import annotations
 
 import pytest
 
 from impl.server.gotime import go_duration, rfc3339_nano
-from tests.go_time import parse_go_duration, parse_rfc3339_nano_utc
+from tests.support.go_time import parse_go_duration, parse_rfc3339_nano_utc
 
 # (nanoseconds, time.Duration(n).String()) as Go 1.22 prints them.
 GO_DURATIONS = [

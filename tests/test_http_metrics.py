@@ -1,4 +1,7 @@
-"""http_api_requests_total and http_api_request_duration_seconds: exact and bounded."""
+"""http_api_requests_total and http_api_request_duration_seconds: exact and bounded.
+
+In-process apps for what is counted and how it is labelled; a live process for the
+bound under concurrent random clients."""
 
 from __future__ import annotations
 
@@ -7,25 +10,32 @@ import random
 import string
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
+from starlette.testclient import TestClient
 
 from impl.metrics.http_metrics import BUCKETS, DURATION_HELP, REQUESTS_HELP
-from tests.live import LiveServer
-from tests.metrics_text import families, request_count
+from tests.support.live import LiveServer
+from tests.support.metrics_text import families, request_count
 
 LABEL_NAMES = {"handler", "method", "path", "response_code", "status", "user_agent"}
 
 
-def scrape(server: LiveServer, session: requests.Session | None = None) -> str:
-    getter = session or requests
-    response = getter.get(server.url + "/metrics", timeout=10)
+def scrape(client: TestClient) -> str:
+    response = client.get("/metrics")
     assert response.status_code == 200
     return response.text
 
 
-def test_families_match_influxd(fresh_server: LiveServer) -> None:
-    requests.get(fresh_server.url + "/ping", timeout=10)
-    parsed = families(scrape(fresh_server))
+def live_scrape(server: LiveServer) -> str:
+    response = requests.get(server.url + "/metrics", timeout=10)
+    assert response.status_code == 200
+    return response.text
+
+
+def test_families_match_influxd(client: TestClient) -> None:
+    client.get("/ping")
+    parsed = families(scrape(client))
     counter = parsed["http_api_requests"]
     assert counter.type == "counter"
     assert counter.documentation == REQUESTS_HELP
@@ -41,14 +51,13 @@ def test_families_match_influxd(fresh_server: LiveServer) -> None:
         assert sample.labels["handler"] == "platform"
 
 
-def test_exact_counts_after_n_requests(fresh_server: LiveServer) -> None:
-    session = requests.Session()
-    session.headers["User-Agent"] = "curl/8.5.0"
+def test_exact_counts_after_n_requests(client: TestClient) -> None:
+    curl = {"User-Agent": "curl/8.5.0"}
     for _ in range(37):
-        assert session.get(fresh_server.url + "/ping", timeout=10).status_code == 204
+        assert client.get("/ping", headers=curl).status_code == 204
     for _ in range(5):
-        session.get(fresh_server.url + "/health", timeout=10)
-    body = scrape(fresh_server, session)
+        client.get("/health", headers=curl)
+    body = scrape(client)
     assert (
         request_count(body, path="/ping", method="GET", response_code="204", user_agent="curl")
         == 37
@@ -66,21 +75,21 @@ def test_exact_counts_after_n_requests(fresh_server: LiveServer) -> None:
     assert count == [37]
 
 
-def test_scrape_counts_itself_in_the_next_scrape(fresh_server: LiveServer) -> None:
-    first = scrape(fresh_server)
+def test_scrape_counts_itself_in_the_next_scrape(client: TestClient) -> None:
+    first = scrape(client)
     assert request_count(first, path="/metrics") == 0
-    second = scrape(fresh_server)
+    second = scrape(client)
     assert request_count(second, path="/metrics", response_code="200", status="2XX") == 1
-    third = scrape(fresh_server)
+    third = scrape(client)
     assert request_count(third, path="/metrics") == 2
 
 
-def test_errors_are_counted_with_their_status(fresh_server: LiveServer) -> None:
-    requests.get(fresh_server.url + "/nowhere", timeout=10)
-    requests.get(fresh_server.url + "/also/nowhere", timeout=10)
-    requests.delete(fresh_server.url + "/ping", timeout=10)
-    requests.get(fresh_server.url + "/metrics", headers={"Accept": "image/png"}, timeout=10)
-    body = scrape(fresh_server)
+def test_errors_are_counted_with_their_status(client: TestClient) -> None:
+    client.get("/nowhere")
+    client.get("/also/nowhere")
+    client.delete("/ping")
+    client.get("/metrics", headers={"Accept": "image/png"})
+    body = scrape(client)
     # Requests that reach no operation are not told apart by method or user agent.
     unrouted = {"method": "none", "user_agent": "none", "status": "4XX"}
     assert request_count(body, path="/:fallback_path", response_code="404", **unrouted) == 2
@@ -89,7 +98,7 @@ def test_errors_are_counted_with_their_status(fresh_server: LiveServer) -> None:
     assert request_count(body, path="/metrics", response_code="406", status="4XX") == 1
 
 
-def test_user_agents_are_named(fresh_server: LiveServer) -> None:
+def test_user_agents_are_named(client: TestClient) -> None:
     agents = {
         "curl/8.5.0": "curl",
         "influxdb-client-python/1.50.0": "influxdb-client-python",
@@ -98,8 +107,8 @@ def test_user_agents_are_named(fresh_server: LiveServer) -> None:
         "totally-unknown-agent/1.0": "other",
     }
     for header in agents:
-        requests.get(fresh_server.url + "/ping", headers={"User-Agent": header}, timeout=10)
-    body = scrape(fresh_server)
+        client.get("/ping", headers={"User-Agent": header})
+    body = scrape(client)
     for name in agents.values():
         assert request_count(body, path="/ping", user_agent=name) == 1, name
 
@@ -125,6 +134,7 @@ def _random_span(rng: random.Random) -> str:
     return json.dumps({"trace_id": trace_id, "span_id": span_id, "baggage": baggage})
 
 
+@pytest.mark.slow  # 10,000 requests from four threads
 def test_random_clients_cannot_grow_series_without_bound(fresh_server: LiveServer) -> None:
     """Random methods, paths (and real routes), query strings, User-Agents and trace
     headers: the labels come from fixed sets, so the series stay few."""
@@ -158,12 +168,12 @@ def test_random_clients_cannot_grow_series_without_bound(fresh_server: LiveServe
             sent += 1
         return sent
 
-    before = request_count(scrape(fresh_server))
+    before = request_count(live_scrape(fresh_server))
     with ThreadPoolExecutor(max_workers=4) as pool:
         sent = sum(pool.map(send, [plan[i::4] for i in range(4)]))
     assert sent == total
 
-    body = scrape(fresh_server)
+    body = live_scrape(fresh_server)
     counter = families(body)["http_api_requests"]
     series = len(counter.samples)
     # Bounded by methods (9 known + OTHER) x route templates x statuses x agent names,

@@ -1,4 +1,4 @@
-"""Per-request limits (impl/limits.py): head size, bodies on body-less operations and
+"""Per-request limits (impl/http/limits.py): head size, bodies on body-less operations and
 open connections, each refused with an InfluxDB error that is counted."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from impl.errors import JSON_CONTENT_TYPE
 from impl.http.limits import MAX_BODY_BYTES, framing
 from tests.conftest import StartServer
-from tests.live import LiveServer
-from tests.metrics_text import request_count
-from tests.rawhttp import HOST, RawClient, RawResponse, read_response, wait_for_close
+from tests.support.live import LiveServer
+from tests.support.metrics_text import request_count
+from tests.support.rawhttp import HOST, RawClient, RawResponse, read_response, wait_for_close
 
 MAX_HEADER_SIZE = 4096
 PATIENCE = 15.0

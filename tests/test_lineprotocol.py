@@ -1,4 +1,4 @@
-"""impl.lineprotocol: InfluxDB's two Prometheus layouts, exact escaping, read back strictly."""
+"""impl.client.lineprotocol: InfluxDB's Prometheus layouts, exact escaping, read back strictly."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from impl.client.lineprotocol import (
     go_float,
     to_line_protocol,
 )
-from tests.live import LiveServer
-from tests.lp_parser import LineProtocolError, parse_line, parse_lines
+from tests.support.live import LiveServer
+from tests.support.lp_parser import LineProtocolError, parse_line, parse_lines
 
 NOW_NS = 1_700_000_000_000_000_000
 URL = "http://127.0.0.1:8086/metrics"

@@ -1,4 +1,4 @@
-"""impl.multiprocess without processes: finding the service's processes in /proc."""
+"""impl.scaleout.multiprocess without processes: finding the service's processes in /proc."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ up in the next one.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +19,11 @@ import requests
 import yaml
 
 from tests.conftest import StartServer
-from tests.live import LiveServer, free_port
-from tests.scaleout import send_pings, wait_answering, wait_for
+from tests.support.live import LiveServer
+from tests.support.processes import LOOPBACK, ServerProcess
+from tests.support.scaleout import send_pings, wait_answering, wait_for
+
+pytestmark = pytest.mark.slow  # the real prometheus scraping for several seconds
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "prometheus"
 JOB = "influxdb-sysinfo"
@@ -29,13 +31,12 @@ START_TIMEOUT_SECONDS = 30.0
 SCRAPE_WAIT_SECONDS = 60.0
 
 
-class Prometheus:
-    """`prometheus` on a free loopback port, with the example configuration made fast."""
+class Prometheus(ServerProcess):
+    """`prometheus` on a loopback port of its choosing, with the example configuration
+    made fast."""
 
     def __init__(self, workdir: Path, targets: list[str]) -> None:
         workdir.mkdir()
-        self.workdir = workdir
-        self.url = f"http://127.0.0.1:{free_port()}"
         config = yaml.safe_load((EXAMPLE / "prometheus.yml").read_text(encoding="utf-8"))
         config["global"] = {"scrape_interval": "1s", "scrape_timeout": "1s"}
         [job] = config["scrape_configs"]
@@ -43,40 +44,27 @@ class Prometheus:
         targets_file = workdir / "targets.json"
         targets_file.write_text(json.dumps([{"targets": targets}]), encoding="utf-8")
         job["file_sd_configs"][0]["files"] = [str(targets_file)]
-        self.config_file = workdir / "prometheus.yml"
-        self.config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-        self.log_path = workdir / "prometheus.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        config_file = workdir / "prometheus.yml"
+        config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+        command = [
+            "prometheus",
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address={LOOPBACK}:0",
+            "--log.level=warn",
+        ]
+        super().__init__(command, workdir / "prometheus.log", start_timeout=START_TIMEOUT_SECONDS)
 
     def start(self) -> Prometheus:
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    "prometheus",
-                    f"--config.file={self.config_file}",
-                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                    f"--web.listen-address={self.url.removeprefix('http://')}",
-                    "--log.level=warn",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for(self._ready, "prometheus to be ready", START_TIMEOUT_SECONDS)
+        super().start()
+        self.wait_until(self._ready, "be ready")
         return self
 
     def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"prometheus exited:\n{self.log_path.read_text()}")
         try:
             return requests.get(self.url + "/-/ready", timeout=5).status_code == 200
         except requests.ConnectionError:
             return False
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(30)
 
     def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
         params = {"query": expr} | ({"time": f"{at:.3f}"} if at is not None else {})

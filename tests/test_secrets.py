@@ -3,7 +3,7 @@
 Every path is requested with the right token, wrong tokens and the token in odd
 places (query strings, paths, User-Agent, Accept, Zap-Trace-Span baggage, bodies,
 malformed and oversized requests); then everything the service wrote or answered is
-searched. The configured token may be echoed only masked (impl/redact.py); a wrong
+searched. The configured token may be echoed only masked (impl/http/redact.py); a wrong
 token is sent only in Authorization, which is never written anywhere, so it must
 not appear at all.
 """
@@ -21,8 +21,8 @@ import pytest
 
 from impl.http.redact import LOG_MASK
 from tests.conftest import StartServer
-from tests.live import LiveServer
-from tests.rawhttp import RawClient, RawResponse, build_request
+from tests.support.live import LiveServer
+from tests.support.rawhttp import RawClient, RawResponse, build_request
 
 TOKEN = "s3cr3t-T0ken_for/secrets-test=="
 WRONG = "wr0ng-T0ken_not-configured=="

@@ -1,9 +1,13 @@
-"""The soak of `make soak` (tests/soak.py), shortened to 10 s for `make test`."""
+"""The soak of `make soak` (tests/support/soak.py), shortened to 10 s for `make test`."""
 
 from __future__ import annotations
 
-from tests.live import LiveServer
-from tests.soak import MIX, soak
+import pytest
+
+from tests.support.live import LiveServer
+from tests.support.soak import MIX, soak
+
+pytestmark = pytest.mark.slow  # ten seconds of load by design
 
 SECONDS = 10.0
 

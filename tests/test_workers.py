@@ -20,10 +20,10 @@ import requests
 from impl.metrics.http_metrics import LABELS
 from impl.server.config import load_config
 from tests.conftest import StartServer
-from tests.live import LiveServer
-from tests.metrics_text import families, openmetrics_families, request_count, sample_value
-from tests.rawhttp import RawClient
-from tests.scaleout import (
+from tests.support.live import LiveServer
+from tests.support.metrics_text import families, openmetrics_families, request_count, sample_value
+from tests.support.rawhttp import RawClient
+from tests.support.scaleout import (
     COUNTED_AGENT,
     counts_by_pid,
     only_worker,
@@ -33,6 +33,8 @@ from tests.scaleout import (
     wait_for,
     worker_pids,
 )
+
+pytestmark = pytest.mark.slow  # gunicorn arbiters with several workers each
 
 ONCE_PER_INSTANCE = ("influxdb_info", "influxdb_uptime_seconds", "python_info")
 PROCESS_FAMILIES = (
@@ -440,7 +442,7 @@ def test_one_worker_ignores_the_multiproc_dir(start_server: StartServer, tmp_pat
 
 
 def test_cli_imports_no_prometheus_client_before_dispatching() -> None:
-    """impl.workers must export the multiprocess directory before prometheus_client is
+    """impl.scaleout.workers must export the multiprocess directory before prometheus_client is
     first imported; impl.main importing it at the top would leave workers uncounted."""
     code = "import sys, impl.main; print('prometheus_client' in sys.modules)"
     result = subprocess.run(

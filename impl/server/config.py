@@ -66,7 +66,7 @@ class Config:
     token_file: Path | None = setting(
         None,
         "one accepted token per line (`#` starts a comment); turns on token-protected mode; "
-        f"refused if world-readable. {TOKENS_ENV} (comma-separated) does the same",
+        f"refused if world-readable. `{TOKENS_ENV}` (comma-separated) does the same",
         shown_default="none",
     )
     protect_system_endpoints: bool = setting(
@@ -211,10 +211,11 @@ def markdown_table() -> str:
     """The README's configuration table."""
     lines = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
     for each in settings():
-        lines.append(
-            f"| `{flag(each)}` | `{env_name(each)}` | {shown_default(each, markdown=True)} "
-            f"| {each.metadata['help']} |"
-        )
+        meaning = each.metadata["help"]
+        if each.metadata["choices"]:
+            meaning += ": " + ", ".join(f"`{choice}`" for choice in each.metadata["choices"])
+        default = shown_default(each, markdown=True)
+        lines.append(f"| `{flag(each)}` | `{env_name(each)}` | {default} | {meaning} |")
     return "\n".join(lines) + "\n"
 
 

@@ -20,12 +20,12 @@ from referencing.jsonschema import DRAFT4
 
 from impl.errors import JSON_CONTENT_TYPE, STATUS_OF_CODE
 from impl.server.docs import DOCS_PATH, SPEC_JSON_PATH, SPEC_YAML_PATH
-from tests.metrics_text import families, openmetrics_families
-from tests.rawhttp import RawResponse
+from tests.support.metrics_text import families, openmetrics_families
+from tests.support.rawhttp import RawResponse
 
-SPEC_PATH = Path(__file__).resolve().parents[1] / "openapi" / "openapi.yaml"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.yaml"
 SPEC_URI = "urn:influxdb-sysinfo:openapi"
-# The docs (impl/docs.py) are served beside the API and are not part of the spec.
+# The docs (impl/server/docs.py) are served beside the API and are not part of the spec.
 DOCS_PAGES = (DOCS_PATH, SPEC_JSON_PATH, SPEC_YAML_PATH)
 # Statuses a code has besides its own in STATUS_OF_CODE (impl/errors.py explains why):
 # 406 and 408 have no code of their own in the enum; 431 is a too-large request head.

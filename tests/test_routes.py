@@ -1,13 +1,13 @@
-"""Routing as the spec says (impl/routing.py): HEAD on GET operations, exact paths."""
+"""Routing as the spec says (impl/http/routes.py): HEAD on GET operations, exact paths."""
 
 from __future__ import annotations
 
 import pytest
 import requests
 
-from tests.live import LiveServer
-from tests.rawhttp import RawClient
-from tests.test_app import assert_influx_error
+from tests.support.influx import assert_influx_error
+from tests.support.live import LiveServer
+from tests.support.rawhttp import RawClient
 
 
 @pytest.mark.parametrize("path", ["/health", "/ready", "/metrics", "/ping"])

@@ -15,12 +15,14 @@ HTML_PAGE = b"<!DOCTYPE html>\n<html><body><h1>Welcome to nginx!</h1></body></ht
 BAD_GATEWAY_PAGE = b"<html><head><title>502 Bad Gateway</title></head></html>\n"
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the block runs: bound
+    here and never listened on, so no other process can take it meanwhile."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
-    return port
+        yield port
 
 
 @contextlib.contextmanager
