@@ -6,15 +6,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-UPSTREAM_SPEC ?=
+UPSTREAM ?=
 HOST ?= 127.0.0.1
 PORT ?= 8086
 WORKERS ?= 1
 SOAK_SECONDS ?= 60
 
-UPSTREAM_ARG := $(if $(UPSTREAM_SPEC),--upstream $(UPSTREAM_SPEC),)
-
-.PHONY: help setup run test soak lint bench spec check-spec generate check-generated java system-deps clean
+.PHONY: help setup run test soak lint bench spec check-spec spec-update generate check-generated java system-deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -54,18 +52,22 @@ soak: $(STAMP) ## 60 s of mixed load on one live service: exact counts, flat mem
 	$(BIN)/python -m tests.soak --seconds $(SOAK_SECONDS)
 
 lint: $(STAMP) ## ruff and mypy --strict on impl/, tests/, bench/ and the spec tool
-	$(BIN)/ruff check impl tests bench openapi/spectool.py
-	$(BIN)/ruff format --check impl tests bench openapi/spectool.py
+	$(BIN)/ruff check impl tests bench openapi
+	$(BIN)/ruff format --check impl tests bench openapi
 	$(BIN)/mypy
 
 bench: $(STAMP) ## ratios vs prometheus_client's server and Go's promhttp, ~4 min (QUICK=1: <1 min; needs wrk)
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
-spec: $(STAMP) ## derive openapi/openapi.yaml from the upstream spec (UPSTREAM_SPEC=path, else download)
-	$(BIN)/python openapi/spectool.py build $(UPSTREAM_ARG)
+spec: $(STAMP) ## derive openapi/openapi.yaml from openapi/upstream/ and overlay.yaml (offline)
+	$(BIN)/python openapi/spectool.py build
 
-check-spec: $(STAMP) ## fail when openapi/ is stale or breaks an upstream operation
-	$(BIN)/python openapi/spectool.py check $(UPSTREAM_ARG)
+check-spec: $(STAMP) ## fail when openapi/ is stale, its upstream extract edited, or an upstream operation broken
+	$(BIN)/python openapi/spectool.py check
+
+spec-update: $(STAMP) ## take in a full upstream document, report what changed (UPSTREAM=url|path, ALLOW_BREAKING=1)
+	@test -n "$(UPSTREAM)" || { echo "usage: make spec-update UPSTREAM=<url or path> [ALLOW_BREAKING=1] [SOURCE_URL=<url of a local copy>]" >&2; exit 2; }
+	$(BIN)/python openapi/spectool.py update '$(UPSTREAM)' $(if $(filter 1,$(ALLOW_BREAKING)),--allow-breaking) $(if $(SOURCE_URL),--url '$(SOURCE_URL)')
 
 java:
 	@command -v java >/dev/null || { \
