@@ -12,7 +12,28 @@ PORT ?= 8086
 WORKERS ?= 1
 SOAK_SECONDS ?= 60
 
-.PHONY: help setup run test soak lint bench spec check-spec spec-update generate check-generated java system-deps clean
+.PHONY: help setup run test soak lint bench bench-deps spec check-spec spec-update generate check-generated dist java system-deps clean
+
+# Debian packages each bootstrap needs, as command:package pairs: promtool and prometheus
+# (interop tests), chromium and chromedriver (the API docs page), wrk and Go's promhttp in
+# the prometheus binary (bench), a Java runtime (openapi-generator).
+TEST_PACKAGES := promtool:prometheus chromium:chromium chromedriver:chromium-driver
+BENCH_PACKAGES := wrk:wrk prometheus:prometheus
+JAVA_PACKAGES := java:default-jre-headless
+
+# $(call debian-packages,PAIRS,WHO): install the packages of the missing commands when we
+# may (root + apt-get), else name them and fail (make then exits 2).
+define debian-packages
+	@missing=""; \
+	for pair in $(1); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages for $(2):$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "$(2) needs Debian packages: apt-get install$$missing" >&2; exit 2; fi; \
+	fi
+endef
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -33,20 +54,11 @@ run: $(STAMP) ## run the service (HOST, PORT, WORKERS; more options: .venv/bin/i
 test: lint system-deps ## lint, then every test against live server processes
 	$(BIN)/pytest
 
-# Debian packages the tests drive: promtool and prometheus (interop), chromium and
-# chromedriver (the API docs page). Installed when missing and we may (root + apt).
-system-deps:
-	@missing=""; \
-	command -v promtool >/dev/null || missing="$$missing prometheus"; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else echo "the tests need Debian packages: apt-get install$$missing" >&2; exit 1; fi; \
-	fi
+system-deps: ## install the Debian packages the tests drive when missing (root + apt), else name them
+	$(call debian-packages,$(TEST_PACKAGES),make test)
+
+bench-deps: ## install wrk and prometheus for make bench when missing (root + apt), else name them
+	$(call debian-packages,$(BENCH_PACKAGES),make bench)
 
 soak: $(STAMP) ## 60 s of mixed load on one live service: exact counts, flat memory (SOAK_SECONDS)
 	$(BIN)/python -m tests.soak --seconds $(SOAK_SECONDS)
@@ -56,7 +68,7 @@ lint: $(STAMP) ## ruff and mypy --strict on impl/, tests/, bench/ and the spec t
 	$(BIN)/ruff format --check impl tests bench openapi
 	$(BIN)/mypy
 
-bench: $(STAMP) ## ratios vs prometheus_client's server and Go's promhttp, ~4 min (QUICK=1: <1 min; needs wrk)
+bench: $(STAMP) bench-deps ## ratios vs prometheus_client's server and Go's promhttp, ~4 min (QUICK=1: <1 min)
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
 spec: $(STAMP) ## derive openapi/openapi.yaml from openapi/upstream/ and overlay.yaml (offline)
@@ -69,13 +81,8 @@ spec-update: $(STAMP) ## take in a full upstream document, report what changed (
 	@test -n "$(UPSTREAM)" || { echo "usage: make spec-update UPSTREAM=<url or path> [ALLOW_BREAKING=1] [SOURCE_URL=<url of a local copy>]" >&2; exit 2; }
 	$(BIN)/python openapi/spectool.py update '$(UPSTREAM)' $(if $(filter 1,$(ALLOW_BREAKING)),--allow-breaking) $(if $(SOURCE_URL),--url '$(SOURCE_URL)')
 
-java:
-	@command -v java >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing a Java runtime for openapi-generator"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null; \
-	  else echo "make generate needs a Java runtime: apt-get install default-jre-headless" >&2; exit 1; fi; }
+java: ## install a Java runtime for make generate when missing (root + apt), else name it
+	$(call debian-packages,$(JAVA_PACKAGES),make generate)
 
 generate: $(STAMP) java ## regenerate generated/server and generated/client from openapi/openapi.yaml
 	rm -rf generated/server generated/client
