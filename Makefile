@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WHEELHOUSE := $(VENV)/wheelhouse
+DIST ?= dist
 UPSTREAM ?=
 HOST ?= 127.0.0.1
 PORT ?= 8086
@@ -38,15 +40,21 @@ endef
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml generated/server/setup.py generated/client/pyproject.toml
+# The wheelhouse holds the generated client's dependencies, at the versions .venv has, so
+# that tests/test_client_wheel.py installs the client wheel alone without a network.
+$(STAMP): pyproject.toml generated/client/pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@echo "installing the service, generated/ and dev tools into $(VENV) (log: $(VENV)/install.log)"
 	@$(BIN)/pip install --upgrade pip > $(VENV)/install.log 2>&1 && \
-	  $(BIN)/pip install -e generated/server -e generated/client -e '.[dev]' >> $(VENV)/install.log 2>&1 \
+	  $(BIN)/pip install -e generated/client -e '.[dev]' >> $(VENV)/install.log 2>&1 && \
+	  $(BIN)/pip freeze --exclude-editable > $(VENV)/constraints.txt && \
+	  $(BIN)/python -c 'import tomllib; print(*tomllib.load(open("generated/client/pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' > $(VENV)/client-requirements.txt && \
+	  $(BIN)/pip download --only-binary :all: --dest $(WHEELHOUSE) \
+	    --constraint $(VENV)/constraints.txt --requirement $(VENV)/client-requirements.txt >> $(VENV)/install.log 2>&1 \
 	  || { tail -n 40 $(VENV)/install.log; exit 1; }
 	@touch $@
 
-setup: $(STAMP) ## create .venv with the service, the generated packages and dev tools
+setup: $(STAMP) ## create .venv with the service, the generated packages, dev tools and a wheelhouse
 
 run: $(STAMP) ## run the service (HOST, PORT, WORKERS; more options: .venv/bin/influxdb-sysinfo --help)
 	$(BIN)/influxdb-sysinfo --host $(HOST) --port $(PORT) --workers $(WORKERS)
@@ -96,5 +104,11 @@ check-generated: generate ## fail when generated/ differs from what make generat
 	  git status --porcelain -- generated/; \
 	  echo "generated/ is stale: run 'make generate' and commit generated/" >&2; exit 1; fi
 
-clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+dist: $(STAMP) ## wheels of the service (with the generated server package) and of the client in dist/ (DIST)
+	@rm -rf build generated/client/build
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(DIST) . ./generated/client
+	@rm -rf build generated/client/build
+	@ls -l $(DIST)/*.whl
+
+clean: ## remove the virtualenv, dist/ and caches
+	rm -rf $(VENV) $(DIST) .mypy_cache .ruff_cache .pytest_cache .hypothesis
