@@ -1,56 +1,11 @@
 """What changed between two extracts of the served operations, and whom it breaks.
 
-Each change is judged twice: for *clients* (programs written against the old contract,
-the generated `sysinfo_client` among them, talking to a service that follows the new
-one) and for *the server* (this service as built, which implements the old contract,
-now held to the new one).  A change is *breaking* for one side when that side can fail
-or fall outside the contract without being changed itself.
-
-The rules, in terms of where a value travels (requests: client -> server; responses:
-server -> client):
-
-- A schema change either *widens* the values allowed (enum value added, type integer ->
-  number, bound relaxed, `required` entry dropped, nullable allowed), *narrows* them
-  (the reverse), or *changes* them incompatibly (type string -> integer, pattern
-  rewritten).  Widening a response breaks clients (they may receive what they were not
-  told to expect) and not the server (what it sends stays valid).  Narrowing a response
-  breaks the server (it may send what is no longer allowed), not clients.  In requests
-  it is mirrored: widening breaks the server (it must accept what it may not handle),
-  narrowing breaks clients (what they send may be refused).  An incompatible change
-  breaks both; annotations (deprecated, readOnly, title, x-*) break neither.
-- An input added (parameter, request body, request property) breaks the server, which
-  does not honour it yet (the generated controller would pass it to a handler that does
-  not take it); it breaks clients only when required.  An output added (response
-  property or header) breaks nobody, unless required: then the server, which does not
-  send it yet.
-- Anything removed (parameter, property, header) breaks clients, who lose what they
-  send or read, and not the server, which may keep honouring or sending it.
-- A response added breaks clients, who may meet a status they do not handle, unless
-  the old operation had a `default` response covering it; not the server, which need
-  not send it.  A response removed breaks the server, which still sends it, and clients
-  only when it was a success response (their result is no longer declared).
-- A response media type added breaks the server (clients may ask for a type it does not
-  produce), not clients (they ask by Accept for the types they know); removed breaks
-  both (clients asking for it, and the server still sending it).
-- A security alternative added breaks the server (it must accept that way of
-  authenticating); one removed breaks clients (their way may be refused).  A changed
-  security scheme breaks both.
-- A tag removed breaks clients (the generated client files an operation's method under
-  each of its tags); tags added break nobody.  An operation moved to another path or
-  method breaks both; one that upstream no longer defines cannot be taken in.
-- Where the server already serves what upstream adds (through overlay.yaml), the server
-  is not broken by it.
-- Anything else this module does not know is reported and breaks both, so that no
-  structural change passes unjudged.
+The rules that judge each change are written out in rules.py.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
 
 from openapi.extraction import (
     SERVED_OPERATIONS,
@@ -58,26 +13,23 @@ from openapi.extraction import (
     effective_security,
     iter_operations,
     operation_key,
-    ref_target,
 )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    breaking: bool
-    why: str
-
-
-@dataclass(frozen=True)
-class Change:
-    where: str
-    what: str
-    clients: Verdict
-    server: Verdict
-
-    @property
-    def breaking(self) -> bool:
-        return self.clients.breaking or self.server.breaking
+from openapi.rules import (
+    ALREADY_SERVED,
+    Change,
+    Effect,
+    Position,
+    breaks,
+    input_added,
+    is_annotation,
+    judge,
+    ok,
+    output_added,
+    removed,
+    requirement_label,
+    show,
+)
+from openapi.schema_diff import SchemaDiff
 
 
 @dataclass
@@ -91,281 +43,16 @@ class OperationChanges:
         return any(change.breaking for change in self.changes)
 
 
-class Position(Enum):
-    REQUEST = "request"
-    RESPONSE = "response"
+class OperationDiff(SchemaDiff):
+    """Walks one served operation in the old and new extract, collecting changes.
 
-
-class Effect(Enum):
-    WIDEN = "widen"
-    NARROW = "narrow"
-    INCOMPATIBLE = "incompatible"
-    ANNOTATION = "annotation"
-
-
-def ok(why: str) -> Verdict:
-    return Verdict(False, why)
-
-
-def breaks(why: str) -> Verdict:
-    return Verdict(True, why)
-
-
-def judge(effect: Effect, position: Position) -> tuple[Verdict, Verdict]:
-    """(clients, server) verdicts for a change of the values allowed at a position."""
-    if effect is Effect.ANNOTATION:
-        return ok("annotation only"), ok("annotation only")
-    if effect is Effect.INCOMPATIBLE:
-        return breaks("values valid before may be invalid now"), breaks(
-            "values valid before may be invalid now"
-        )
-    widen = effect is Effect.WIDEN
-    if position is Position.RESPONSE:
-        if widen:
-            return breaks("clients may receive what they were not told to expect"), ok(
-                "what this server sends stays valid"
-            )
-        return ok("clients receive a subset of what they handle"), breaks(
-            "this server may send what is no longer allowed"
-        )
-    if widen:
-        return ok("what clients send stays valid"), breaks(
-            "this server must accept requests it may not handle yet"
-        )
-    return breaks("requests clients send may now be refused"), ok("this server still accepts them")
-
-
-def input_added(required: bool) -> tuple[Verdict, Verdict]:
-    server = breaks("not honoured by this server yet")
-    if required:
-        return breaks("clients do not send it"), server
-    return ok("optional: clients need not send it"), server
-
-
-def output_added(required: bool) -> tuple[Verdict, Verdict]:
-    if required:
-        return ok("clients may ignore it"), breaks("this server does not send it yet")
-    return ok("clients may ignore it"), ok("optional: this server may leave it out")
-
-
-def removed(position: Position) -> tuple[Verdict, Verdict]:
-    if position is Position.REQUEST:
-        return breaks("what clients send is no longer honoured"), ok(
-            "this server may keep honouring it"
-        )
-    return breaks("clients that read it will no longer get it"), ok(
-        "this server may keep sending it"
-    )
-
-
-ALREADY_SERVED = ok("already served here (overlay.yaml)")
-
-UPPER_BOUNDS = ("maximum", "maxLength", "maxItems", "maxProperties")
-LOWER_BOUNDS = ("minimum", "minLength", "minItems", "minProperties")
-# A true flag, or the keyword's presence, allows fewer values.
-NARROWING_FLAGS = ("exclusiveMaximum", "exclusiveMinimum", "uniqueItems")
-# Present narrows, absent widens, rewritten is incompatible.
-RESTRICTIONS = ("format", "pattern", "multipleOf")
-ANNOTATIONS = frozenset({"title", "deprecated", "readOnly", "writeOnly", "xml"})
-SCHEMA_KEYS_HANDLED = frozenset(
-    {"$ref", "type", "nullable", "enum", "properties", "required", "items",
-     "additionalProperties", *UPPER_BOUNDS, *LOWER_BOUNDS, *NARROWING_FLAGS, *RESTRICTIONS}
-)  # fmt: skip
-
-
-def show(value: Json) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def is_annotation(key: str) -> bool:
-    return key in ANNOTATIONS or key.startswith("x-")
-
-
-class OperationDiff:
-    """Walks one served operation in the old and new extract, collecting changes."""
+    `served` is the spec this service serves now, so that what the overlay already
+    provides is not held against the server.
+    """
 
     def __init__(self, old_doc: Json, new_doc: Json, served: Json | None) -> None:
-        self.old_doc = old_doc
-        self.new_doc = new_doc
+        super().__init__(old_doc, new_doc)
         self.served = served
-        self.changes: list[Change] = []
-
-    def add(self, where: str, what: str, verdicts: tuple[Verdict, Verdict]) -> None:
-        self.changes.append(Change(where, what, *verdicts))
-
-    # --- references ---------------------------------------------------------------
-
-    @staticmethod
-    def resolve(doc: Json, node: Json) -> Json:
-        seen: set[str] = set()
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            if node["$ref"] in seen:
-                break
-            seen.add(node["$ref"])
-            section, name = ref_target(node["$ref"])
-            node = doc.get("components", {}).get(section, {}).get(name, {})
-        return node
-
-    # --- schemas ------------------------------------------------------------------
-
-    def schema(
-        self,
-        a: Json,
-        b: Json,
-        where: str,
-        subject: str,
-        position: Position,
-        text: bool,
-        seen: frozenset[tuple[str, str]] = frozenset(),
-    ) -> None:
-        """Compare two schemas; `text` marks values carried as text (headers, parameters)."""
-        at = f"{where}, schema {subject}" if subject else where
-        if a is None or b is None:
-            if a is not None or b is not None:
-                effect = Effect.NARROW if a is None else Effect.WIDEN
-                self.add(
-                    at, "schema added" if a is None else "schema removed", judge(effect, position)
-                )
-            return
-        ref_a, ref_b = a.get("$ref"), b.get("$ref")
-        if ref_a and ref_b:
-            # Upstream puts keywords beside a $ref (Error.code: an enum beside ErrorCode);
-            # generators read both, so both are compared.
-            siblings_a = {k: v for k, v in a.items() if k != "$ref"}
-            siblings_b = {k: v for k, v in b.items() if k != "$ref"}
-            if siblings_a or siblings_b:
-                self.keywords(siblings_a, siblings_b, where, subject, position, text, seen)
-            if (ref_a, ref_b) in seen:
-                return
-            name = ref_target(ref_b)[1]
-            self.schema(
-                self.resolve(self.old_doc, a),
-                self.resolve(self.new_doc, b),
-                where,
-                name,
-                position,
-                text,
-                seen | {(ref_a, ref_b)},
-            )
-            return
-        inline_a = {**self.resolve(self.old_doc, a), **a} if ref_a else a
-        inline_b = {**self.resolve(self.new_doc, b), **b} if ref_b else b
-        inline_a.pop("$ref", None)
-        inline_b.pop("$ref", None)
-        self.keywords(inline_a, inline_b, where, subject, position, text, seen)
-
-    def keywords(
-        self,
-        a: Json,
-        b: Json,
-        where: str,
-        subject: str,
-        position: Position,
-        text: bool,
-        seen: frozenset[tuple[str, str]],
-    ) -> None:
-        at = f"{where}, schema {subject}" if subject else where
-
-        def note(what: str, effect: Effect) -> None:
-            self.add(at, what, judge(effect, position))
-
-        type_change = type_effect(a.get("type"), b.get("type"), text)
-        if type_change:
-            note(*type_change)
-        if bool(a.get("nullable")) != bool(b.get("nullable")):
-            if b.get("nullable"):
-                note("null now allowed", Effect.WIDEN)
-            else:
-                note("null no longer allowed", Effect.NARROW)
-        for what, effect in enum_changes(a, b):
-            note(what, effect)
-        for key in RESTRICTIONS:
-            if a.get(key) != b.get(key):
-                if key not in b:
-                    note(f"{key} {show(a[key])} dropped", Effect.WIDEN)
-                elif key not in a:
-                    note(f"{key} {show(b[key])} added", Effect.NARROW)
-                else:
-                    note(
-                        f"{key} changed from {show(a[key])} to {show(b[key])}", Effect.INCOMPATIBLE
-                    )
-        for key in (*UPPER_BOUNDS, *LOWER_BOUNDS):
-            if a.get(key) != b.get(key):
-                note(*bound_change(key, a.get(key), b.get(key)))
-        for key in NARROWING_FLAGS:
-            if bool(a.get(key)) != bool(b.get(key)):
-                note(
-                    f"{key} {'set' if b.get(key) else 'dropped'}",
-                    Effect.NARROW if b.get(key) else Effect.WIDEN,
-                )
-        self.properties(a, b, where, subject, position, seen)
-        if "items" in a or "items" in b:
-            self.schema(
-                a.get("items"), b.get("items"), where, f"{subject}[]", position, False, seen
-            )
-        self.additional_properties(a, b, where, subject, position, seen)
-        for key in sorted((a.keys() | b.keys()) - SCHEMA_KEYS_HANDLED):
-            if a.get(key) == b.get(key):
-                continue
-            effect = Effect.ANNOTATION if is_annotation(key) else Effect.INCOMPATIBLE
-            note(f"{key} changed from {show(a.get(key))} to {show(b.get(key))}", effect)
-
-    def properties(
-        self,
-        a: Json,
-        b: Json,
-        where: str,
-        subject: str,
-        position: Position,
-        seen: frozenset[tuple[str, str]],
-    ) -> None:
-        props_a, props_b = a.get("properties", {}), b.get("properties", {})
-        required_a, required_b = set(a.get("required", [])), set(b.get("required", []))
-        prefix = f"{where}, schema {subject}" if subject else where
-        for name in sorted(props_a.keys() | props_b.keys()):
-            if name not in props_a:
-                required = name in required_b
-                verdicts = (
-                    input_added(required)
-                    if position is Position.REQUEST
-                    else output_added(required)
-                )
-                kind = "required" if required else "optional"
-                self.add(prefix, f"property {name} added ({kind})", verdicts)
-            elif name not in props_b:
-                self.add(prefix, f"property {name} removed", removed(position))
-            else:
-                self.schema(
-                    props_a[name], props_b[name], where, f"{subject}.{name}", position, False, seen
-                )
-        both = props_a.keys() & props_b.keys()
-        for name in sorted((required_b - required_a) & (both | (required_b - props_b.keys()))):
-            self.add(prefix, f"{name} now required", judge(Effect.NARROW, position))
-        for name in sorted((required_a - required_b) & (both | (required_a - props_a.keys()))):
-            self.add(prefix, f"{name} no longer required", judge(Effect.WIDEN, position))
-
-    def additional_properties(
-        self,
-        a: Json,
-        b: Json,
-        where: str,
-        subject: str,
-        position: Position,
-        seen: frozenset[tuple[str, str]],
-    ) -> None:
-        extra_a, extra_b = a.get("additionalProperties", True), b.get("additionalProperties", True)
-        if isinstance(extra_a, dict) and isinstance(extra_b, dict):
-            self.schema(extra_a, extra_b, where, f"{subject}{{*}}", position, False, seen)
-        elif extra_a != extra_b:
-            at = f"{where}, schema {subject}" if subject else where
-            effect = Effect.WIDEN if extra_b is True else Effect.NARROW
-            if isinstance(extra_a, dict) or isinstance(extra_b, dict):
-                effect = Effect.WIDEN if extra_b is True or extra_a is False else Effect.NARROW
-            what = f"additionalProperties changed from {show(extra_a)} to {show(extra_b)}"
-            self.add(at, what, judge(effect, position))
-
-    # --- operation parts ----------------------------------------------------------
 
     def served_has(self, operation_id: str, *path: str) -> bool:
         """Whether the spec this service serves has `path` inside the operation."""
@@ -607,54 +294,6 @@ class OperationDiff:
                 )
                 what = f"{key} changed from {show(a.get(key))} to {show(b.get(key))}"
                 self.add("operation", what, (verdict, verdict))
-
-
-def requirement_label(requirement: Json) -> str:
-    if not requirement:
-        return "anonymous access"
-    parts = []
-    for name, scopes in sorted(requirement.items()):
-        parts.append(f"{name} [{', '.join(scopes)}]" if scopes else name)
-    return " + ".join(parts)
-
-
-def type_effect(a: Any, b: Any, text: bool) -> tuple[str, Effect] | None:
-    if a == b:
-        return None
-    if a is None:
-        return f"type {b} set", Effect.NARROW
-    if b is None:
-        return f"type {a} dropped", Effect.WIDEN
-    if (a, b) == ("integer", "number") or (text and b == "string"):
-        return f"type widened from {a} to {b}", Effect.WIDEN
-    if (a, b) == ("number", "integer") or (text and a == "string"):
-        return f"type narrowed from {a} to {b}", Effect.NARROW
-    return f"type changed from {a} to {b}", Effect.INCOMPATIBLE
-
-
-def enum_changes(a: Json, b: Json) -> Iterator[tuple[str, Effect]]:
-    if "enum" not in a and "enum" not in b:
-        return
-    if "enum" not in a:
-        yield f"values limited to {show(b['enum'])}", Effect.NARROW
-    elif "enum" not in b:
-        yield "enum dropped: any value allowed", Effect.WIDEN
-    else:
-        for value in b["enum"]:
-            if value not in a["enum"]:
-                yield f"enum value {show(value)} added", Effect.WIDEN
-        for value in a["enum"]:
-            if value not in b["enum"]:
-                yield f"enum value {show(value)} removed", Effect.NARROW
-
-
-def bound_change(key: str, a: Any, b: Any) -> tuple[str, Effect]:
-    if a is None:
-        return f"{key} {b} set", Effect.NARROW
-    if b is None:
-        return f"{key} {a} dropped", Effect.WIDEN
-    looser = b > a if key in UPPER_BOUNDS else b < a
-    return f"{key} changed from {a} to {b}", Effect.WIDEN if looser else Effect.NARROW
 
 
 def operation_changes(old: Json, new: Json, served: Json | None = None) -> list[OperationChanges]:

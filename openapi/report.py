@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openapi.contract_diff import Change, OperationChanges, OtherOperations
+from openapi.contract_diff import OperationChanges, OtherOperations
+from openapi.rules import Change
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ Commands (the Makefile's spec targets call them):
   longer matches the digests upstream.json records, or when the overlay breaks an
   upstream operation.
 - ``update SOURCE``: read a full upstream document (URL or path), report what changed
-  for the served operations (see contract_diff.py for the rules), and on success rewrite
+  for the served operations (see rules.py for the rules), and on success rewrite
   upstream/, upstream.json and openapi.yaml.  Breaking changes, and an overlay that no
   longer applies, leave every file as it was (``--allow-breaking`` takes breaking
   changes in anyway).
