@@ -6,28 +6,55 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-UPSTREAM_SPEC ?=
+WHEELHOUSE := $(VENV)/wheelhouse
+DIST ?= dist
+UPSTREAM ?=
 HOST ?= 127.0.0.1
 PORT ?= 8086
 WORKERS ?= 1
 SOAK_SECONDS ?= 60
 
-UPSTREAM_ARG := $(if $(UPSTREAM_SPEC),--upstream $(UPSTREAM_SPEC),)
+.PHONY: help setup run test test-fast soak lint bench bench-deps spec check-spec spec-update generate check-generated dist java system-deps clean
 
-.PHONY: help setup run test test-fast soak lint bench spec check-spec generate check-generated java system-deps clean
+# Debian packages each bootstrap needs, as command:package pairs: promtool and prometheus
+# (interop tests), chromium and chromedriver (the API docs page), wrk and Go's promhttp in
+# the prometheus binary (bench), a Java runtime (openapi-generator).
+TEST_PACKAGES := promtool:prometheus chromium:chromium chromedriver:chromium-driver
+BENCH_PACKAGES := wrk:wrk prometheus:prometheus
+JAVA_PACKAGES := java:default-jre-headless
+
+# $(call debian-packages,PAIRS,WHO): install the packages of the missing commands when we
+# may (root + apt-get), else name them and fail (make then exits 2).
+define debian-packages
+	@missing=""; \
+	for pair in $(1); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages for $(2):$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "$(2) needs Debian packages: apt-get install$$missing" >&2; exit 2; fi; \
+	fi
+endef
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml generated/server/setup.py generated/client/pyproject.toml
+# The wheelhouse holds the generated client's dependencies, at the versions .venv has, so
+# that tests/test_client_wheel.py installs the client wheel alone without a network.
+$(STAMP): pyproject.toml generated/client/pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@echo "installing the service, generated/ and dev tools into $(VENV) (log: $(VENV)/install.log)"
 	@$(BIN)/pip install --upgrade pip > $(VENV)/install.log 2>&1 && \
-	  $(BIN)/pip install -e generated/server -e generated/client -e '.[dev]' >> $(VENV)/install.log 2>&1 \
+	  $(BIN)/pip install -e generated/client -e '.[dev]' >> $(VENV)/install.log 2>&1 && \
+	  $(BIN)/pip freeze --exclude-editable > $(VENV)/constraints.txt && \
+	  $(BIN)/python -c 'import tomllib; print(*tomllib.load(open("generated/client/pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' > $(VENV)/client-requirements.txt && \
+	  $(BIN)/pip download --only-binary :all: --dest $(WHEELHOUSE) \
+	    --constraint $(VENV)/constraints.txt --requirement $(VENV)/client-requirements.txt >> $(VENV)/install.log 2>&1 \
 	  || { tail -n 40 $(VENV)/install.log; exit 1; }
 	@touch $@
 
-setup: $(STAMP) ## create .venv with the service, the generated packages and dev tools
+setup: $(STAMP) ## create .venv with the service, the generated packages, dev tools and a wheelhouse
 
 run: $(STAMP) ## run the service (HOST, PORT, WORKERS; more options: .venv/bin/influxdb-sysinfo --help)
 	$(BIN)/influxdb-sysinfo --host $(HOST) --port $(PORT) --workers $(WORKERS)
@@ -38,20 +65,11 @@ test: lint system-deps ## lint, then every test: in-process apps and live server
 test-fast: $(STAMP) ## the tests not marked slow (no lint), in under a minute
 	$(BIN)/pytest -m "not slow"
 
-# Debian packages the tests drive: promtool and prometheus (interop), chromium and
-# chromedriver (the API docs page). Installed when missing and we may (root + apt).
-system-deps:
-	@missing=""; \
-	command -v promtool >/dev/null || missing="$$missing prometheus"; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else echo "the tests need Debian packages: apt-get install$$missing" >&2; exit 1; fi; \
-	fi
+system-deps: ## install the Debian packages the tests drive when missing (root + apt), else name them
+	$(call debian-packages,$(TEST_PACKAGES),make test)
+
+bench-deps: ## install wrk and prometheus for make bench when missing (root + apt), else name them
+	$(call debian-packages,$(BENCH_PACKAGES),make bench)
 
 soak: $(STAMP) ## 60 s of mixed load on one live service: exact counts, flat memory (SOAK_SECONDS)
 	$(BIN)/python -m tests.support.soak --seconds $(SOAK_SECONDS)
@@ -61,22 +79,21 @@ lint: $(STAMP) ## ruff and mypy --strict on impl/, tests/, bench/ and the spec t
 	$(BIN)/ruff format --check impl tests bench openapi
 	$(BIN)/mypy
 
-bench: $(STAMP) ## ratios vs prometheus_client's server and Go's promhttp, ~4 min (QUICK=1: <1 min; needs wrk)
+bench: $(STAMP) bench-deps ## ratios vs prometheus_client's server and Go's promhttp, ~4 min (QUICK=1: <1 min)
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
-spec: $(STAMP) ## derive openapi/openapi.yaml from the upstream spec (UPSTREAM_SPEC=path, else download)
-	$(BIN)/python openapi/spectool.py build $(UPSTREAM_ARG)
+spec: $(STAMP) ## derive openapi/openapi.yaml from openapi/upstream/ and overlay.yaml (offline)
+	$(BIN)/python openapi/spectool.py build
 
-check-spec: $(STAMP) ## fail when openapi/ is stale or breaks an upstream operation
-	$(BIN)/python openapi/spectool.py check $(UPSTREAM_ARG)
+check-spec: $(STAMP) ## fail when openapi/ is stale, its upstream extract edited, or an upstream operation broken
+	$(BIN)/python openapi/spectool.py check
 
-java:
-	@command -v java >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing a Java runtime for openapi-generator"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null; \
-	  else echo "make generate needs a Java runtime: apt-get install default-jre-headless" >&2; exit 1; fi; }
+spec-update: $(STAMP) ## take in a full upstream document, report what changed (UPSTREAM=url|path, ALLOW_BREAKING=1)
+	@test -n "$(UPSTREAM)" || { echo "usage: make spec-update UPSTREAM=<url or path> [ALLOW_BREAKING=1] [SOURCE_URL=<url of a local copy>]" >&2; exit 2; }
+	$(BIN)/python openapi/spectool.py update '$(UPSTREAM)' $(if $(filter 1,$(ALLOW_BREAKING)),--allow-breaking) $(if $(SOURCE_URL),--url '$(SOURCE_URL)')
+
+java: ## install a Java runtime for make generate when missing (root + apt), else name it
+	$(call debian-packages,$(JAVA_PACKAGES),make generate)
 
 # The server templates: openapi/generator/templates/server plus the generator's own model
 # template with one line added (openapi/generator/model_template.py says why).
@@ -96,5 +113,11 @@ check-generated: generate ## fail when generated/ differs from what make generat
 	  git status --porcelain -- generated/; \
 	  echo "generated/ is stale: run 'make generate' and commit generated/" >&2; exit 1; fi
 
-clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+dist: $(STAMP) ## wheels of the service (with the generated server package) and of the client in dist/ (DIST)
+	@rm -rf build generated/client/build
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(DIST) . ./generated/client
+	@rm -rf build generated/client/build
+	@ls -l $(DIST)/*.whl
+
+clean: ## remove the virtualenv, dist/ and caches
+	rm -rf $(VENV) $(DIST) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,371 +1,59 @@
-"""Derive the project's spec from the upstream InfluxDB OSS v2 spec, and check it.
+"""Derive the served spec from the upstream contract in openapi/upstream/; take in updates.
 
-``build`` extracts the system-information operations the service serves, keeps their
-structure exactly (paths, operationIds, parameters, responses, media types, schemas,
-enums, required lists, security), drops upstream prose, then applies the project's
-overlay (``overlay.yaml``).  ``check`` rebuilds in memory and fails when the committed
-spec differs, or when the overlay breaks an upstream operation we serve.
+Commands (the Makefile's spec targets call them):
+
+- ``build``: merge overlay.yaml into upstream/served-operations.yaml and write
+  openapi.yaml.  Offline: it reads only files of the repository.
+- ``check``: fail when openapi.yaml is not what ``build`` writes, when the extract no
+  longer matches the digests upstream.json records, or when the overlay breaks an
+  upstream operation.
+- ``update SOURCE``: read a full upstream document (URL or path), report what changed
+  for the served operations (see rules.py for the rules), and on success rewrite
+  upstream/, upstream.json and openapi.yaml.  Breaking changes, and an overlay that no
+  longer applies, leave every file as it was (``--allow-breaking`` takes breaking
+  changes in anyway).
+- ``diff OLD NEW``: the same report for two full upstream documents; writes nothing.
+
+Exit status: 0 done, 1 refused or a check failed, 2 unusable input.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import datetime
 import hashlib
 import json
+import os
 import sys
-import urllib.request
-from collections.abc import Iterator
+import tempfile
 from pathlib import Path
-from typing import Any
 
 import yaml
+
+if __package__ in (None, ""):
+    # Run as `python openapi/spectool.py`: the package lives one folder up.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from openapi.contract_diff import operation_changes, other_operations  # noqa: E402
+from openapi.extraction import (  # noqa: E402
+    Json,
+    SpecError,
+    extract,
+    load_document,
+    missing_operations,
+    operation_digests,
+    read_source,
+    served_operation_keys,
+    strip_prose,
+)
+from openapi.overlay import apply_overlay, compatibility_problems  # noqa: E402
+from openapi.report import DocumentSummary, render_report  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OVERLAY = HERE / "overlay.yaml"
 SPEC = HERE / "openapi.yaml"
-SOURCE = HERE / "upstream.json"
-DEFAULT_URL = "https://docs.influxdata.com/openapi/influxdb-oss-v2-api.yml"
-
-SERVED_OPERATIONS = ("GetMetrics", "GetHealth", "GetReady", "GetPing", "HeadPing")
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-
-# Keywords whose values are upstream prose or samples; the project writes its own.
-PROSE_KEYS = frozenset(
-    {"description", "summary", "example", "examples", "externalDocs", "x-codeSamples"}
-)
-# Maps whose keys are names chosen by the spec author, not OpenAPI keywords: a property
-# called "description" must survive prose stripping.
-NAMED_MAPS = frozenset({"properties", "headers", "content", "responses", "schemas"})
-
-Json = Any
-
-
-class SpecError(Exception):
-    """The upstream document cannot yield the spec (missing operation, bad $ref)."""
-
-
-def read_upstream(location: str | None) -> tuple[bytes, str]:
-    """Return the upstream document's bytes and a label saying where they came from."""
-    if location:
-        try:
-            return Path(location).read_bytes(), Path(location).name
-        except OSError as err:
-            raise SpecError(f"cannot read upstream spec {location}: {err.strerror}") from err
-    try:
-        with urllib.request.urlopen(DEFAULT_URL, timeout=30) as response:  # noqa: S310
-            return response.read(), DEFAULT_URL
-    except OSError as err:
-        raise SpecError(
-            f"cannot download {DEFAULT_URL} ({err}); "
-            "offline, pass UPSTREAM_SPEC=../shared/upstream/influxdb-oss-v2-api.yml"
-        ) from err
-
-
-def strip_prose(node: Json, *, named: bool = False) -> Json:
-    """Drop prose keywords everywhere except as names inside author-named maps."""
-    if isinstance(node, dict):
-        result = {}
-        for key, value in node.items():
-            if not named and key in PROSE_KEYS:
-                continue
-            result[key] = strip_prose(value, named=(not named and key in NAMED_MAPS))
-        return result
-    if isinstance(node, list):
-        return [strip_prose(item) for item in node]
-    return node
-
-
-def iter_refs(node: Json) -> Iterator[str]:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            yield ref
-        for value in node.values():
-            yield from iter_refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from iter_refs(item)
-
-
-def ref_target(ref: str) -> tuple[str, str]:
-    parts = ref.split("/")
-    if len(parts) != 4 or parts[:2] != ["#", "components"]:
-        raise SpecError(f"unsupported $ref {ref!r}: only local component refs are resolved")
-    return parts[2], parts[3]
-
-
-def extract(upstream: Json) -> Json:
-    """The served operations of ``upstream`` with every component they reach."""
-    paths: dict[str, dict[str, Json]] = {}
-    found: set[str] = set()
-    for path, item in upstream["paths"].items():
-        for method in HTTP_METHODS:
-            operation = item.get(method)
-            if operation and operation.get("operationId") in SERVED_OPERATIONS:
-                paths.setdefault(path, {})[method] = copy.deepcopy(operation)
-                found.add(operation["operationId"])
-    missing = sorted(set(SERVED_OPERATIONS) - found)
-    if missing:
-        raise SpecError(f"upstream spec lacks operations: {', '.join(missing)}")
-
-    components: dict[str, dict[str, Json]] = {}
-    pending = list(iter_refs(paths))
-    pending += [
-        f"#/components/securitySchemes/{name}"
-        for requirement in upstream.get("security", [])
-        for name in requirement
-    ]
-    while pending:
-        section, name = ref_target(pending.pop())
-        if name in components.get(section, {}):
-            continue
-        try:
-            target = upstream["components"][section][name]
-        except KeyError as err:
-            raise SpecError(f"dangling $ref #/components/{section}/{name}") from err
-        components.setdefault(section, {})[name] = copy.deepcopy(target)
-        pending.extend(iter_refs(target))
-
-    used_tags = sorted(
-        {tag for item in paths.values() for op in item.values() for tag in op.get("tags", [])}
-    )
-    return {
-        "openapi": upstream["openapi"],
-        "info": {"title": upstream["info"]["title"], "version": upstream["info"]["version"]},
-        "servers": upstream.get("servers", [{"url": "/"}]),
-        "security": upstream.get("security", []),
-        "tags": [{"name": tag} for tag in used_tags],
-        "paths": dict(sorted(paths.items())),
-        "components": {k: dict(sorted(v.items())) for k, v in sorted(components.items())},
-    }
-
-
-def apply_overlay(base: Json, overlay: Json) -> Json:
-    """Merge ``overlay`` into ``base``.
-
-    Maps merge key by key; lists merge named items (tags, parameters) with their
-    namesake and gain the items they lack, so an added parameter does not restate
-    upstream's; scalars are replaced, and ``null`` deletes.
-    """
-    if isinstance(base, dict) and isinstance(overlay, dict):
-        merged = dict(base)
-        for key, value in overlay.items():
-            if value is None:
-                merged.pop(key, None)
-            elif key in merged:
-                merged[key] = apply_overlay(merged[key], value)
-            else:
-                merged[key] = copy.deepcopy(value)
-        return merged
-    if isinstance(base, list) and isinstance(overlay, list):
-        merged_list = list(base)
-        for item in overlay:
-            match = next(
-                (
-                    i
-                    for i, old in enumerate(merged_list)
-                    if item_identity(old) is not None and item_identity(old) == item_identity(item)
-                ),
-                None,
-            )
-            if match is not None:
-                merged_list[match] = apply_overlay(merged_list[match], item)
-            elif item not in merged_list:
-                merged_list.append(copy.deepcopy(item))
-        return merged_list
-    return copy.deepcopy(overlay)
-
-
-def item_identity(item: Json) -> tuple[Any, Any] | None:
-    """Named list items (tags, parameters) merge with their namesake."""
-    if isinstance(item, dict) and "name" in item:
-        return item["name"], item.get("in")
-    return None
-
-
-def build(upstream_bytes: bytes, source_label: str) -> tuple[Json, Json, Json]:
-    """Return (upstream extract, final spec, source record)."""
-    upstream = yaml.safe_load(upstream_bytes)
-    extracted = strip_prose(extract(upstream))
-    overlay = yaml.safe_load(OVERLAY.read_text(encoding="utf-8"))
-    spec = apply_overlay(extracted, overlay)
-    source = {
-        "source": source_label,
-        "sha256": hashlib.sha256(upstream_bytes).hexdigest(),
-        "openapi": upstream["openapi"],
-        "info_version": upstream["info"]["version"],
-        "operations": list(SERVED_OPERATIONS),
-    }
-    return extracted, spec, source
-
-
-def render(spec: Json) -> str:
-    header = (
-        "# Derived by `make spec` from the upstream InfluxDB OSS v2 spec (see upstream.json)\n"
-        "# plus overlay.yaml. Do not edit: change overlay.yaml and rerun `make spec`.\n"
-    )
-    return header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
-
-
-def render_source(source: Json) -> str:
-    return json.dumps(source, indent=2) + "\n"
-
-
-# --- compatibility: what the overlay may not do to an upstream operation -------------
-
-# Header and parameter values travel as strings: widening their schema to string
-# accepts every value upstream accepted (X-Influxdb-Version is "2.7.12", not an integer).
-WIDENINGS = {("integer", "number")}
-TEXT_WIDENINGS = {("integer", "string"), ("number", "string"), ("boolean", "string")}
-
-
-class Spec:
-    """Ref-resolving view of a spec document."""
-
-    def __init__(self, doc: Json) -> None:
-        self.doc = doc
-
-    def resolve(self, node: Json) -> Json:
-        seen = set()
-        while isinstance(node, dict) and "$ref" in node:
-            ref = node["$ref"]
-            if ref in seen:
-                break
-            seen.add(ref)
-            section, name = ref_target(ref)
-            node = self.doc.get("components", {}).get(section, {}).get(name)
-            if node is None:
-                raise SpecError(f"dangling $ref {ref}")
-        return node
-
-
-def compare_schema(
-    old: Spec,
-    new: Spec,
-    a: Json,
-    b: Json,
-    where: str,
-    text: bool,
-    problems: list[str],
-    seen: set[tuple[int, int]],
-) -> None:
-    # An enum beside a $ref (upstream's Error.code) is checked before the ref is followed.
-    if isinstance(a, dict) and isinstance(b, dict) and "$ref" in a and "enum" in a:
-        lost = [v for v in a["enum"] if v not in b.get("enum", [])]
-        if lost:
-            problems.append(f"{where}: enum values removed: {lost}")
-    a, b = old.resolve(a), new.resolve(b)
-    if not isinstance(a, dict) or not isinstance(b, dict) or (id(a), id(b)) in seen:
-        return
-    seen.add((id(a), id(b)))
-    ta, tb = a.get("type"), b.get("type")
-    if ta and ta != tb and (ta, tb) not in WIDENINGS and not (text and (ta, tb) in TEXT_WIDENINGS):
-        problems.append(f"{where}: type narrowed or changed from {ta} to {tb}")
-    if "enum" in a:
-        kept = b["enum"] if "enum" in b else a["enum"]
-        lost = [v for v in a["enum"] if v not in kept]
-        if lost:
-            problems.append(f"{where}: enum values removed: {lost}")
-    for prop, sub in a.get("properties", {}).items():
-        if prop not in b.get("properties", {}):
-            problems.append(f"{where}: property {prop!r} removed")
-        else:
-            compare_schema(
-                old, new, sub, b["properties"][prop], f"{where}.{prop}", False, problems, seen
-            )
-    if "items" in a and "items" in b:
-        compare_schema(old, new, a["items"], b["items"], f"{where}[]", False, problems, seen)
-
-
-def compatibility_problems(upstream_doc: Json, final_doc: Json) -> list[str]:
-    old, new = Spec(upstream_doc), Spec(final_doc)
-    problems: list[str] = []
-    for path, item in upstream_doc["paths"].items():
-        for method, op in item.items():
-            where = f"{method.upper()} {path}"
-            new_op = final_doc["paths"].get(path, {}).get(method)
-            if new_op is None:
-                problems.append(f"{where}: operation removed")
-                continue
-            if new_op.get("operationId") != op.get("operationId"):
-                problems.append(f"{where}: operationId changed to {new_op.get('operationId')}")
-            compare_operation(old, new, op, new_op, where, problems)
-    return problems
-
-
-def compare_operation(
-    old: Spec, new: Spec, op: Json, new_op: Json, where: str, problems: list[str]
-) -> None:
-    new_params = {}
-    for param in map(new.resolve, new_op.get("parameters", [])):
-        new_params[(param["name"], param["in"])] = param
-    for param in map(old.resolve, op.get("parameters", [])):
-        key = (param["name"], param["in"])
-        if key not in new_params:
-            problems.append(f"{where}: parameter {key[1]} {key[0]!r} removed")
-            continue
-        compare_schema(
-            old,
-            new,
-            param.get("schema"),
-            new_params[key].get("schema"),
-            f"{where} parameter {key[0]}",
-            True,
-            problems,
-            set(),
-        )
-    old_keys = {(p["name"], p["in"]) for p in map(old.resolve, op.get("parameters", []))}
-    for key, param in new_params.items():
-        if param.get("required") and key not in old_keys:
-            problems.append(f"{where}: new required parameter {key[0]!r}")
-        elif param.get("required") and key in old_keys:
-            previous = next(
-                p for p in map(old.resolve, op["parameters"]) if (p["name"], p["in"]) == key
-            )
-            if not previous.get("required"):
-                problems.append(f"{where}: parameter {key[0]!r} made required")
-    if new_op.get("requestBody", {}).get("required") and not op.get("requestBody"):
-        problems.append(f"{where}: new required request body")
-    for code, response in op.get("responses", {}).items():
-        new_response = new_op.get("responses", {}).get(code)
-        if new_response is None:
-            problems.append(f"{where}: response {code} removed")
-            continue
-        response, new_response = old.resolve(response), new.resolve(new_response)
-        for media, content in response.get("content", {}).items():
-            new_content = new_response.get("content", {}).get(media)
-            if new_content is None:
-                problems.append(f"{where}: response {code} media type {media} removed")
-                continue
-            compare_schema(
-                old,
-                new,
-                content.get("schema"),
-                new_content.get("schema"),
-                f"{where} {code} {media}",
-                False,
-                problems,
-                set(),
-            )
-        for header, spec in response.get("headers", {}).items():
-            new_header = new_response.get("headers", {}).get(header)
-            if new_header is None:
-                problems.append(f"{where}: response {code} header {header} removed")
-            else:
-                compare_schema(
-                    old,
-                    new,
-                    spec.get("schema"),
-                    new_header.get("schema"),
-                    f"{where} {code} header {header}",
-                    True,
-                    problems,
-                    set(),
-                )
-
-
-# --- command line --------------------------------------------------------------------
+EXTRACT = HERE / "upstream" / "served-operations.yaml"
+RECORD = HERE / "upstream.json"
 
 
 def validate(spec: Json) -> None:
@@ -374,47 +62,244 @@ def validate(spec: Json) -> None:
     validate_spec(spec)
 
 
-def committed_problems(extracted: Json) -> list[str]:
-    """What is wrong with the committed spec itself: invalid, or breaking upstream."""
-    if not SPEC.exists():
-        return [f"{SPEC} is missing"]
-    committed = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+def validation_problem(spec: Json, what: str) -> list[str]:
     try:
-        validate(committed)
-        return [f"committed spec: {p}" for p in compatibility_problems(extracted, committed)]
-    except Exception as err:  # the validator raises many kinds; each is a finding
-        return [f"committed spec is invalid: {type(err).__name__}: {str(err)[:300]}"]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("build", "check"))
-    parser.add_argument("--upstream", help="path of a local upstream spec (default: download)")
-    args = parser.parse_args(argv)
-    try:
-        raw, label = read_upstream(args.upstream)
-        extracted, spec, source = build(raw, label)
         validate(spec)
-    except SpecError as err:
-        print(f"spectool: {err}", file=sys.stderr)
-        return 2
-    problems = compatibility_problems(extracted, spec)
-    if args.command == "build":
-        SPEC.write_text(render(spec), encoding="utf-8")
-        SOURCE.write_text(render_source(source), encoding="utf-8")
-        print(f"wrote {SPEC.relative_to(HERE.parent)} from {label} ({source['sha256'][:12]})")
-    else:
-        if not SPEC.exists() or SPEC.read_text(encoding="utf-8") != render(spec):
-            problems.append(f"{SPEC.name} is not what `make spec` produces from {label}")
-        problems += committed_problems(extracted)
-        if SOURCE.exists() and json.loads(SOURCE.read_text())["sha256"] != source["sha256"]:
-            problems.append(f"{SOURCE.name} records another upstream document than {label}")
+    except Exception as err:  # the validator raises many kinds; each is a finding
+        return [f"{what} is invalid: {type(err).__name__}: {str(err)[:300]}"]
+    return []
+
+
+def derive(extracted: Json) -> Json:
+    """The served spec: the upstream extract with the overlay merged in."""
+    overlay = yaml.safe_load(OVERLAY.read_text(encoding="utf-8"))
+    return apply_overlay(extracted, overlay)
+
+
+def render(spec: Json) -> str:
+    header = (
+        "# Derived by `make spec` from upstream/served-operations.yaml (the upstream InfluxDB\n"
+        "# OSS v2 operations served here, see upstream.json) plus overlay.yaml. Do not edit:\n"
+        "# change overlay.yaml and rerun `make spec`.\n"
+    )
+    return header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
+
+
+def render_extract(extracted: Json, licence: str) -> str:
+    header = (
+        "# The operations this project serves, exactly as the upstream InfluxDB OSS v2\n"
+        f"# OpenAPI document defines them (InfluxData, {licence} licence), without upstream's\n"
+        "# prose. Written by `make spec-update`; provenance in openapi/upstream.json.\n"
+        "# Do not edit.\n"
+    )
+    return header + yaml.safe_dump(extracted, sort_keys=False, allow_unicode=True, width=100)
+
+
+def render_record(record: Json) -> str:
+    return json.dumps(record, indent=2) + "\n"
+
+
+def make_record(doc: Json, raw: bytes, url: str) -> Json:
+    return {
+        "url": url,
+        "retrieved": datetime.datetime.now(datetime.UTC).date().isoformat(),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "licence": doc["info"].get("license", {}).get("name", "unknown"),
+        "openapi": doc["openapi"],
+        "info_version": doc["info"]["version"],
+        "served_operations": served_operation_keys(doc),
+        "operation_digests": operation_digests(doc),
+    }
+
+
+def read_committed() -> tuple[Json, Json]:
+    """The committed extract and provenance record."""
+    try:
+        extracted = yaml.safe_load(EXTRACT.read_text(encoding="utf-8"))
+        record = json.loads(RECORD.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise SpecError(f"cannot read the committed upstream contract: {err}") from err
+    return extracted, record
+
+
+def digest_problems(extracted: Json, record: Json) -> list[str]:
+    """Whether the extract is still what was taken from the recorded upstream document."""
+    expected = {
+        key: record["operation_digests"].get(key) for key in record["served_operations"].values()
+    }
+    actual = {key: operation_digests(extracted).get(key) for key in expected}
+    if served_operation_keys(extracted) != record["served_operations"] or actual != expected:
+        return [
+            f"{EXTRACT.relative_to(HERE.parent)} is not the extract of the document "
+            f"{RECORD.name} records: do not edit it, take upstream in with `make spec-update`"
+        ]
+    return []
+
+
+def build() -> int:
+    extracted, _ = read_committed()
+    spec = derive(extracted)
+    problems = validation_problem(spec, "the derived spec")
+    if problems:
+        return report_problems(problems)
+    SPEC.write_text(render(spec), encoding="utf-8")
+    print(f"wrote {SPEC.relative_to(HERE.parent)} from {EXTRACT.relative_to(HERE.parent)}")
+    return report_problems(compatibility_problems(extracted, spec))
+
+
+def check() -> int:
+    extracted, record = read_committed()
+    spec = derive(extracted)
+    # The extract alone is not valid OpenAPI (responses lose their required description
+    # with the prose); the derived spec, with the project's descriptions, must be.
+    problems = validation_problem(spec, "the derived spec")
+    problems += digest_problems(extracted, record)
+    if not SPEC.exists() or SPEC.read_text(encoding="utf-8") != render(spec):
+        problems.append(f"{SPEC.name} is not what `make spec` produces")
+    if SPEC.exists():
+        committed = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+        invalid = validation_problem(committed, f"committed {SPEC.name}")
+        problems += invalid or [
+            f"committed spec: {p}" for p in compatibility_problems(extracted, committed)
+        ]
+    return report_problems(problems)
+
+
+def report_problems(problems: list[str]) -> int:
     for problem in problems:
         print(f"spectool: {problem}", file=sys.stderr)
     if problems:
         print("spectool: fix: edit openapi/overlay.yaml, then `make spec`", file=sys.stderr)
         return 1
     return 0
+
+
+def summary(label: str, doc: Json, raw: bytes) -> DocumentSummary:
+    return DocumentSummary(
+        label, hashlib.sha256(raw).hexdigest(), doc["openapi"], doc["info"]["version"]
+    )
+
+
+def compare(
+    old_extract: Json,
+    old_digests: dict[str, str],
+    old_summary: DocumentSummary,
+    new_doc: Json,
+    new_summary: DocumentSummary,
+) -> tuple[str, bool, Json | None]:
+    """(report, whether breaking, the new extract or None when an operation is missing)."""
+    new_extract = None if missing_operations(new_doc) else strip_prose(extract(new_doc))
+    served = yaml.safe_load(SPEC.read_text(encoding="utf-8")) if SPEC.exists() else None
+    operations = operation_changes(old_extract, new_extract or strip_prose(new_doc), served)
+    served_keys = set(served_operation_keys(old_extract).values())
+    served_keys |= set(served_operation_keys(new_doc).values())
+    others = other_operations(old_digests, operation_digests(new_doc), served_keys)
+    report = render_report(old_summary, new_summary, operations, others)
+    return report, any(op.breaking for op in operations), new_extract
+
+
+def update(source: str, url: str | None, allow_breaking: bool) -> int:
+    old_extract, record = read_committed()
+    raw = read_source(source)
+    new_doc = load_document(raw, source)
+    old_summary = DocumentSummary(
+        record["url"], record["sha256"], record["openapi"], record["info_version"]
+    )
+    new_summary = summary(source, new_doc, raw)
+    report, breaking, new_extract = compare(
+        old_extract, record["operation_digests"], old_summary, new_doc, new_summary
+    )
+    print(report, end="")
+    if new_extract is None:
+        missing = ", ".join(missing_operations(new_doc))
+        return refuse(f"upstream no longer defines {missing}, which this service serves")
+    spec = derive(new_extract)
+    problems = validation_problem(spec, "the derived spec")
+    if not problems:
+        problems = compatibility_problems(new_extract, spec)
+    if problems:
+        for problem in problems:
+            print(f"spectool: {problem}", file=sys.stderr)
+        return refuse("overlay.yaml no longer applies to this upstream document: edit it and rerun")
+    if breaking and not allow_breaking:
+        return refuse("breaking changes (ALLOW_BREAKING=1 takes them in anyway)")
+    is_url = source.startswith(("https://", "http://"))
+    new_record = make_record(new_doc, raw, source if is_url else url or Path(source).name)
+    write_atomically(
+        {
+            EXTRACT: render_extract(new_extract, new_record["licence"]),
+            RECORD: render_record(new_record),
+            SPEC: render(spec),
+        }
+    )
+    print("Updated openapi/upstream/, openapi/upstream.json and openapi/openapi.yaml;")
+    print("next: `make generate`, then review `git diff` and adapt impl/ where needed.")
+    return 0
+
+
+def refuse(reason: str) -> int:
+    print(f"spectool: refused: {reason}; no file changed", file=sys.stderr)
+    return 1
+
+
+def write_atomically(files: dict[Path, str]) -> None:
+    """Write every file, or (short of a crash between renames) none."""
+    staged = []
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            # mkstemp makes the file private; the repository's files are not.
+            os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+            staged.append((temporary, path))
+        for temporary, path in staged:
+            os.replace(temporary, path)
+    finally:
+        for temporary, _ in staged:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+
+
+def diff(old_source: str, new_source: str) -> int:
+    old_raw, new_raw = read_source(old_source), read_source(new_source)
+    old_doc, new_doc = load_document(old_raw, old_source), load_document(new_raw, new_source)
+    report, breaking, _ = compare(
+        strip_prose(extract(old_doc)),
+        operation_digests(old_doc),
+        summary(old_source, old_doc, old_raw),
+        new_doc,
+        summary(new_source, new_doc, new_raw),
+    )
+    print(report, end="")
+    return 1 if breaking else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("build", help="write openapi.yaml from upstream/ and overlay.yaml")
+    commands.add_parser("check", help="fail when openapi/ is stale or inconsistent")
+    take_in = commands.add_parser("update", help="take in a newer full upstream document")
+    take_in.add_argument("source", help="URL or path of the full upstream document")
+    take_in.add_argument("--url", help="where a local copy was downloaded from (recorded)")
+    take_in.add_argument("--allow-breaking", action="store_true")
+    compare_two = commands.add_parser("diff", help="report changes between two full documents")
+    compare_two.add_argument("old")
+    compare_two.add_argument("new")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            return build()
+        if args.command == "check":
+            return check()
+        if args.command == "update":
+            return update(args.source, args.url, args.allow_breaking)
+        return diff(args.old, args.new)
+    except SpecError as err:
+        print(f"spectool: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,33 +1,113 @@
-"""openapi/spectool.py: the spec is derived from upstream, and guarded against drift."""
+"""openapi/spectool.py: the spec is derived from the committed upstream contract, offline,
+and guarded against drift."""
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from openapi import spectool
-
-UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "influxdb-oss-v2-api.yml"
+from openapi import extraction, spectool
+from openapi.extraction import NAMED_MAPS, PROSE_KEYS
+from openapi.overlay import apply_overlay, compatibility_problems
+from tests.support.upstream_like import (
+    INVENTED_PROSE,
+    committed_extract,
+    full_document,
+    use_openapi_copy,
+)
 
 
 @pytest.fixture(scope="module")
-def built() -> tuple[Any, Any, Any]:
-    raw = UPSTREAM.read_bytes()
-    return spectool.build(raw, UPSTREAM.name)
+def built() -> tuple[Any, Any]:
+    extracted = committed_extract()
+    return extracted, spectool.derive(extracted)
 
 
-def test_committed_spec_is_what_build_produces(built: tuple[Any, Any, Any]) -> None:
-    _, spec, source = built
-    assert spectool.SPEC.read_text(encoding="utf-8") == spectool.render(spec)
-    assert spectool.SOURCE.read_text(encoding="utf-8") == spectool.render_source(source)
+@pytest.fixture
+def openapi_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return use_openapi_copy(tmp_path, monkeypatch)
 
 
-def test_served_operations_keep_upstream_structure(built: tuple[Any, Any, Any]) -> None:
-    extracted, spec, _ = built
+def prose_keys_in(node: Any, named: bool = False) -> list[str]:
+    if isinstance(node, dict):
+        found = [key for key in node if not named and key in PROSE_KEYS]
+        for key, value in node.items():
+            found += prose_keys_in(value, named=(not named and key in NAMED_MAPS))
+        return found
+    if isinstance(node, list):
+        return [key for item in node for key in prose_keys_in(item)]
+    return []
+
+
+def test_committed_spec_is_what_build_produces(built: tuple[Any, Any]) -> None:
+    assert spectool.SPEC.read_text(encoding="utf-8") == spectool.render(built[1])
+
+
+def test_check_passes_on_the_committed_files(capsys: pytest.CaptureFixture[str]) -> None:
+    assert spectool.main(["check"]) == 0, capsys.readouterr().err
+
+
+def test_committed_extract_matches_the_digests_of_the_recorded_upstream() -> None:
+    record = json.loads(spectool.RECORD.read_text(encoding="utf-8"))
+    extracted = committed_extract()
+    assert spectool.digest_problems(extracted, record) == []
+    assert set(record["served_operations"]) == set(extraction.SERVED_OPERATIONS)
+    # Every upstream operation has a digest, not only the served ones.
+    assert len(record["operation_digests"]) > 100
+    assert len(record["sha256"]) == 64 and record["url"].startswith("https://")
+
+
+def test_extraction_of_an_upstream_like_document_yields_the_committed_extract() -> None:
+    doc = full_document()
+    extracted = extraction.strip_prose(extraction.extract(doc))
+    assert extracted == committed_extract()
+    assert INVENTED_PROSE not in yaml.safe_dump(extracted)
+    assert "ListWidgets" not in json.dumps(extracted)
+
+
+def test_digests_agree_between_full_document_and_extract() -> None:
+    doc = full_document()
+    full = extraction.operation_digests(doc)
+    served = extraction.operation_digests(committed_extract())
+    assert served.items() <= full.items()
+    assert {"GET /api/v2/widgets", "POST /api/v2/widgets", "DELETE /api/v2/gadgets/{id}"} <= set(
+        full
+    )
+
+
+def test_digest_changes_with_a_referenced_schema_not_with_prose() -> None:
+    doc = full_document()
+    before = extraction.operation_digests(doc)
+    doc["components"]["schemas"]["Widget"]["description"] = "other words"
+    doc["paths"]["/api/v2/widgets"]["get"]["summary"] = "other words"
+    assert extraction.operation_digests(doc) == before
+    doc["components"]["schemas"]["Widget"]["properties"]["size"]["type"] = "number"
+    after = extraction.operation_digests(doc)
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed == {"GET /api/v2/widgets", "POST /api/v2/widgets"}
+
+
+def test_no_upstream_prose_in_the_extract_or_the_served_spec(built: tuple[Any, Any]) -> None:
+    extracted, spec = built
+    assert prose_keys_in(extracted) == []
+    # The served spec's prose is the overlay's own: removing it leaves no prose at all.
+    overlay = yaml.safe_load(spectool.OVERLAY.read_text(encoding="utf-8"))
+    assert prose_keys_in(apply_overlay(extracted, extraction.strip_prose(overlay))) == []
+    assert "example" not in spec["components"]["parameters"]["TraceSpan"]
+
+
+def test_a_property_named_like_a_prose_keyword_survives_stripping() -> None:
+    schema = {"properties": {"description": {"type": "string", "description": "x"}}}
+    assert extraction.strip_prose(schema) == {"properties": {"description": {"type": "string"}}}
+
+
+def test_served_operations_keep_upstream_structure(built: tuple[Any, Any]) -> None:
+    extracted, spec = built
     operations = {
         (path, method): op["operationId"]
         for path, item in spec["paths"].items()
@@ -44,23 +124,11 @@ def test_served_operations_keep_upstream_structure(built: tuple[Any, Any, Any]) 
     assert spec["components"]["schemas"]["Error"]["required"] == upstream_error["required"]
     assert "unsupported media type" in spec["components"]["schemas"]["ErrorCode"]["enum"]
     assert spec["components"]["parameters"]["TraceSpan"]["name"] == "Zap-Trace-Span"
-    assert spectool.compatibility_problems(extracted, spec) == []
+    assert compatibility_problems(extracted, spec) == []
 
 
-def test_upstream_prose_is_not_carried_over(built: tuple[Any, Any, Any]) -> None:
-    text = spectool.render(built[1])
-    for upstream_sentence in (
-        "Returns the health of the instance.",
-        "Retrieve workload performance metrics",
-        "Non 2XX error response from server.",
-        "code is the machine-readable error code.",
-    ):
-        assert upstream_sentence not in text
-    assert "example" not in yaml.safe_load(text)["components"]["parameters"]["TraceSpan"]
-
-
-def test_project_additions_come_from_the_overlay(built: tuple[Any, Any, Any]) -> None:
-    extracted, spec, _ = built
+def test_project_additions_come_from_the_overlay(built: tuple[Any, Any]) -> None:
+    extracted, spec = built
     metrics = spec["paths"]["/metrics"]["get"]
     assert "application/openmetrics-text" in metrics["responses"]["200"]["content"]
     assert {"$ref": "#/components/parameters/MetricFamilyNames"} in metrics["parameters"]
@@ -70,42 +138,42 @@ def test_project_additions_come_from_the_overlay(built: tuple[Any, Any, Any]) ->
     )
 
 
-def _problems_after(built: tuple[Any, Any, Any], change: Any) -> list[str]:
-    extracted, spec, _ = built
+def _problems_after(built: tuple[Any, Any], change: Any) -> list[str]:
+    extracted, spec = built
     broken = copy.deepcopy(spec)
     change(broken)
-    return spectool.compatibility_problems(extracted, broken)
+    return compatibility_problems(extracted, broken)
 
 
-def test_removed_trace_span_parameter_is_caught(built: tuple[Any, Any, Any]) -> None:
+def test_removed_trace_span_parameter_is_caught(built: tuple[Any, Any]) -> None:
     def drop(spec: Any) -> None:
         spec["paths"]["/health"]["get"]["parameters"] = []
 
     assert any("Zap-Trace-Span" in p for p in _problems_after(built, drop))
 
 
-def test_removed_error_code_enum_value_is_caught(built: tuple[Any, Any, Any]) -> None:
+def test_removed_error_code_enum_value_is_caught(built: tuple[Any, Any]) -> None:
     def drop(spec: Any) -> None:
         spec["components"]["schemas"]["Error"]["properties"]["code"]["enum"].remove("not found")
 
     assert any("enum values removed" in p for p in _problems_after(built, drop))
 
 
-def test_narrowed_type_is_caught(built: tuple[Any, Any, Any]) -> None:
+def test_narrowed_type_is_caught(built: tuple[Any, Any]) -> None:
     def narrow(spec: Any) -> None:
         spec["components"]["schemas"]["Ready"]["properties"]["up"]["type"] = "integer"
 
     assert any("type narrowed" in p for p in _problems_after(built, narrow))
 
 
-def test_newly_required_input_is_caught(built: tuple[Any, Any, Any]) -> None:
+def test_newly_required_input_is_caught(built: tuple[Any, Any]) -> None:
     def require(spec: Any) -> None:
         spec["components"]["parameters"]["MetricFamilyNames"]["required"] = True
 
     assert any("new required parameter" in p for p in _problems_after(built, require))
 
 
-def test_removed_response_and_property_are_caught(built: tuple[Any, Any, Any]) -> None:
+def test_removed_response_and_property_are_caught(built: tuple[Any, Any]) -> None:
     def remove(spec: Any) -> None:
         del spec["paths"]["/health"]["get"]["responses"]["503"]
         del spec["components"]["schemas"]["HealthCheck"]["properties"]["commit"]
@@ -122,17 +190,38 @@ def test_overlay_merge_rules() -> None:
         "tags": [{"name": "x", "description": "d"}, {"name": "y"}],
         "params": [{"$ref": "#/p"}, {"$ref": "#/q"}],
     }
-    assert spectool.apply_overlay(base, overlay) == {
+    assert apply_overlay(base, overlay) == {
         "a": {"b": 10},
         "tags": [{"name": "x", "description": "d"}, {"name": "y"}],
         "params": [{"$ref": "#/p"}, {"$ref": "#/q"}],
     }
 
 
-def test_check_command_fails_on_a_stale_committed_spec(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_build_writes_the_spec_from_the_committed_files_alone(
+    openapi_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stale = tmp_path / "openapi.yaml"
-    stale.write_text(spectool.SPEC.read_text(encoding="utf-8").replace("2.x", "3.x", 1))
-    monkeypatch.setattr(spectool, "SPEC", stale)
-    assert spectool.main(["check", "--upstream", str(UPSTREAM)]) == 1
+    spec = openapi_copy / "openapi.yaml"
+    committed = spec.read_text(encoding="utf-8")
+    spec.write_text("stale\n", encoding="utf-8")
+    assert spectool.main(["build"]) == 0, capsys.readouterr().err
+    assert spec.read_text(encoding="utf-8") == committed
+
+
+def test_check_fails_on_a_stale_committed_spec(
+    openapi_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = openapi_copy / "openapi.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("2.x", "3.x", 1))
+    assert spectool.main(["check"]) == 1
+    assert "openapi.yaml is not what `make spec` produces" in capsys.readouterr().err
+
+
+def test_check_fails_on_a_hand_edited_extract(
+    openapi_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extracted = committed_extract()
+    extracted["components"]["schemas"]["HealthCheck"]["properties"]["status"]["enum"].append("warn")
+    spectool.EXTRACT.write_text(spectool.render_extract(extracted, "MIT"), encoding="utf-8")
+    assert spectool.main(["build"]) == 0
+    assert spectool.main(["check"]) == 1
+    assert "take upstream in with `make spec-update`" in capsys.readouterr().err

@@ -2,7 +2,7 @@ import sys
 from setuptools import setup, find_packages
 
 NAME = "sysinfo_server"
-VERSION = "1.0.0"
+VERSION = "0.1.0"
 
 # To install the library, run the following
 #
