@@ -25,6 +25,7 @@ from impl.client import (
     ServerError,
     SysinfoClient,
 )
+from impl.conform.cli import add_conform_command
 from impl.lineprotocol import Version, go_float, to_line_protocol
 
 PROG = "influx-metrics"
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         command = commands.add_parser(name, parents=[common], help=summary, description=summary)
         command.set_defaults(run=run)
+    add_conform_command(commands, common)
     return parser
 
 
