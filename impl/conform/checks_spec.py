@@ -30,7 +30,8 @@ def reachable_check() -> Check:
 def _reachable(observations: Observations) -> Verdict:
     exchanges = observations.all()
     if not exchanges:
-        return Verdict.failed("no request could be sent")
+        why = next(iter(observations.not_sent.values()), "no request could be sent")
+        return Verdict.failed(why, problems=[why])
     first = exchanges[0]
     if first.response is None:
         return Verdict.failed(first.summary(), [first], [str(first.error)])

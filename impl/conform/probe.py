@@ -104,6 +104,8 @@ class Probe:
         try:
             response = self._exchange(method, wire, budget)
         except TimeoutError:
+            if budget < self.timeout:  # cut short by the overall limit, not by the server
+                raise OutOfTime("the overall time limit is reached") from None
             error = f"no answer within {budget:.3g} s"
             return Exchange(purpose, request, None, error, budget, operation)
         except (OSError, http.client.HTTPException, ValueError) as err:

@@ -31,6 +31,7 @@ DEFAULT_MAX_TIME_SECONDS = 60.0
 # from anything that could load a server.
 MAX_REQUESTS = 200
 UNREACHED = "the server could not be reached (see http.reachable)"
+STOPPED = "stopped early"
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def _send_all(probe: Probe, spec: Spec, observations: Observations) -> str | Non
             )
         except OutOfTime as stop:
             for rest in planned[index:]:
-                observations.not_sent[rest.purpose] = f"not sent: {stop}"
+                observations.not_sent[rest.purpose] = f"{STOPPED}: {stop}"
             return str(stop)
         observations.exchanges[item.purpose] = exchange
         if index == 0 and exchange.response is None:

@@ -1,0 +1,108 @@
+"""Peers for `influx-metrics conform` that are not InfluxDB and not written here: a TCP
+service that does not speak HTTP, Python's own http.server, the `prometheus` binary.
+All on 127.0.0.1, each alive only inside its `with` block."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+
+from tests.live import free_port
+
+SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
+START_TIMEOUT_SECONDS = 30.0
+
+
+@contextlib.contextmanager
+def banner_server(banner: bytes = SSH_BANNER) -> Iterator[str]:
+    """Accepts connections, writes a banner that is not HTTP, and closes."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.sendall(banner)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # the run's report says what was served
+
+
+@contextlib.contextmanager
+def python_http_server(directory: Path) -> Iterator[str]:
+    """The stdlib's file server, as `python -m http.server` runs it."""
+    handler = functools.partial(_QuietFiles, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@contextlib.contextmanager
+def prometheus_server(workdir: Path) -> Iterator[str]:
+    """The `prometheus` binary with no scrape jobs: its own /metrics is Go's promhttp."""
+    config = workdir / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 15s\n", encoding="utf-8")
+    url = f"http://127.0.0.1:{free_port()}"
+    log = (workdir / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address={url.removeprefix('http://')}",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not _ready(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((workdir / "prometheus.log").read_text(encoding="utf-8"))
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return requests.get(url + "/-/ready", timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
