@@ -13,7 +13,9 @@ T = TypeVar("T")
 class Level(StrEnum):
     MUST = "MUST"  # the spec (or HTTP, or the exposition format it names) requires it
     SHOULD = "SHOULD"  # influxd 2.x does it; clients written against influxd rely on it
-    MAY = "MAY"  # an optional extension or a convention; never fails a run
+    # An optional extension (OpenMetrics, name[]), or a recommendation influxd itself
+    # does not follow; reported, never fails a run.
+    MAY = "MAY"
 
 
 class Outcome(StrEnum):
