@@ -106,3 +106,55 @@ def _ready(url: str) -> bool:
         return requests.get(url + "/-/ready", timeout=2).status_code == 200
     except requests.ConnectionError:
         return False
+
+
+class _Hostile(SimpleHTTPRequestHandler):
+    """Answers that are HTTP but wrong in every way a careless server can be: JSON of
+    the wrong shapes, a gzip header on plain bytes, an unknown charset, binary text."""
+
+    protocol_version = "HTTP/1.1"
+    ANSWERS: dict[str, tuple[int, list[tuple[str, str]], bytes]] = {
+        "/health": (200, [("Content-Type", "application/json")], b'[1, "two", null]'),
+        "/ready": (200, [("Content-Type", "application/json")], b'{"started": 5, "up": []}'),
+        "/ping": (200, [("Content-Type", "text/plain; charset=x-unknown")], b"pong"),
+        "/metrics": (
+            200,
+            [("Content-Type", "text/plain"), ("Content-Encoding", "gzip")],
+            b"\x00\xff",
+        ),
+    }
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        status, headers, body = self.ANSWERS.get(
+            path, (404, [("Content-Type", "application/json")], b'{"code": 404}')
+        )
+        if self.headers.get("Accept", "").startswith("application/openmetrics"):
+            headers, body = [("Content-Type", "application/openmetrics-text")], b"# EOF"
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        self.do_GET()  # a body where none belongs
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def hostile_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -7,7 +7,12 @@ import time
 from pathlib import Path
 
 from tests.conform_cli import conform_command
-from tests.conform_peers import banner_server, prometheus_server, python_http_server
+from tests.conform_peers import (
+    banner_server,
+    hostile_server,
+    prometheus_server,
+    python_http_server,
+)
 from tests.other_servers import closed_port, silent_listener, web_page_server
 from tests.test_conform import assert_clean
 
@@ -82,3 +87,18 @@ def test_prometheus_own_server_runs_to_the_end(tmp_path: Path) -> None:
         assert checks[check_id]["outcome"] == "pass", checks[check_id]
     assert checks["spec.get-ping.status"]["outcome"] == "fail"
     assert checks["influxd.metrics.families"]["outcome"] == "skip"
+
+
+def test_answers_of_the_wrong_shape_are_failures_not_crashes() -> None:
+    with hostile_server() as url:
+        run = conform_command(url, "--format", "json")
+    assert_clean(run)
+    assert run.status == 1
+    failed = run.ids("fail")
+    assert {
+        "spec.get-health.body",
+        "errors.json-body",
+        "metrics.gzip",
+        "http.head-no-body",
+    } <= failed
+    assert {"spec.get-ping.status", "spec.get-ready.body"} <= failed

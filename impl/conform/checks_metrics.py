@@ -40,6 +40,9 @@ def _scrape(
     text = ""
     if not problem:
         text, problem = text_of(body, exchange.response.header("Content-Type"))
+    if problem and purpose == plan.baseline_purpose(operation):
+        reason = f"the body cannot be read (see spec.{operation.slug}.body)"
+        return None, "", Verdict.skipped(reason, [exchange])
     if problem:
         return None, "", Verdict.failed(f"{exchange.summary()}: {problem}", [exchange], [problem])
     return exchange, text, None
@@ -157,7 +160,9 @@ def _names_pointer(operation: Operation) -> str:
 
 
 def _content_type(operation: Operation, observations: Observations) -> Verdict:
-    exchange, _, verdict = _scrape(observations, operation, plan.baseline_purpose(operation))
+    see = f"spec.{operation.slug}.status"
+    purpose = plan.baseline_purpose(operation)
+    exchange, verdict = success(observations, purpose, exposition=True, see=see)
     if exchange is None or exchange.response is None:
         return verdict or Verdict.skipped("not sent")
     media_type = exchange.response.media_type

@@ -109,6 +109,8 @@ def _media_type(operation: Operation, observations: Observations) -> Verdict:
     exchange, verdict = success(observations, plan.baseline_purpose(operation), True, see)
     if exchange is None or exchange.response is None:
         return verdict or Verdict.skipped("not sent")
+    if operation.declared(exchange.response.status) is None:
+        return Verdict.skipped(f"an undeclared status (see {see})", [exchange])
     problems = judge.media_type_problems(operation, exchange.response)
     shown = exchange.response.header("Content-Type") or "no Content-Type"
     return judged([exchange], [(exchange, problems)], f"{exchange.summary()}: {shown}")
@@ -119,6 +121,8 @@ def _body(spec: Spec, operation: Operation, observations: Observations) -> Verdi
     exchange, verdict = success(observations, plan.baseline_purpose(operation), True, see)
     if exchange is None or exchange.response is None:
         return verdict or Verdict.skipped("not sent")
+    if operation.declared(exchange.response.status) is None:
+        return Verdict.skipped(f"an undeclared status (see {see})", [exchange])
     problems = judge.body_problems(spec, operation, exchange.response)
     return judged([exchange], [(exchange, problems)], f"{exchange.summary()}: body valid")
 

@@ -163,7 +163,8 @@ def _evaluate(check: Check, observations: Observations) -> Verdict:
     try:
         return check.evaluate(observations)
     except Exception as err:  # a bug here must not hide the other checks' results
-        log.exception("check %s could not be evaluated", check.id)
+        # The reason tells users; the traceback is for whoever configures logging.
+        log.debug("check %s could not be evaluated", check.id, exc_info=True)
         return Verdict.skipped(
             f"could not be evaluated ({type(err).__name__}: {err}); please report"
         )

@@ -199,7 +199,8 @@ class Spec:
 
 
 def spec_path() -> Path:
-    # impl.app already locates the generated server's copy; import it here only.
+    # impl.app locates the generated server's copy. It brings the whole web stack with
+    # it, so it is imported when the spec is loaded, not when this module is.
     from impl.app import generated_spec_path
 
     return generated_spec_path()
