@@ -4,6 +4,7 @@ a clear verdict and the right exit status, in bounded time, never a traceback.""
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tests.conform_cli import conform_command
@@ -102,3 +103,23 @@ def test_answers_of_the_wrong_shape_are_failures_not_crashes() -> None:
         "http.head-no-body",
     } <= failed
     assert {"spec.get-ping.status", "spec.get-ready.body"} <= failed
+
+
+def test_junit_reports_failures_and_skips_with_their_evidence() -> None:
+    with web_page_server() as url:
+        as_json = conform_command(url, "--format", "json")
+        run = conform_command(url, "--format", "junit")
+    assert run.status == as_json.status == 1
+    [suite] = ET.fromstring(run.stdout).findall("testsuite")
+    cases = {case.get("name", "").split(" ")[0]: case for case in suite.findall("testcase")}
+    assert set(cases) == set(as_json.checks())
+    failures = {name for name, case in cases.items() if case.find("failure") is not None}
+    skips = {name for name, case in cases.items() if case.find("skipped") is not None}
+    assert failures == as_json.ids("fail") and skips == as_json.ids("skip")
+    assert suite.get("failures") == str(len(failures)) and suite.get("skipped") == str(len(skips))
+    failure = cases["spec.get-ping.status"].find("failure")
+    assert failure is not None and failure.get("type") == "MUST"
+    assert "502" in (failure.get("message") or "")
+    assert "< HTTP/1.1 502" in (failure.text or "")
+    skipped = cases["influxd.metrics.families"].find("skipped")
+    assert skipped is not None and "does not claim to be influxd" in (skipped.get("message") or "")

@@ -37,6 +37,7 @@ class Parsed:
     # From the raw lines: the parser fills in what is missing (a counter's `_total`).
     help_names: frozenset[str] = frozenset()
     types: dict[str, str] = field(default_factory=dict)  # TYPE line name -> type
+    openmetrics: bool = False
 
 
 def _metadata(text: str) -> tuple[frozenset[str], dict[str, str]]:
@@ -63,11 +64,12 @@ def parse_text(text: str) -> Parsed:
 
 
 def parse_openmetrics(text: str) -> Parsed:
+    helps, types = _metadata(text)
     try:
         families = list(om_parse(text))  # type: ignore[no-untyped-call]
     except PARSE_ERRORS as err:
-        return Parsed([], f"{type(err).__name__}: {err}"[:300])
-    return Parsed(families, None)
+        return Parsed([], f"{type(err).__name__}: {err}"[:300], helps, types, True)
+    return Parsed(families, None, helps, types, True)
 
 
 def exposed_name(family: Metric) -> str:
@@ -112,7 +114,10 @@ def name_problems(parsed: Parsed) -> list[str]:
 
 
 def counter_total_problems(parsed: Parsed) -> list[str]:
-    """promtool's rule, on the TYPE lines: the parser would add a missing `_total`."""
+    """promtool's rule, on the TYPE lines: the parser would add a missing `_total`.
+    OpenMetrics names a counter family without it, by definition."""
+    if parsed.openmetrics:
+        return []
     return _limited(
         [
             f"counter {name} does not end in _total"
