@@ -25,15 +25,22 @@ INFLUXD_PROMHTTP = "influxd: /metrics is Go's promhttp with default options"
 HEAD_SHARED = ("Content-Type", "Content-Encoding", "Vary", "X-Influxdb-Build", "X-Influxdb-Version")
 
 
+def _see_if_plain_failed(observations: Observations, operation: Operation) -> str:
+    """When the plain scrape failed too, the other scrapes' failures are the same one:
+    the operation's status check tells it, once."""
+    baseline = observations.get(plan.baseline_purpose(operation))
+    plain_failed = baseline is None or baseline.response is None or baseline.response.status >= 300
+    return f"spec.{operation.slug}.status" if plain_failed else ""
+
+
 def _scrape(
     observations: Observations, operation: Operation, purpose: str
 ) -> tuple[Exchange | None, str, Verdict | None]:
     """A scrape's exchange and its text, or the verdict to give when there is none.
     When the plain scrape failed too, its status check tells the story once."""
-    baseline = observations.get(plan.baseline_purpose(operation))
-    plain_failed = baseline is None or baseline.response is None or baseline.response.status >= 300
-    see = f"spec.{operation.slug}.status" if plain_failed else ""
-    exchange, verdict = success(observations, purpose, exposition=True, see=see)
+    exchange, verdict = success(
+        observations, purpose, True, _see_if_plain_failed(observations, operation)
+    )
     if exchange is None or exchange.response is None:
         return None, "", verdict or Verdict.skipped("not sent")
     body, problem = decoded_body(exchange.response)
@@ -223,7 +230,8 @@ def _head(operation: Operation, observations: Observations) -> Verdict:
 
 
 def _gzip(operation: Operation, observations: Observations) -> Verdict:
-    exchange, verdict = success(observations, plan.METRICS_GZIP, exposition=True)
+    see = _see_if_plain_failed(observations, operation)
+    exchange, verdict = success(observations, plan.METRICS_GZIP, True, see)
     if exchange is None or exchange.response is None:
         return verdict or Verdict.skipped("not sent")
     encoding = (exchange.response.header("Content-Encoding") or "").lower()
@@ -239,7 +247,8 @@ def _gzip(operation: Operation, observations: Observations) -> Verdict:
 
 
 def _gzip_vary(operation: Operation, observations: Observations) -> Verdict:
-    exchange, verdict = success(observations, plan.METRICS_GZIP, exposition=True)
+    see = _see_if_plain_failed(observations, operation)
+    exchange, verdict = success(observations, plan.METRICS_GZIP, True, see)
     if exchange is None or exchange.response is None:
         return verdict or Verdict.skipped("not sent")
     if (exchange.response.header("Content-Encoding") or "").lower() != "gzip":
