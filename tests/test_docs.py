@@ -19,7 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from impl.server.app import generated_spec_path
+from impl.spec import generated_spec_path
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.slow  # a headless browser

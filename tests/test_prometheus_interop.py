@@ -15,75 +15,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
 from tests.conftest import StartServer
 from tests.support.live import LiveServer
-from tests.support.processes import LOOPBACK, ServerProcess
+from tests.support.prometheus import Prometheus
 from tests.support.scaleout import send_pings, wait_answering, wait_for
 
 pytestmark = pytest.mark.slow  # the real prometheus scraping for several seconds
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "prometheus"
 JOB = "influxdb-sysinfo"
-START_TIMEOUT_SECONDS = 30.0
 SCRAPE_WAIT_SECONDS = 60.0
 
 
-class Prometheus(ServerProcess):
-    """`prometheus` on a loopback port of its choosing, with the example configuration
-    made fast."""
-
-    def __init__(self, workdir: Path, targets: list[str]) -> None:
-        workdir.mkdir()
-        config = yaml.safe_load((EXAMPLE / "prometheus.yml").read_text(encoding="utf-8"))
-        config["global"] = {"scrape_interval": "1s", "scrape_timeout": "1s"}
-        [job] = config["scrape_configs"]
-        assert job["job_name"] == JOB
-        targets_file = workdir / "targets.json"
-        targets_file.write_text(json.dumps([{"targets": targets}]), encoding="utf-8")
-        job["file_sd_configs"][0]["files"] = [str(targets_file)]
-        config_file = workdir / "prometheus.yml"
-        config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-        command = [
-            "prometheus",
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address={LOOPBACK}:0",
-            "--log.level=warn",
-        ]
-        super().__init__(command, workdir / "prometheus.log", start_timeout=START_TIMEOUT_SECONDS)
-
-    def start(self) -> Prometheus:
-        super().start()
-        self.wait_until(self._ready, "be ready")
-        return self
-
-    def _ready(self) -> bool:
-        try:
-            return requests.get(self.url + "/-/ready", timeout=5).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
-        params = {"query": expr} | ({"time": f"{at:.3f}"} if at is not None else {})
-        response = requests.get(self.url + "/api/v1/query", params=params, timeout=10)
-        body = response.json()
-        assert body["status"] == "success", body
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
-    def value(self, expr: str, at: float | None = None) -> float | None:
-        """The value of a query that gives at most one series."""
-        result = self.query(expr, at)
-        assert len(result) <= 1, result
-        return float(result[0]["value"][1]) if result else None
-
-    def targets(self) -> list[dict[str, Any]]:
-        response = requests.get(self.url + "/api/v1/targets", timeout=10)
-        active: list[dict[str, Any]] = response.json()["data"]["activeTargets"]
-        return active
+def example_config(workdir: Path, targets: list[str]) -> dict[str, Any]:
+    """examples/prometheus/ made fast, its file-based discovery pointed at `targets`."""
+    config: dict[str, Any] = yaml.safe_load((EXAMPLE / "prometheus.yml").read_text("utf-8"))
+    config["global"] = {"scrape_interval": "1s", "scrape_timeout": "1s"}
+    [job] = config["scrape_configs"]
+    assert job["job_name"] == JOB
+    targets_file = workdir / "targets.json"
+    targets_file.write_text(json.dumps([{"targets": targets}]), encoding="utf-8")
+    job["file_sd_configs"][0]["files"] = [str(targets_file)]
+    return config
 
 
 @pytest.fixture
@@ -99,7 +54,10 @@ def instances(start_server: StartServer, tmp_path: Path) -> tuple[LiveServer, Li
 
 @pytest.fixture
 def prometheus(instances: tuple[LiveServer, LiveServer], tmp_path: Path) -> Iterator[Prometheus]:
-    server = Prometheus(tmp_path / "prometheus", [f"127.0.0.1:{live.port}" for live in instances])
+    workdir = tmp_path / "prometheus"
+    workdir.mkdir()
+    config = example_config(workdir, [f"127.0.0.1:{live.port}" for live in instances])
+    server = Prometheus(workdir, config)
     try:
         yield server.start()
     finally:

@@ -26,6 +26,7 @@ from impl.client.api import (
     SysinfoClient,
 )
 from impl.client.lineprotocol import Version, go_float, to_line_protocol
+from impl.conform.cli import add_conform_command
 
 PROG = "influx-metrics"
 EXIT_OK = 0
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         command = commands.add_parser(name, parents=[common], help=summary, description=summary)
         command.set_defaults(run=run)
+    add_conform_command(commands, common)
     return parser
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import connexion
@@ -32,17 +30,13 @@ from impl.server.config import Config
 from impl.server.docs import SPEC_JSON_PATH, SPEC_YAML_PATH, add_spec_routes, swagger_ui_options
 from impl.server.serving import identity_headers
 from impl.server.state import EXTENSION_KEY, AppState
+from impl.spec import generated_spec_path
 from sysinfo_server.encoder import JSONEncoder
 
 Layer = Callable[[ASGIApp], ASGIApp]
 
 METRICS_OPERATION = "get_metrics"
 SYSTEM_OPERATIONS = frozenset({"get_health", "get_ready", "get_ping", "head_ping"})
-
-
-def generated_spec_path() -> Path:
-    """The spec inside the generated server package (it names the controllers)."""
-    return Path(str(resources.files("sysinfo_server") / "openapi" / "openapi.yaml"))
 
 
 def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:

@@ -1,0 +1,343 @@
+"""Checks on the /metrics exposition: format, lint rules, gzip, HEAD, OpenMetrics, name[].
+
+The operation is the one whose success the spec declares as text/plain; its plain
+scrape (text format asked for, no compression) is the body the lint rules read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from impl.conform import exposition as expo
+from impl.conform import plan
+from impl.conform.gates import answer, judged, success
+from impl.conform.judge import decoded_body, text_of
+from impl.conform.model import Check, Exchange, Level, Observations, Verdict
+from impl.conform.spec import Operation
+
+MUST, SHOULD, MAY = Level.MUST, Level.SHOULD, Level.MAY
+TEXT_FORMAT = "Prometheus text exposition format 0.0.4"
+OPENMETRICS = "OpenMetrics 1.0.0"
+PROMTOOL = "promtool check metrics (lint)"
+INFLUXD_PROMHTTP = "influxd: /metrics is Go's promhttp with default options"
+# Headers a HEAD answer must share with the GET one (Date and Content-Length may differ).
+HEAD_SHARED = ("Content-Type", "Content-Encoding", "Vary", "X-Influxdb-Build", "X-Influxdb-Version")
+
+
+def _see_if_plain_failed(observations: Observations, operation: Operation) -> str:
+    """When the plain scrape failed too, the other scrapes' failures are the same one:
+    the operation's status check tells it, once."""
+    baseline = observations.get(plan.baseline_purpose(operation))
+    plain_failed = baseline is None or baseline.response is None or baseline.response.status >= 300
+    return f"spec.{operation.slug}.status" if plain_failed else ""
+
+
+def _scrape(
+    observations: Observations, operation: Operation, purpose: str
+) -> tuple[Exchange | None, str, Verdict | None]:
+    """A scrape's exchange and its text, or the verdict to give when there is none.
+    When the plain scrape failed too, its status check tells the story once."""
+    exchange, verdict = success(
+        observations, purpose, True, _see_if_plain_failed(observations, operation)
+    )
+    if exchange is None or exchange.response is None:
+        return None, "", verdict or Verdict.skipped("not sent")
+    body, problem = decoded_body(exchange.response)
+    text = ""
+    if not problem:
+        text, problem = text_of(body, exchange.response.header("Content-Type"))
+    if problem and purpose == plan.baseline_purpose(operation):
+        reason = f"the body cannot be read (see spec.{operation.slug}.body)"
+        return None, "", Verdict.skipped(reason, [exchange])
+    if problem:
+        return None, "", Verdict.failed(f"{exchange.summary()}: {problem}", [exchange], [problem])
+    return exchange, text, None
+
+
+def parsed_scrape(
+    observations: Observations, operation: Operation
+) -> tuple[Exchange | None, expo.Parsed, Verdict | None]:
+    purpose = plan.baseline_purpose(operation)
+    exchange, text, verdict = _scrape(observations, operation, purpose)
+    if exchange is None or exchange.response is None:
+        return None, expo.Parsed([], None), verdict
+    openmetrics = exchange.response.media_type == plan.OPENMETRICS_MEDIA_TYPE
+    parse = expo.parse_openmetrics if openmetrics else expo.parse_text
+    return exchange, observations.memo(f"parsed:{purpose}", lambda: parse(text)), None
+
+
+def metrics_checks(operation: Operation) -> list[Check]:
+    where = f"{operation.method} {operation.path}"
+    lint: list[tuple[str, Level, str, str, Callable[[expo.Parsed], list[str]]]] = [
+        ("help-type", SHOULD, "every family has HELP and TYPE", PROMTOOL,
+         expo.help_type_problems),
+        ("names", MUST, "metric and label names are valid", TEXT_FORMAT, expo.name_problems),
+        ("counter-total", MAY, "counter names end in _total", PROMTOOL,
+         expo.counter_total_problems),
+        (
+            "histogram-cumulative", MUST, "histogram buckets are cumulative", TEXT_FORMAT,
+            lambda parsed: expo.histogram_problems(parsed).cumulative,
+        ),
+        (
+            "histogram-inf", MUST, "every histogram ends with an le=\"+Inf\" bucket", TEXT_FORMAT,
+            lambda parsed: expo.histogram_problems(parsed).inf,
+        ),
+        (
+            "histogram-count", MUST, "a histogram's _count equals its +Inf bucket", TEXT_FORMAT,
+            lambda parsed: expo.histogram_problems(parsed).count,
+        ),
+    ]  # fmt: skip
+    checks = [
+        Check(
+            "metrics.exposition.content-type",
+            SHOULD,
+            f"{where}: Content-Type names the format version (text/plain; version=0.0.4)",
+            INFLUXD_PROMHTTP,
+            partial(_content_type, operation),
+        ),
+        Check(
+            "metrics.exposition.parses",
+            MUST,
+            f"{where}: prometheus_client's parser reads the body",
+            f"{TEXT_FORMAT}; openapi.yaml{operation.pointer}/responses/200/content",
+            partial(_parses, operation),
+        ),
+    ]
+    for name, level, title, reference, rule in lint:
+        checks.append(
+            Check(
+                f"metrics.exposition.{name}",
+                level,
+                title,
+                reference,
+                partial(_lint, operation, rule),
+            )
+        )
+    checks += [
+        Check(
+            "metrics.head",
+            SHOULD,
+            f"HEAD {operation.path} answers with GET's status and headers",
+            "influxd: HEAD /metrics gives the headers of GET; RFC 9110 §9.3.2",
+            partial(_head, operation),
+        ),
+        Check(
+            "metrics.gzip",
+            SHOULD,
+            "Accept-Encoding: gzip gets a gzip body",
+            INFLUXD_PROMHTTP + " (gzip when the client accepts it)",
+            partial(_gzip, operation),
+        ),
+        Check(
+            "metrics.gzip-vary",
+            MAY,  # HTTP recommends it, but influxd's promhttp does not send it
+            "a gzip answer says Vary: Accept-Encoding",
+            "RFC 9110 §12.5.5 (a recommendation influxd's promhttp does not follow)",
+            partial(_gzip_vary, operation),
+        ),
+        Check(
+            "metrics.openmetrics",
+            MAY,
+            "OpenMetrics, when offered, ends with # EOF and parses",
+            f"{OPENMETRICS}; openapi.yaml{operation.pointer}/responses/200/content",
+            partial(_openmetrics, operation),
+        ),
+        Check(
+            "metrics.openmetrics.exemplars",
+            MAY,
+            "OpenMetrics exemplars sit on buckets or counters, inside their bucket",
+            OPENMETRICS + " (exemplars)",
+            partial(_exemplars, operation),
+        ),
+        Check(
+            "metrics.name-filter",
+            MAY,
+            "name[], when honoured, returns exactly the named family",
+            "openapi.yaml" + _names_pointer(operation),
+            partial(_name_filter, operation),
+        ),
+    ]
+    return checks
+
+
+def _names_pointer(operation: Operation) -> str:
+    parameter = plan.names_parameter(operation)
+    return parameter.pointer if parameter else operation.pointer + "/parameters"
+
+
+def _content_type(operation: Operation, observations: Observations) -> Verdict:
+    see = f"spec.{operation.slug}.status"
+    purpose = plan.baseline_purpose(operation)
+    exchange, verdict = success(observations, purpose, exposition=True, see=see)
+    if exchange is None or exchange.response is None:
+        return verdict or Verdict.skipped("not sent")
+    media_type = exchange.response.media_type
+    if media_type not in ("text/plain", plan.OPENMETRICS_MEDIA_TYPE):
+        return Verdict.skipped(
+            f"not a Prometheus media type (see spec.{operation.slug}.media-type)", [exchange]
+        )
+    content_type = exchange.response.header("Content-Type") or ""
+    problems = expo.content_type_problems(content_type, media_type)
+    return judged([exchange], [(exchange, problems)], f"Content-Type: {content_type}")
+
+
+def _parses(operation: Operation, observations: Observations) -> Verdict:
+    exchange, parsed, verdict = parsed_scrape(observations, operation)
+    if exchange is None:
+        return verdict or Verdict.skipped("not sent")
+    problems = [parsed.error] if parsed.error else []
+    return judged([exchange], [(exchange, problems)], f"{len(parsed.families)} families parsed")
+
+
+def _lint(
+    operation: Operation, rule: Callable[[expo.Parsed], list[str]], observations: Observations
+) -> Verdict:
+    exchange, parsed, verdict = parsed_scrape(observations, operation)
+    if exchange is None:
+        return verdict or Verdict.skipped("not sent")
+    if parsed.error:
+        return Verdict.skipped(
+            "the body does not parse (see metrics.exposition.parses)", [exchange]
+        )
+    return judged(
+        [exchange],
+        [(exchange, rule(parsed))],
+        f"every family follows the rule ({len(parsed.families)} judged)",
+    )
+
+
+def _head(operation: Operation, observations: Observations) -> Verdict:
+    # No token gate: a 401 to HEAD must look like the 401 to GET, too.
+    get = observations.get(plan.baseline_purpose(operation))
+    head = observations.get(plan.METRICS_HEAD)
+    if head is None or head.response is None:
+        _, verdict = answer(observations, plan.METRICS_HEAD)
+        return verdict or Verdict.skipped("not sent")
+    if get is None or get.response is None:
+        return Verdict.skipped("the GET had no answer to compare with", [head])
+    problems = []
+    if head.response.status != get.response.status:
+        problems.append(f"status {head.response.status}, GET got {get.response.status}")
+    for name in HEAD_SHARED:
+        if head.response.header(name) != get.response.header(name):
+            problems.append(
+                f"{name}: {head.response.header(name)!r}, GET got {get.response.header(name)!r}"
+            )
+    if problems:
+        return Verdict.failed(f"{head.summary()}: {problems[0]}", [head, get], problems)
+    return Verdict.passed(f"{head.summary()}: as {get.summary()}", [head, get])
+
+
+def _gzip(operation: Operation, observations: Observations) -> Verdict:
+    see = _see_if_plain_failed(observations, operation)
+    exchange, verdict = success(observations, plan.METRICS_GZIP, True, see)
+    if exchange is None or exchange.response is None:
+        return verdict or Verdict.skipped("not sent")
+    encoding = (exchange.response.header("Content-Encoding") or "").lower()
+    if encoding != "gzip":
+        ignored = f"Content-Encoding {encoding or 'absent'}: the gzip asked for was ignored"
+        return Verdict.failed(f"{exchange.summary()}: {ignored}", [exchange], [ignored])
+    body, problem = decoded_body(exchange.response)
+    if problem:
+        return Verdict.failed(f"{exchange.summary()}: {problem}", [exchange], [problem])
+    return Verdict.passed(
+        f"{len(exchange.response.body)} bytes of gzip for {len(body)}", [exchange]
+    )
+
+
+def _gzip_vary(operation: Operation, observations: Observations) -> Verdict:
+    see = _see_if_plain_failed(observations, operation)
+    exchange, verdict = success(observations, plan.METRICS_GZIP, True, see)
+    if exchange is None or exchange.response is None:
+        return verdict or Verdict.skipped("not sent")
+    if (exchange.response.header("Content-Encoding") or "").lower() != "gzip":
+        return Verdict.skipped("the answer was not compressed (see metrics.gzip)", [exchange])
+    varies = {
+        token.strip().lower()
+        for value in exchange.response.header_values("Vary")
+        for token in value.split(",")
+    }
+    problems = [] if varies & {"accept-encoding", "*"} else ["no Vary: Accept-Encoding"]
+    return judged([exchange], [(exchange, problems)], "Vary: Accept-Encoding")
+
+
+def _openmetrics_answer(
+    operation: Operation, observations: Observations
+) -> tuple[Exchange | None, str, Verdict | None]:
+    if not plan.offers_openmetrics(operation):
+        return None, "", Verdict.skipped("the spec declares no OpenMetrics")
+    exchange, text, verdict = _scrape(observations, operation, plan.METRICS_OPENMETRICS)
+    if exchange is None or exchange.response is None:
+        return None, "", verdict
+    if exchange.response.media_type != plan.OPENMETRICS_MEDIA_TYPE:
+        shown = exchange.response.header("Content-Type") or "no Content-Type"
+        return (
+            None,
+            "",
+            Verdict.skipped(f"the server does not offer OpenMetrics ({shown})", [exchange]),
+        )
+    return exchange, text, None
+
+
+def _openmetrics(operation: Operation, observations: Observations) -> Verdict:
+    exchange, text, verdict = _openmetrics_answer(operation, observations)
+    if exchange is None or exchange.response is None:
+        return verdict or Verdict.skipped("not sent")
+    content_type = exchange.response.header("Content-Type") or ""
+    problems = expo.openmetrics_problems(text, content_type)
+    return judged([exchange], [(exchange, problems)], f"Content-Type: {content_type}")
+
+
+def _exemplars(operation: Operation, observations: Observations) -> Verdict:
+    exchange, text, verdict = _openmetrics_answer(operation, observations)
+    if exchange is None:
+        return verdict or Verdict.skipped("not sent")
+    parsed = expo.parse_openmetrics(text)
+    if parsed.error:
+        return Verdict.skipped(
+            "the OpenMetrics answer does not parse (see metrics.openmetrics)", [exchange]
+        )
+    count, problems = expo.exemplar_problems(parsed.families)
+    if not count:
+        return Verdict.skipped("the OpenMetrics answer has no exemplars", [exchange])
+    return judged([exchange], [(exchange, problems)], f"every exemplar is valid ({count} judged)")
+
+
+def family_to_select(observations: Observations, operation: Operation) -> str | None:
+    """A family for the name[] request: one of several, so that a filter shows."""
+    exchange, parsed, _ = parsed_scrape(observations, operation)
+    if exchange is None or parsed.error or len(parsed.families) < 2:
+        return None
+    return sorted(expo.exposed_name(family) for family in parsed.families)[0]
+
+
+def _name_filter(operation: Operation, observations: Observations) -> Verdict:
+    if plan.names_parameter(operation) is None:
+        return Verdict.skipped("the spec declares no name[] parameter")
+    base, everything, verdict = parsed_scrape(observations, operation)
+    if base is None:
+        return verdict or Verdict.skipped("not sent")
+    wanted = family_to_select(observations, operation)
+    if wanted is None:
+        return Verdict.skipped("the plain scrape has no two families to choose from", [base])
+    exchange, text, verdict = _scrape(observations, operation, plan.METRICS_NAMES)
+    if exchange is None or exchange.response is None:
+        return verdict or Verdict.skipped("not sent")
+    parse = (
+        expo.parse_openmetrics
+        if exchange.response.media_type == plan.OPENMETRICS_MEDIA_TYPE
+        else expo.parse_text
+    )
+    parsed = parse(text)
+    if parsed.error:
+        return Verdict.failed(f"{exchange.summary()}: {parsed.error}", [exchange], [parsed.error])
+    got = sorted(expo.exposed_name(family) for family in parsed.families)
+    if got == [wanted]:
+        return Verdict.passed(f"{exchange.summary()}: only {wanted}", [exchange])
+    if len(got) >= len(everything.families):
+        return Verdict.skipped(
+            f"the server ignores name[] ({len(got)} families came), as influxd does", [exchange]
+        )
+    problem = f"asked for {wanted}, got {', '.join(got) or 'no family'}"
+    return Verdict.failed(f"{exchange.summary()}: {problem}", [exchange], [problem])

@@ -1,0 +1,255 @@
+"""What a scraper relies on in a /metrics body.
+
+Bodies are parsed with prometheus_client's own parsers (text format 0.0.4 and
+OpenMetrics 1.0.0). The text parser is lenient, so the rules promtool lints and the
+format states — HELP and TYPE, names, counters ending `_total`, histograms whose
+buckets are cumulative and end at `+Inf` with `_count` equal to that bucket — are
+checked here on the parsed families and on the raw lines.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
+from prometheus_client.parser import text_string_to_metric_families as text_parse
+
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+METADATA = re.compile(r'^#\s+(HELP|TYPE)\s+("[^"]*"|\S+)(?:\s+(\S+))?')
+HISTOGRAM_TYPES = ("histogram", "gaugehistogram")
+MAX_PROBLEMS = 8  # per rule: enough to act on, short enough to read
+TEXT_VERSION = "0.0.4"
+OPENMETRICS_VERSIONS = ("1.0.0", "0.0.1")
+EOF_LINE = "# EOF"
+# prometheus_client reports malformed input with any of these.
+PARSE_ERRORS = (ValueError, KeyError, IndexError, TypeError)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    families: list[Metric]
+    error: str | None
+    # From the raw lines: the parser fills in what is missing (a counter's `_total`).
+    help_names: frozenset[str] = frozenset()
+    types: dict[str, str] = field(default_factory=dict)  # TYPE line name -> type
+    openmetrics: bool = False
+
+
+def _metadata(text: str) -> tuple[frozenset[str], dict[str, str]]:
+    helps: set[str] = set()
+    types: dict[str, str] = {}
+    for line in text.splitlines():
+        found = METADATA.match(line)
+        if found:
+            name = found.group(2).strip('"')
+            if found.group(1) == "HELP":
+                helps.add(name)
+            else:
+                types[name] = found.group(3) or ""
+    return frozenset(helps), types
+
+
+def parse_text(text: str) -> Parsed:
+    helps, types = _metadata(text)
+    try:
+        families = list(text_parse(text))
+    except PARSE_ERRORS as err:
+        return Parsed([], f"{type(err).__name__}: {err}"[:300], helps, types)
+    return Parsed(families, None, helps, types)
+
+
+def parse_openmetrics(text: str) -> Parsed:
+    helps, types = _metadata(text)
+    try:
+        families = list(om_parse(text))  # type: ignore[no-untyped-call]
+    except PARSE_ERRORS as err:
+        return Parsed([], f"{type(err).__name__}: {err}"[:300], helps, types, True)
+    return Parsed(families, None, helps, types, True)
+
+
+def exposed_name(family: Metric) -> str:
+    """The name a family has on its TYPE line: the parser drops a counter's `_total`."""
+    if family.type == "counter" and any(s.name == family.name + "_total" for s in family.samples):
+        return family.name + "_total"
+    return family.name
+
+
+def _limited(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    return [*problems[:MAX_PROBLEMS], f"and {len(problems) - MAX_PROBLEMS} more"]
+
+
+def help_type_problems(parsed: Parsed) -> list[str]:
+    problems = []
+    for family in parsed.families:
+        names = {family.name, exposed_name(family)}
+        missing = [
+            kind
+            for kind, seen in (("HELP", parsed.help_names), ("TYPE", set(parsed.types)))
+            if not names & seen
+        ]
+        if missing:
+            problems.append(f"{exposed_name(family)} has no {' and no '.join(missing)} line")
+    return _limited(problems)
+
+
+def name_problems(parsed: Parsed) -> list[str]:
+    problems: list[str] = []
+    for family in parsed.families:
+        for sample in family.samples:
+            if not METRIC_NAME.match(sample.name):
+                problems.append(f"invalid metric name {sample.name!r}")
+            for label in sample.labels:
+                if not LABEL_NAME.match(label):
+                    problems.append(f"{sample.name}: invalid label name {label!r}")
+                elif label.startswith("__"):
+                    problems.append(f"{sample.name}: label name {label!r} is reserved (__)")
+    return _limited(list(dict.fromkeys(problems)))
+
+
+def counter_total_problems(parsed: Parsed) -> list[str]:
+    """promtool's rule, on the TYPE lines: the parser would add a missing `_total`.
+    OpenMetrics names a counter family without it, by definition."""
+    if parsed.openmetrics:
+        return []
+    return _limited(
+        [
+            f"counter {name} does not end in _total"
+            for name, kind in parsed.types.items()
+            if kind == "counter" and not name.endswith("_total")
+        ]
+    )
+
+
+@dataclass
+class _Series:
+    buckets: list[tuple[str, float]] = field(default_factory=list)
+    count: float | None = None
+
+
+def _histogram_series(family: Metric) -> dict[str, _Series]:
+    series: dict[str, _Series] = {}
+    for sample in family.samples:
+        others = {k: v for k, v in sample.labels.items() if k != "le"}
+        key = "{" + ",".join(f'{k}="{v}"' for k, v in sorted(others.items())) + "}"
+        entry = series.setdefault(key, _Series())
+        if sample.name.endswith("_bucket"):
+            entry.buckets.append((sample.labels.get("le", ""), sample.value))
+        elif sample.name.endswith(("_count", "_gcount")):
+            entry.count = sample.value
+    return series
+
+
+def _bound(le: str) -> float | None:
+    try:
+        return float(le)
+    except ValueError:
+        return None
+
+
+@dataclass
+class HistogramProblems:
+    cumulative: list[str] = field(default_factory=list)
+    inf: list[str] = field(default_factory=list)
+    count: list[str] = field(default_factory=list)
+
+
+def histogram_problems(parsed: Parsed) -> HistogramProblems:
+    found = HistogramProblems()
+    for family in parsed.families:
+        if family.type not in HISTOGRAM_TYPES:
+            continue
+        for labels, series in _histogram_series(family).items():
+            where = f"{family.name}{labels if labels != '{}' else ''}"
+            _judge_series(where, series, found)
+    return HistogramProblems(_limited(found.cumulative), _limited(found.inf), _limited(found.count))
+
+
+def _judge_series(where: str, series: _Series, found: HistogramProblems) -> None:
+    bounds = [(_bound(le), le, value) for le, value in series.buckets]
+    invalid = [le for bound, le, _ in bounds if bound is None or math.isnan(bound)]
+    if invalid:
+        found.cumulative.append(f"{where}: le {invalid[0]!r} is not a number")
+        return
+    ordered = sorted((bound, le, value) for bound, le, value in bounds if bound is not None)
+    for (_, low_le, low), (_, high_le, high) in zip(ordered, ordered[1:], strict=False):
+        if high < low:
+            found.cumulative.append(
+                f"{where}: bucket le={high_le} ({high:g}) is below le={low_le} ({low:g})"
+            )
+            break
+    if not ordered or ordered[-1][0] != math.inf:
+        found.inf.append(f'{where}: no le="+Inf" bucket')
+        return
+    if series.count is None:
+        found.count.append(f"{where}: no _count sample")
+    elif series.count != ordered[-1][2]:
+        found.count.append(
+            f"{where}: _count is {series.count:g}, the +Inf bucket {ordered[-1][2]:g}"
+        )
+
+
+def _parameters(content_type: str) -> dict[str, str]:
+    parts = content_type.split(";")[1:]
+    pairs = (part.split("=", 1) for part in parts if "=" in part)
+    return {key.strip().lower(): value.strip().strip('"') for key, value in pairs}
+
+
+def content_type_problems(content_type: str, media_type: str) -> list[str]:
+    """The format version the media type names (influxd: text 0.0.4)."""
+    version = _parameters(content_type).get("version")
+    if media_type == "text/plain" and version != TEXT_VERSION:
+        return [f"{content_type}: text/plain without version={TEXT_VERSION}"]
+    if media_type == "application/openmetrics-text" and version not in OPENMETRICS_VERSIONS:
+        return [f"{content_type}: OpenMetrics without version=1.0.0"]
+    return []
+
+
+def openmetrics_problems(text: str, content_type: str) -> list[str]:
+    problems = content_type_problems(content_type, "application/openmetrics-text")
+    lines = text.splitlines()
+    if not lines or lines[-1] != EOF_LINE:
+        problems.append("the body does not end with the line # EOF")
+    parsed = parse_openmetrics(text)
+    if parsed.error:
+        problems.append(f"OpenMetrics parser: {parsed.error}")
+    return problems
+
+
+def exemplar_problems(families: Iterable[Metric]) -> tuple[int, list[str]]:
+    """How many exemplars there are, and what is wrong with them: an exemplar must sit
+    on a counter's `_total` or a bucket, and its value must fall inside that bucket."""
+    seen, problems = 0, []
+    for family in families:
+        previous_le = -math.inf
+        for sample in family.samples:
+            exemplar = sample.exemplar
+            bound = _bound(sample.labels.get("le", "")) if sample.name.endswith("_bucket") else None
+            if exemplar is not None:
+                seen += 1
+                problems += _exemplar_problems(sample.name, exemplar.labels, exemplar.value)
+                if bound is not None and not previous_le < exemplar.value <= bound:
+                    problems.append(
+                        f"{sample.name}{{le={sample.labels['le']}}}: exemplar value "
+                        f"{exemplar.value:g} is outside the bucket"
+                    )
+            previous_le = bound if bound is not None and bound != math.inf else -math.inf
+    return seen, _limited(problems)
+
+
+def _exemplar_problems(name: str, labels: dict[str, str], value: float) -> list[str]:
+    problems = []
+    if not name.endswith(("_bucket", "_total")):
+        problems.append(f"{name}: an exemplar on a sample that is neither a bucket nor a counter")
+    if sum(len(k) + len(v) for k, v in labels.items()) > 128:
+        problems.append(f"{name}: exemplar labels longer than 128 characters")
+    problems += [f"{name}: invalid exemplar label {k!r}" for k in labels if not LABEL_NAME.match(k)]
+    if math.isnan(value):
+        problems.append(f"{name}: exemplar value is NaN")
+    return problems

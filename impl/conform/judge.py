@@ -1,0 +1,211 @@
+"""Is one response what the spec declares? Each function returns problems as sentences.
+
+The conformance checks use these, and so does the fuzz tests' judge
+(tests/conformance.py): one reading of the spec, not two.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from impl.conform.model import Received
+from impl.conform.spec import Operation, Spec
+from impl.errors import STATUS_OF_CODE
+
+# influxd answers each error code with one status (the service keeps the same table).
+INFLUXD_STATUS_OF_CODE: Mapping[str, int] = STATUS_OF_CODE
+JSON_MEDIA_TYPE = "application/json"
+MAX_QUOTED = 80
+CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
+
+
+def quote(data: bytes | str, limit: int = MAX_QUOTED) -> str:
+    """A short, printable rendering of some received text."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    shown = text if len(text) <= limit else text[:limit] + "…"
+    return json.dumps(shown, ensure_ascii=False)
+
+
+def decoded_body(response: Received) -> tuple[bytes, str | None]:
+    """The body with its Content-Encoding undone, or a problem saying why it cannot be."""
+    encoding = (response.header("Content-Encoding") or "identity").strip().lower()
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            return gzip.decompress(response.body), None
+        if encoding == "deflate":
+            return zlib.decompress(response.body), None
+    except (OSError, EOFError, zlib.error) as err:
+        return b"", f"the body is not valid {encoding}: {err}"
+    if encoding != "identity":
+        return b"", f"Content-Encoding {encoding} cannot be decoded here"
+    return response.body, None
+
+
+def text_of(body: bytes, content_type: str | None) -> tuple[str, str | None]:
+    """The body as text in the charset it declares (UTF-8 when it declares none)."""
+    found = CHARSET.search(content_type or "")
+    charset = found.group(1) if found else "utf-8"
+    try:
+        return body.decode(charset), None
+    except LookupError:
+        return "", f"unknown charset {charset!r}"
+    except UnicodeDecodeError as err:
+        return "", f"the body is not valid {charset}: {err.reason} at byte {err.start}"
+
+
+def status_problems(operation: Operation, status: int) -> list[str]:
+    if operation.declared(status) is not None:
+        return []
+    declared = ", ".join(d.key for d in operation.responses())
+    if operation.covering(status) is not None:
+        return [f"{status} is covered only by `default` (unexpected errors); declared: {declared}"]
+    return [f"{status} is not declared; declared: {declared}"]
+
+
+def _header_instance(value: str, schema: dict[str, Any]) -> object:
+    """Header values are text; a schema may declare a number or a boolean."""
+    kind = schema.get("type")
+    try:
+        if kind == "integer":
+            return int(value)
+        if kind == "number":
+            return float(value)
+    except ValueError:
+        return value  # the schema then reports the mismatch
+    if kind == "boolean" and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
+def header_problems(spec: Spec, operation: Operation, response: Received) -> list[str]:
+    """Declared headers that are required must be present; present ones must match
+    their schema."""
+    declared = operation.covering(response.status)
+    if declared is None:
+        return []
+    problems = []
+    for name, header, where in declared.headers():
+        value = response.header(name)
+        if value is None:
+            if header.get("required"):
+                problems.append(f"required header {name} is missing")
+            continue
+        if "schema" not in header:
+            continue
+        schema = spec.resolve(header["schema"])
+        for error in spec.schema_errors(_header_instance(value, schema), where + "/schema"):
+            problems.append(f"header {name}: {quote(value)} {error.message}")
+    return problems
+
+
+def _media_type_declared(media_type: str, declared: Collection[str]) -> bool:
+    if media_type in declared:
+        return True
+    major = media_type.split("/")[0]
+    return f"{major}/*" in declared or "*/*" in declared
+
+
+def media_type_problems(operation: Operation, response: Received) -> list[str]:
+    declared = operation.declared(response.status)
+    if declared is None or not declared.content:
+        return []
+    content_type = response.header("Content-Type")
+    listed = ", ".join(declared.content)
+    if not content_type:
+        return [f"no Content-Type; declared: {listed}"]
+    if not _media_type_declared(response.media_type, {k.lower() for k in declared.content}):
+        return [f"Content-Type {content_type} is not declared; declared: {listed}"]
+    return []
+
+
+def _schema_problems(spec: Spec, instance: object, schema_pointer: str) -> list[str]:
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"
+        for error in spec.schema_errors(instance, schema_pointer)
+    ]
+
+
+def body_problems(spec: Spec, operation: Operation, response: Received) -> list[str]:
+    """The body of a declared success: empty when no content is declared, else valid
+    in its media type and against its schema. Not for HEAD answers (no body there)."""
+    declared = operation.declared(response.status)
+    if declared is None:
+        return []
+    if not declared.content:
+        extra = len(response.body) + len(response.trailing)
+        return [f"{response.status} declares no content but {extra} bytes came"] if extra else []
+    body, problem = decoded_body(response)
+    if problem:
+        return [problem]
+    schema_pointer = declared.schema_pointer(response.media_type)
+    if response.media_type == JSON_MEDIA_TYPE or response.media_type.endswith("+json"):
+        try:
+            document = json.loads(body)
+        except ValueError as err:
+            return [f"the body is not JSON ({err}): {quote(body)}"]
+        return _schema_problems(spec, document, schema_pointer) if schema_pointer else []
+    text, problem = text_of(body, response.header("Content-Type"))
+    if problem:
+        return [problem]
+    return _schema_problems(spec, text, schema_pointer) if schema_pointer else []
+
+
+def error_document(response: Received) -> dict[str, Any] | None:
+    """The body as a JSON object, when it is one."""
+    body, problem = decoded_body(response)
+    if problem:
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def error_code(response: Received) -> str | None:
+    """The InfluxDB error code of an error body, when the body is an InfluxDB error."""
+    document = error_document(response)
+    code = document.get("code") if document is not None else None
+    return code if isinstance(code, str) else None
+
+
+def error_body_problems(spec: Spec, operation: Operation | None, response: Received) -> list[str]:
+    """An error body must be the Error JSON the spec declares; a code outside the enum
+    is left to `code_enum_problems`, so one defect is reported once."""
+    declared = operation.covering(response.status) if operation is not None else None
+    content = declared.content if declared is not None else {}
+    media_types = [media.lower() for media in content] or [JSON_MEDIA_TYPE]
+    if response.media_type not in media_types:
+        shown = response.header("Content-Type") or "none"
+        return [f"Content-Type {shown}, not {' or '.join(media_types)}: {quote(response.body)}"]
+    document = error_document(response)
+    if document is None:
+        return [f"the body is not a JSON object: {quote(response.body)}"]
+    schema_pointer = (
+        declared.schema_pointer(response.media_type) if declared is not None else None
+    ) or spec.error_schema_pointer()
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"
+        for error in spec.schema_errors(document, schema_pointer)
+        if not (list(error.absolute_path) == ["code"] and error.validator == "enum")
+    ]
+
+
+def code_enum_problems(spec: Spec, code: str) -> list[str]:
+    codes, _ = spec.error_codes()
+    return [] if code in codes else [f"code {quote(code)} is not in the Error code enum"]
+
+
+def code_status_problems(
+    code: str, status: int, also: Mapping[str, Collection[int]] | None = None
+) -> list[str]:
+    """influxd's status for the code; `also` admits further statuses per code."""
+    expected = INFLUXD_STATUS_OF_CODE.get(code)
+    if expected is None or status == expected or status in (also or {}).get(code, ()):
+        return []
+    return [f"code {quote(code)} came with {status}; influxd gives it {expected}"]

@@ -1,0 +1,158 @@
+"""What a conformance run is made of: exchanges (the evidence), checks, verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeVar, cast
+
+T = TypeVar("T")
+
+
+class Level(StrEnum):
+    MUST = "MUST"  # the spec (or HTTP, or the exposition format it names) requires it
+    SHOULD = "SHOULD"  # influxd 2.x does it; clients written against influxd rely on it
+    # An optional extension (OpenMetrics, name[]), or a recommendation influxd itself
+    # does not follow; reported, never fails a run.
+    MAY = "MAY"
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    method: str
+    target: str
+    headers: tuple[tuple[str, str], ...]  # as sent, the token masked
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return _find(self.headers, name)
+
+    def line(self) -> str:
+        return f"{self.method} {self.target}"
+
+
+@dataclass(frozen=True)
+class Received:
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes  # as framed by the response, still compressed if it was
+    trailing: bytes = b""  # bytes after the framed response: a HEAD or 204 body
+
+    def header(self, name: str) -> str | None:
+        return _find(self.headers, name)
+
+    def header_values(self, name: str) -> list[str]:
+        lowered = name.lower()
+        return [value for key, value in self.headers if key.lower() == lowered]
+
+    @property
+    def media_type(self) -> str:
+        """The Content-Type without parameters, lower case; '' when absent."""
+        return (self.header("Content-Type") or "").split(";")[0].strip().lower()
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and what came back: a response, or why there was none."""
+
+    purpose: str
+    request: SentRequest
+    response: Received | None
+    error: str | None = None
+    elapsed: float = 0.0
+    operation: str | None = None  # the spec operation the request addresses, if any
+
+    def summary(self) -> str:
+        outcome = (
+            f"{self.response.status} {self.response.reason}".rstrip()
+            if self.response is not None
+            else f"no answer: {self.error}"
+        )
+        return f"{self.request.line()} -> {outcome}"
+
+
+def _find(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers:
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reason: str
+    evidence: tuple[Exchange, ...] = ()
+    problems: tuple[str, ...] = ()  # one line per thing found wrong
+
+    @staticmethod
+    def passed(reason: str, evidence: Iterable[Exchange] = ()) -> Verdict:
+        return Verdict(Outcome.PASS, reason, tuple(evidence))
+
+    @staticmethod
+    def skipped(reason: str, evidence: Iterable[Exchange] = ()) -> Verdict:
+        return Verdict(Outcome.SKIP, reason, tuple(evidence))
+
+    @staticmethod
+    def failed(
+        reason: str, evidence: Iterable[Exchange] = (), problems: Iterable[str] = ()
+    ) -> Verdict:
+        return Verdict(Outcome.FAIL, reason, tuple(evidence), tuple(problems))
+
+
+@dataclass
+class Observations:
+    """Everything one run sent and received, by purpose, in the order sent."""
+
+    token_given: bool
+    exchanges: dict[str, Exchange] = field(default_factory=dict)
+    not_sent: dict[str, str] = field(default_factory=dict)  # purpose -> why not
+    _memo: dict[str, object] = field(default_factory=dict)
+
+    def get(self, purpose: str) -> Exchange | None:
+        return self.exchanges.get(purpose)
+
+    def all(self) -> list[Exchange]:
+        return list(self.exchanges.values())
+
+    def answered(self) -> list[Exchange]:
+        return [exchange for exchange in self.exchanges.values() if exchange.response is not None]
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """`compute()` once per run: several checks read the same parsed body."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(T, self._memo[key])
+
+
+Evaluate = Callable[[Observations], Verdict]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    level: Level
+    title: str
+    # Where the rule comes from: a JSON pointer into the carried openapi.yaml, an RFC
+    # section, the exposition format, or the influxd behaviour it encodes.
+    reference: str
+    evaluate: Evaluate
+
+
+@dataclass(frozen=True)
+class Result:
+    check: Check
+    verdict: Verdict
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.verdict.outcome

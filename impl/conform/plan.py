@@ -1,0 +1,152 @@
+"""The requests a run sends, derived from the spec: its operations, the header and query
+parameters they declare, their media types and the methods each path declares.
+
+Only GET and HEAD are sent, plus, on paths that declare nothing but GET and HEAD, one
+POST with an empty body to see the 405: such a path has no handler that could write.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from impl.conform.spec import Operation, Parameter, Spec
+
+TRACE_HEADER = "Zap-Trace-Span"
+# Span contexts influxd's tracing reads (JSON with 16-hex-digit ids), and values that
+# are not: a request's outcome must not depend on which one it carries.
+TRACE_VARIANTS = {
+    "valid": json.dumps(
+        {"trace_id": "4bf92f3577b34da6", "span_id": "00f067aa0ba902b7", "baggage": {}},
+        separators=(",", ":"),
+    ),
+    "malformed": '{"trace_id":"4bf92f3577b34da6","span_id":',
+    "not-json": "not a span context",
+    "oversized": json.dumps(
+        {"trace_id": "1", "span_id": "1", "baggage": {"padding": "x" * 4000}},
+        separators=(",", ":"),
+    ),
+}
+# Below /api/v2, where influxd answers unknown paths with its JSON "not found"; at the
+# root it may serve its UI instead.
+UNKNOWN_PATH = "/api/v2/influx-metrics-conform/no-such-path"
+READ_METHODS = frozenset({"GET", "HEAD"})
+WRONG_METHOD = "POST"
+TEXT_ACCEPT = "text/plain; version=0.0.4"
+OPENMETRICS_MEDIA_TYPE = "application/openmetrics-text"
+OPENMETRICS_ACCEPT = f"{OPENMETRICS_MEDIA_TYPE}; version=1.0.0, {TEXT_ACCEPT}; q=0.5"
+
+
+@dataclass(frozen=True)
+class Planned:
+    purpose: str
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...] = ()
+    operation: str | None = None  # the operationId the request addresses
+
+
+def baseline_purpose(operation: Operation) -> str:
+    return f"op:{operation.id}"
+
+
+def trace_purpose(operation: Operation, variant: str) -> str:
+    return f"trace:{operation.id}:{variant}"
+
+
+def wrong_method_purpose(path: str) -> str:
+    return f"method:{path}"
+
+
+UNKNOWN_PATH_PURPOSE = "unknown-path"
+METRICS_HEAD = "metrics:head"
+METRICS_GZIP = "metrics:gzip"
+METRICS_OPENMETRICS = "metrics:openmetrics"
+METRICS_NAMES = "metrics:names"
+
+
+def exposition_operation(spec: Spec) -> Operation | None:
+    """The operation whose success is a Prometheus text exposition: GET /metrics."""
+    for operation in spec.operations():
+        for declared in operation.responses():
+            if declared.key.startswith("2") and "text/plain" in declared.content:
+                return operation
+    return None
+
+
+def trace_parameter(operation: Operation) -> Parameter | None:
+    return next(
+        (
+            p
+            for p in operation.parameters()
+            if p.location == "header" and p.name.lower() == TRACE_HEADER.lower()
+        ),
+        None,
+    )
+
+
+def names_parameter(operation: Operation) -> Parameter | None:
+    """The repeatable query parameter that selects metric families (`name[]`)."""
+    for parameter in operation.parameters():
+        schema = operation.spec.resolve(parameter.node.get("schema", {}))
+        if parameter.location == "query" and schema.get("type") == "array":
+            return parameter
+    return None
+
+
+def offers_openmetrics(operation: Operation) -> bool:
+    return any(OPENMETRICS_MEDIA_TYPE in d.content for d in operation.responses())
+
+
+def _accept(operation: Operation, exposition: Operation | None) -> tuple[tuple[str, str], ...]:
+    if operation is exposition:
+        return (("Accept", TEXT_ACCEPT),)
+    for declared in operation.responses():
+        if declared.key.startswith("2") and declared.content:
+            return (("Accept", ", ".join(declared.content)),)
+    return ()
+
+
+def requests(spec: Spec) -> list[Planned]:
+    """Every request of a run but the `name[]` one, which needs a family name from the
+    first scrape. The scrape comes late, so that the server has counted the others."""
+    exposition = exposition_operation(spec)
+    operations = spec.operations()
+    planned = [
+        Planned(baseline_purpose(op), op.method, op.path, _accept(op, exposition), op.id)
+        for op in operations
+        if op is not exposition
+    ]
+    for op in operations:
+        if trace_parameter(op) is not None:
+            for variant, value in TRACE_VARIANTS.items():
+                headers = (*_accept(op, exposition), (TRACE_HEADER, value))
+                purpose = trace_purpose(op, variant)
+                planned.append(Planned(purpose, op.method, op.path, headers, op.id))
+    for path in spec.document.get("paths", {}):
+        if set(spec.methods_of(path)) <= READ_METHODS:
+            planned.append(Planned(wrong_method_purpose(path), WRONG_METHOD, path))
+    planned.append(Planned(UNKNOWN_PATH_PURPOSE, "GET", UNKNOWN_PATH))
+    if exposition is not None:
+        text = _accept(exposition, exposition)
+        path, op_id = exposition.path, exposition.id
+        gzip = (*text, ("Accept-Encoding", "gzip"))
+        planned += [
+            Planned(baseline_purpose(exposition), "GET", path, text, op_id),
+            Planned(METRICS_HEAD, "HEAD", path, text, op_id),
+            Planned(METRICS_GZIP, "GET", path, gzip, op_id),
+        ]
+        if offers_openmetrics(exposition):
+            accept = (("Accept", OPENMETRICS_ACCEPT),)
+            planned.append(Planned(METRICS_OPENMETRICS, "GET", path, accept, op_id))
+    return planned
+
+
+def names_request(exposition: Operation, family: str) -> Planned | None:
+    parameter = names_parameter(exposition)
+    if parameter is None:
+        return None
+    target = f"{exposition.path}?{urlencode([(parameter.name, family)])}"
+    accept = _accept(exposition, exposition)
+    return Planned(METRICS_NAMES, "GET", target, accept, exposition.id)

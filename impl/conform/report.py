@@ -1,0 +1,211 @@
+"""A run's report for people (a table), for programs (JSON) and for CI (JUnit XML).
+
+Evidence is trimmed: the request as sent (the token masked), the status line and
+headers as received, and the start of the body.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from impl.conform.model import Exchange, Outcome, Result
+from impl.conform.runner import UNREACHED, Report
+
+BODY_SHOWN = 240
+BRIEF_BODY_LINES = 4
+ROUTINE_HEADERS = frozenset({"host", "user-agent", "connection"})
+PROBLEMS_SHOWN = 6
+DETAIL_WIDTH = 80
+ID_WIDTH = 40
+COLOURS = {Outcome.PASS: "\033[32m", Outcome.FAIL: "\033[1;31m", Outcome.SKIP: "\033[33m"}
+RESET = "\033[0m"
+WORDS = {Outcome.PASS: "pass", Outcome.FAIL: "FAIL", Outcome.SKIP: "skip"}
+
+
+def wants_colour(stream: Any) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+def body_preview(data: bytes, encoding: str | None) -> str:
+    if not data:
+        return ""
+    if encoding and encoding.lower() not in ("identity", ""):
+        return f"[{len(data)} bytes of {encoding}]"
+    text = data.decode("utf-8", "replace")
+    more = f" … [{len(data)} bytes]" if len(text) > BODY_SHOWN else ""
+    return printable(text[:BODY_SHOWN]) + more
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (newlines kept): safe on a terminal and
+    in XML, whatever a server sent."""
+    return "".join(
+        char if char.isprintable() or char == "\n" else char.encode("unicode_escape").decode()
+        for char in text
+    )
+
+
+def exchange_lines(exchange: Exchange, brief: bool = False) -> list[str]:
+    """The exchange as `>` (sent) and `<` (received) lines; `brief` leaves out the
+    request headers every request carries and all but the start of the body."""
+    request = exchange.request
+    lines = [f"> {request.method} {request.target} HTTP/1.1"]
+    lines += [
+        f"> {name}: {printable(value[:BODY_SHOWN])}"
+        for name, value in request.headers
+        if not (brief and name.lower() in ROUTINE_HEADERS)
+    ]
+    response = exchange.response
+    if response is None:
+        return [*lines, f"< no answer: {exchange.error}"]
+    lines.append(f"< HTTP/1.1 {response.status} {response.reason}")
+    lines += [f"< {printable(name)}: {printable(value)}" for name, value in response.headers]
+    preview = body_preview(response.body, response.header("Content-Encoding")).splitlines()
+    if brief and len(preview) > BRIEF_BODY_LINES:
+        preview = [*preview[:BRIEF_BODY_LINES], "…"]
+    if preview:
+        lines += ["<", *(f"< {line}" for line in preview)]
+    if response.trailing:
+        lines.append(f"< [{len(response.trailing)} more bytes after the response]")
+    return lines
+
+
+def render_table(report: Report, colour: bool = False) -> str:
+    def paint(outcome: Outcome, text: str) -> str:
+        return f"{COLOURS[outcome]}{text}{RESET}" if colour else text
+
+    out = [f"influx-metrics conform {report.url}", f"spec: {report.spec_title}", ""]
+    out.append(f"{'RESULT':<7} {'LEVEL':<7} {'CHECK':<{ID_WIDTH}} DETAIL")
+    # Unreachable: every other check is skipped for that one reason; say it once.
+    shown = report.results if report.reachable else report.results[:1]
+    for result in shown:
+        word = paint(result.outcome, f"{WORDS[result.outcome]:<7}")
+        reason = textwrap.shorten(result.verdict.reason, DETAIL_WIDTH, placeholder=" …")
+        out.append(f"{word} {result.check.level.value:<7} {result.check.id:<{ID_WIDTH}} {reason}")
+        if result.outcome is Outcome.FAIL:
+            out += _failure_details(result, brief=True)
+    if len(shown) < len(report.results):
+        out.append(f"({len(report.results) - len(shown)} further checks skipped: {UNREACHED})")
+    out.append("")
+    out.append(
+        f"{len(report.results)} checks: {report.count(Outcome.PASS)} pass, "
+        f"{report.count(Outcome.FAIL)} fail, {report.count(Outcome.SKIP)} skip; "
+        f"{report.requests} requests in {report.elapsed:.1f} s"
+    )
+    out += [f"note: {hint}" for hint in report.hints]
+    verdict_outcome = Outcome.PASS if report.exit_status == 0 else Outcome.FAIL
+    out.append(paint(verdict_outcome, report.verdict))
+    return "\n".join(out) + "\n"
+
+
+def _failure_details(result: Result, brief: bool = False) -> list[str]:
+    indent = " " * 16
+    problems = list(result.verdict.problems)
+    # A single problem is already the detail column's text.
+    lines = [f"{indent}- {p}" for p in problems[:PROBLEMS_SHOWN]] if len(problems) > 1 else []
+    if len(problems) > PROBLEMS_SHOWN:
+        lines.append(f"{indent}- and {len(problems) - PROBLEMS_SHOWN} more")
+    lines.append(f"{indent}rule: {result.check.title}; see {result.check.reference}")
+    if result.verdict.evidence:
+        evidence = exchange_lines(result.verdict.evidence[0], brief)
+        lines += [f"{indent}{line}" for line in evidence]
+    return lines
+
+
+def exchange_json(exchange: Exchange) -> dict[str, Any]:
+    request = exchange.request
+    document: dict[str, Any] = {
+        "request": {
+            "method": request.method,
+            "target": request.target,
+            "headers": [list(pair) for pair in request.headers],
+        },
+        "response": None,
+        "error": exchange.error,
+        "elapsed_ms": round(exchange.elapsed * 1000, 1),
+    }
+    response = exchange.response
+    if response is not None:
+        document["response"] = {
+            "status": response.status,
+            "reason": response.reason,
+            "headers": [list(pair) for pair in response.headers],
+            "body": body_preview(response.body, response.header("Content-Encoding")),
+            "body_bytes": len(response.body),
+            "bytes_after_response": len(response.trailing),
+        }
+    return document
+
+
+def result_json(result: Result) -> dict[str, Any]:
+    return {
+        "id": result.check.id,
+        "level": result.check.level.value,
+        "title": result.check.title,
+        "reference": result.check.reference,
+        "outcome": result.outcome.value,
+        "reason": result.verdict.reason,
+        "problems": list(result.verdict.problems),
+        "evidence": [exchange_json(exchange) for exchange in result.verdict.evidence],
+    }
+
+
+def render_json(report: Report) -> str:
+    document = {
+        "url": report.url,
+        "spec": report.spec_title,
+        "verdict": report.verdict,
+        "exit_status": report.exit_status,
+        "strict": report.strict,
+        "requests": report.requests,
+        "elapsed_seconds": round(report.elapsed, 3),
+        "summary": {outcome.value: report.count(outcome) for outcome in Outcome},
+        "notes": report.hints,
+        "checks": [result_json(result) for result in report.results],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_junit(report: Report) -> str:
+    """One testcase per check; a failed check is a <failure> whose type is its level
+    (the exit status, not the XML, says whether a SHOULD failure fails the build)."""
+    attributes = {
+        "name": f"influx-metrics conform {report.url}",
+        "tests": str(len(report.results)),
+        "failures": str(report.count(Outcome.FAIL)),
+        "errors": "0",
+        "skipped": str(report.count(Outcome.SKIP)),
+        "time": f"{report.elapsed:.3f}",
+    }
+    suites = ET.Element("testsuites", attributes)
+    suite = ET.SubElement(suites, "testsuite", attributes)
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (("url", report.url), ("exit_status", str(report.exit_status))):
+        ET.SubElement(properties, "property", {"name": name, "value": value})
+    for result in report.results:
+        elapsed = sum(exchange.elapsed for exchange in result.verdict.evidence)
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": f"conform.{result.check.id.split('.')[0]}",
+                "name": f"{result.check.id} [{result.check.level.value}]",
+                "time": f"{elapsed:.3f}",
+            },
+        )
+        if result.outcome is Outcome.FAIL:
+            message = printable(result.verdict.reason)
+            failure = ET.SubElement(
+                case, "failure", {"type": result.check.level.value, "message": message}
+            )
+            failure.text = printable("\n".join(_failure_details(result)))
+        elif result.outcome is Outcome.SKIP:
+            ET.SubElement(case, "skipped", {"message": printable(result.verdict.reason)})
+    ET.SubElement(suite, "system-out").text = report.verdict
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

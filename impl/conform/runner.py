@@ -1,0 +1,201 @@
+"""One conformance run: send the planned requests, evaluate every check, decide the exit.
+
+Exit status: 0 when every MUST check passes (SHOULD failures are listed; `strict`
+makes them count), 1 when one fails, 3 when the URL cannot be reached or does not
+speak HTTP, or the run could not finish in its time or request budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from impl.conform import plan
+from impl.conform.checks_http import http_checks
+from impl.conform.checks_influxd import IDENTITY_HEADERS, influxd_checks
+from impl.conform.checks_metrics import family_to_select, metrics_checks
+from impl.conform.checks_spec import error_checks, operation_checks, reachable_check
+from impl.conform.gates import NEEDS_TOKEN, TOKEN_REFUSED
+from impl.conform.model import Check, Level, Observations, Outcome, Result, Verdict
+from impl.conform.probe import OutOfTime, Probe
+from impl.conform.spec import Spec, carried_spec
+
+log = logging.getLogger("impl.conform")
+
+EXIT_CONFORMANT = 0
+EXIT_NOT_CONFORMANT = 1
+EXIT_UNREACHABLE = 3
+DEFAULT_MAX_TIME_SECONDS = 60.0
+# A run plans about 35 requests; the budget leaves room for a larger spec and is far
+# from anything that could load a server.
+MAX_REQUESTS = 200
+UNREACHED = "the server could not be reached (see http.reachable)"
+STOPPED = "stopped early"
+
+
+@dataclass(frozen=True)
+class Options:
+    url: str
+    token: str | None = None
+    timeout: float = 10.0
+    max_time: float = DEFAULT_MAX_TIME_SECONDS
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class Report:
+    url: str
+    spec_title: str
+    results: list[Result]
+    requests: int
+    elapsed: float
+    strict: bool
+    incomplete: str | None  # why the run stopped early, if it did
+
+    @property
+    def reachable(self) -> bool:
+        return any(
+            r.check.id == "http.reachable" and r.outcome is Outcome.PASS for r in self.results
+        )
+
+    def failed(self, *levels: Level) -> list[Result]:
+        return [r for r in self.results if r.outcome is Outcome.FAIL and r.check.level in levels]
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome is outcome)
+
+    @property
+    def blocking(self) -> list[Result]:
+        """The failures that decide the exit status."""
+        return self.failed(Level.MUST, Level.SHOULD) if self.strict else self.failed(Level.MUST)
+
+    @property
+    def exit_status(self) -> int:
+        if not self.reachable:
+            return EXIT_UNREACHABLE
+        if self.blocking:
+            return EXIT_NOT_CONFORMANT
+        return EXIT_UNREACHABLE if self.incomplete else EXIT_CONFORMANT
+
+    @property
+    def verdict(self) -> str:
+        if not self.reachable:
+            first = next(r for r in self.results if r.check.id == "http.reachable")
+            return f"UNREACHABLE: {first.verdict.reason}"
+        should = len(self.failed(Level.SHOULD))
+        if self.blocking:
+            kinds = "MUST or SHOULD" if self.strict else "MUST"
+            return f"NOT CONFORMANT: {len(self.blocking)} {kinds} check(s) fail"
+        if self.incomplete:
+            return f"INCOMPLETE: {self.incomplete}"
+        notes = f"; {should} SHOULD check(s) fail (--strict makes them count)" if should else ""
+        return f"CONFORMANT: every MUST check passes{notes}"
+
+    @property
+    def hints(self) -> list[str]:
+        """Sentences for people: checks that want a token, a server that is not InfluxDB."""
+        found = []
+        for reason in (NEEDS_TOKEN, TOKEN_REFUSED):
+            wanting = sum(1 for r in self.results if r.verdict.reason == reason)
+            if wanting:
+                found.append(f"{wanting} checks skipped: {reason}")
+        if self.reachable and not self._identified():
+            found.append(
+                "no answer carried X-Influxdb-Build or X-Influxdb-Version: "
+                "this does not look like InfluxDB"
+            )
+        return found
+
+    def _identified(self) -> bool:
+        return any(
+            exchange.response is not None
+            and any(exchange.response.header(name) for name in IDENTITY_HEADERS)
+            for result in self.results
+            for exchange in result.verdict.evidence
+        )
+
+
+def catalogue(spec: Spec) -> list[Check]:
+    """Every check of a run, in report order."""
+    exposition = plan.exposition_operation(spec)
+    checks = [reachable_check()]
+    for operation in spec.operations():
+        checks += operation_checks(spec, operation)
+    checks += error_checks(spec)
+    checks += http_checks(spec)
+    if exposition is not None:
+        checks += metrics_checks(exposition)
+    checks += influxd_checks(spec, exposition)
+    return checks
+
+
+def _send_all(probe: Probe, spec: Spec, observations: Observations) -> str | None:
+    """Sends the plan; returns why it stopped early, if it did."""
+    planned = plan.requests(spec)
+    exposition = plan.exposition_operation(spec)
+    index = 0
+    while index < len(planned):
+        item = planned[index]
+        try:
+            exchange = probe.send(
+                item.purpose, item.method, item.path, item.headers, operation=item.operation
+            )
+        except OutOfTime as stop:
+            for rest in planned[index:]:
+                observations.not_sent[rest.purpose] = f"{STOPPED}: {stop}"
+            return str(stop)
+        observations.exchanges[item.purpose] = exchange
+        if index == 0 and exchange.response is None:
+            for rest in planned[1:]:
+                observations.not_sent[rest.purpose] = UNREACHED
+            return None
+        if exposition is not None and item.purpose == plan.baseline_purpose(exposition):
+            family = family_to_select(observations, exposition)
+            names = plan.names_request(exposition, family) if family else None
+            if names is not None:
+                planned.append(names)
+        index += 1
+    return None
+
+
+def _evaluate(check: Check, observations: Observations) -> Verdict:
+    try:
+        return check.evaluate(observations)
+    except Exception as err:  # a bug here must not hide the other checks' results
+        # The reason tells users; the traceback is for whoever configures logging.
+        log.debug("check %s could not be evaluated", check.id, exc_info=True)
+        return Verdict.skipped(
+            f"could not be evaluated ({type(err).__name__}: {err}); please report"
+        )
+
+
+def run(options: Options) -> Report:
+    started = time.monotonic()
+    spec = carried_spec()
+    probe = Probe(
+        options.url,
+        options.token,
+        options.timeout,
+        started + options.max_time,
+        MAX_REQUESTS,
+    )
+    observations = Observations(token_given=options.token is not None)
+    stopped = _send_all(probe, spec, observations)
+    unreachable = bool(observations.exchanges) and observations.all()[0].response is None
+    results = []
+    for check in catalogue(spec):
+        if unreachable and check.id != "http.reachable":
+            verdict = Verdict.skipped(UNREACHED)
+        else:
+            verdict = _evaluate(check, observations)
+        results.append(Result(check, verdict))
+    return Report(
+        url=options.url,
+        spec_title=spec.title,
+        results=results,
+        requests=probe.sent,
+        elapsed=time.monotonic() - started,
+        strict=options.strict,
+        incomplete=stopped,
+    )

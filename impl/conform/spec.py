@@ -1,0 +1,207 @@
+"""The OpenAPI spec this package carries, as operations, declared responses and schemas.
+
+The conformance checks are derived from it: which operations exist, which statuses,
+headers and media types each declares, which schema a body must satisfy. Locations are
+JSON pointers into the carried openapi.yaml, so a report names the rule it applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import yaml
+from openapi_schema_validator import OAS30Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+from impl.spec import generated_spec_path
+
+SPEC_NAME = "openapi.yaml"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# The document is registered under this URI so that schema pointers resolve in it.
+SPEC_URI = "urn:influxdb-sysinfo:openapi"
+
+
+def pointer(*parts: str) -> str:
+    """A JSON pointer fragment (RFC 6901) to the given keys."""
+    return "#/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One response an operation declares, `$ref`s resolved."""
+
+    key: str  # "200", "4XX" or "default"
+    pointer: str
+    node: dict[str, Any]
+    spec: Spec
+
+    @property
+    def content(self) -> dict[str, dict[str, Any]]:
+        content: dict[str, dict[str, Any]] = self.node.get("content") or {}
+        return content
+
+    def headers(self) -> Iterator[tuple[str, dict[str, Any], str]]:
+        """(name, resolved header object, its pointer) for each declared header."""
+        for name, header in (self.node.get("headers") or {}).items():
+            node, where = self.spec.locate(header, f"{self.pointer}/headers/{name}")
+            yield name, node, where
+
+    def schema_pointer(self, media_type: str) -> str | None:
+        if "schema" not in self.content.get(media_type, {}):
+            return None
+        escaped = media_type.replace("~", "~0").replace("/", "~1")
+        return f"{self.pointer}/content/{escaped}/schema"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    location: str  # "header", "query", "path", "cookie"
+    pointer: str
+    node: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Operation:
+    id: str  # as the carried spec names it
+    method: str  # upper case
+    path: str
+    pointer: str
+    node: dict[str, Any]
+    spec: Spec
+
+    @property
+    def slug(self) -> str:
+        """The operation's part of a check id: `get_metrics` / `GetMetrics` -> `get-metrics`."""
+        words: list[str] = []
+        for char in self.id:
+            if char.isupper() and words and words[-1] not in ("-", "_"):
+                words.append("-")
+            words.append("-" if char == "_" else char.lower())
+        return "".join(words)
+
+    def responses(self) -> Iterator[Declared]:
+        for key, node in (self.node.get("responses") or {}).items():
+            resolved, where = self.spec.locate(node, f"{self.pointer}/responses/{key}")
+            yield Declared(str(key), where, resolved, self.spec)
+
+    def declared(self, status: int) -> Declared | None:
+        """The response declared for this status by number or range, not by `default`:
+        `default` stands for unexpected failures."""
+        by_key = {declared.key.upper(): declared for declared in self.responses()}
+        return by_key.get(str(status)) or by_key.get(f"{status // 100}XX")
+
+    def covering(self, status: int) -> Declared | None:
+        """The declared response that covers `status`, `default` included."""
+        found = self.declared(status)
+        if found is not None:
+            return found
+        return next((d for d in self.responses() if d.key == "default"), None)
+
+    def parameters(self) -> Iterator[Parameter]:
+        path_item = self.spec.document["paths"][self.path]
+        path_pointer = pointer("paths", self.path)
+        for owner, owner_pointer in ((path_item, path_pointer), (self.node, self.pointer)):
+            for index, raw in enumerate(owner.get("parameters") or []):
+                node, where = self.spec.locate(raw, f"{owner_pointer}/parameters/{index}")
+                yield Parameter(node["name"], node["in"], where, node)
+
+    def success_statuses(self) -> list[str]:
+        return [d.key for d in self.responses() if d.key[:1] in ("1", "2", "3")]
+
+
+class Spec:
+    """An OpenAPI 3.0 document: its operations, and validation of instances against it."""
+
+    def __init__(self, document: dict[str, Any], source: str) -> None:
+        if not str(document.get("openapi", "")).startswith("3.0"):
+            raise ValueError(f"{source}: only OpenAPI 3.0 documents are supported")
+        self.document = document
+        self.source = source
+        resource: Resource[Any] = DRAFT4.create_resource(document)
+        self._registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
+        self._operations = self._find_operations()
+
+    @property
+    def title(self) -> str:
+        return str(self.document.get("info", {}).get("title", "OpenAPI document"))
+
+    def operations(self) -> list[Operation]:
+        return list(self._operations)
+
+    def operations_by_id(self) -> dict[str, Operation]:
+        return {operation.id: operation for operation in self._operations}
+
+    def _find_operations(self) -> list[Operation]:
+        found = []
+        for path, item in self.document.get("paths", {}).items():
+            for method in HTTP_METHODS:
+                node = item.get(method)
+                if isinstance(node, dict):
+                    op_pointer = pointer("paths", path, method)
+                    op_id = str(node.get("operationId") or f"{method}{path}")
+                    found.append(Operation(op_id, method.upper(), path, op_pointer, node, self))
+        return found
+
+    def methods_of(self, path: str) -> list[str]:
+        item = self.document.get("paths", {}).get(path, {})
+        return [method.upper() for method in HTTP_METHODS if isinstance(item.get(method), dict)]
+
+    def operation_for(self, path: str, method: str) -> Operation | None:
+        """The operation serving `method path`; a HEAD without its own operation is
+        served as the GET (HTTP semantics)."""
+        by_method = {op.method: op for op in self.operations() if op.path == path}
+        if method == "HEAD" and "HEAD" not in by_method:
+            return by_method.get("GET")
+        return by_method.get(method)
+
+    def resolve(self, node: Any) -> dict[str, Any]:
+        """`node` with local `$ref`s followed."""
+        while isinstance(node, dict) and "$ref" in node:
+            node = self.at(node["$ref"])
+        resolved: dict[str, Any] = node if isinstance(node, dict) else {}
+        return resolved
+
+    def locate(self, node: Any, where: str) -> tuple[dict[str, Any], str]:
+        """`node` (found at pointer `where`) with `$ref`s followed, and the pointer of
+        what it resolves to: schema pointers must not pass through a `$ref`."""
+        while isinstance(node, dict) and "$ref" in node:
+            where = node["$ref"]
+            node = self.at(where)
+        return (node if isinstance(node, dict) else {}), where
+
+    def at(self, ref: str) -> Any:
+        target: Any = self.document
+        for part in ref.removeprefix("#").strip("/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        return target
+
+    def schema_errors(self, instance: object, schema_pointer: str) -> list[Any]:
+        """jsonschema errors of `instance` against the schema at `schema_pointer`
+        (nested `$ref`s resolve in the whole document)."""
+        validator = OAS30Validator({"$ref": SPEC_URI + schema_pointer}, registry=self._registry)
+        return list(validator.iter_errors(instance))
+
+    def error_schema_pointer(self) -> str:
+        return pointer("components", "schemas", "Error")
+
+    def error_codes(self) -> tuple[list[str], str]:
+        """The enum of the Error schema's `code`, and where it is declared."""
+        code = self.at(self.error_schema_pointer())["properties"]["code"]
+        where = self.error_schema_pointer() + "/properties/code"
+        while "enum" not in code and "$ref" in code:
+            where = code["$ref"]
+            code = self.at(where)
+        return [str(value) for value in code.get("enum", [])], where + "/enum"
+
+
+@cache
+def carried_spec() -> Spec:
+    """The spec installed with the generated server package (works outside the repo)."""
+    path = generated_spec_path()
+    document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Spec(document, SPEC_NAME)
