@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from impl.conform.gates import METRICS_DISABLED, NEEDS_TOKEN, TOKEN_REFUSED
+from impl.client.conform.gates import METRICS_DISABLED, NEEDS_TOKEN, TOKEN_REFUSED
 from tests.conftest import StartServer
 from tests.support.conform_cli import TOOL, assert_clean, conform, conform_command
 from tests.support.live import LiveServer

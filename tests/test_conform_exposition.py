@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from impl.conform import exposition as expo
-from impl.conform.checks_influxd import GO_DURATION, GO_UTC_TIME
+from impl.client.conform import exposition as expo
+from impl.client.conform.checks_influxd import GO_DURATION, GO_UTC_TIME
 
 VALID = """\
 # HELP requests_total Requests served.

@@ -25,8 +25,8 @@ from impl.client.api import (
     ServerError,
     SysinfoClient,
 )
+from impl.client.conform.cli import add_conform_command
 from impl.client.lineprotocol import Version, go_float, to_line_protocol
-from impl.conform.cli import add_conform_command
 
 PROG = "influx-metrics"
 EXIT_OK = 0

@@ -2,7 +2,7 @@
 
 Used by the fuzz tests on responses to requests the test built byte by byte, so it
 judges from the response and the (decoded) path and method alone. The reading of the
-spec is `influx-metrics conform`'s (impl/conform/judge.py): one judge, not two. Added
+spec is `influx-metrics conform`'s (impl/client/conform/judge.py): one judge, not two. Added
 here is what only this service promises: errors in exactly influxd's Content-Type with
 a message and never a traceback, and the statuses beyond influxd's its codes come with.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from impl.conform import exposition, judge
-from impl.conform.model import Received
-from impl.conform.spec import carried_spec
+from impl.client.conform import exposition, judge
+from impl.client.conform.model import Received
+from impl.client.conform.spec import carried_spec
 from impl.errors import JSON_CONTENT_TYPE
 from impl.server.docs import DOCS_PATH, SPEC_JSON_PATH, SPEC_YAML_PATH
 from tests.support.rawhttp import RawResponse

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from impl.conform.spec import Operation, Parameter, Spec
+from impl.client.conform.spec import Operation, Parameter, Spec
 
 TRACE_HEADER = "Zap-Trace-Span"
 # Span contexts influxd's tracing reads (JSON with 16-hex-digit ids), and values that

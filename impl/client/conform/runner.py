@@ -11,17 +11,17 @@ import logging
 import time
 from dataclasses import dataclass
 
-from impl.conform import plan
-from impl.conform.checks_http import http_checks
-from impl.conform.checks_influxd import IDENTITY_HEADERS, influxd_checks
-from impl.conform.checks_metrics import family_to_select, metrics_checks
-from impl.conform.checks_spec import error_checks, operation_checks, reachable_check
-from impl.conform.gates import NEEDS_TOKEN, TOKEN_REFUSED
-from impl.conform.model import Check, Level, Observations, Outcome, Result, Verdict
-from impl.conform.probe import OutOfTime, Probe
-from impl.conform.spec import Spec, carried_spec
+from impl.client.conform import plan
+from impl.client.conform.checks_http import http_checks
+from impl.client.conform.checks_influxd import IDENTITY_HEADERS, influxd_checks
+from impl.client.conform.checks_metrics import family_to_select, metrics_checks
+from impl.client.conform.checks_spec import error_checks, operation_checks, reachable_check
+from impl.client.conform.gates import NEEDS_TOKEN, TOKEN_REFUSED
+from impl.client.conform.model import Check, Level, Observations, Outcome, Result, Verdict
+from impl.client.conform.probe import OutOfTime, Probe
+from impl.client.conform.spec import Spec, carried_spec
 
-log = logging.getLogger("impl.conform")
+log = logging.getLogger("impl.client.conform")
 
 EXIT_CONFORMANT = 0
 EXIT_NOT_CONFORMANT = 1

@@ -10,12 +10,12 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from impl.conform import exposition as expo
-from impl.conform import judge, plan
-from impl.conform.checks_metrics import parsed_scrape
-from impl.conform.gates import judged, success
-from impl.conform.model import Check, Exchange, Level, Observations, Verdict
-from impl.conform.spec import Operation, Spec
+from impl.client.conform import exposition as expo
+from impl.client.conform import judge, plan
+from impl.client.conform.checks_metrics import parsed_scrape
+from impl.client.conform.gates import judged, success
+from impl.client.conform.model import Check, Exchange, Level, Observations, Verdict
+from impl.client.conform.spec import Operation, Spec
 
 SHOULD = Level.SHOULD
 IDENTITY_HEADERS = ("X-Influxdb-Build", "X-Influxdb-Version")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from impl.conform.model import Exchange, Received, SentRequest
+from impl.client.conform.model import Exchange, Received, SentRequest
 
 USER_AGENT = "influx-metrics-conform/0.1"
 TOKEN_SCHEME = "Token"  # what influxd documents and its official clients send

@@ -8,8 +8,8 @@ import sys
 from typing import Any, TextIO
 
 from impl.client.api import normalise_url
-from impl.conform.report import render_json, render_junit, render_table, wants_colour
-from impl.conform.runner import (
+from impl.client.conform.report import render_json, render_junit, render_table, wants_colour
+from impl.client.conform.runner import (
     DEFAULT_MAX_TIME_SECONDS,
     EXIT_CONFORMANT,
     EXIT_NOT_CONFORMANT,

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from impl.conform import exposition as expo
-from impl.conform import plan
-from impl.conform.gates import answer, judged, success
-from impl.conform.judge import decoded_body, text_of
-from impl.conform.model import Check, Exchange, Level, Observations, Verdict
-from impl.conform.spec import Operation
+from impl.client.conform import exposition as expo
+from impl.client.conform import plan
+from impl.client.conform.gates import answer, judged, success
+from impl.client.conform.judge import decoded_body, text_of
+from impl.client.conform.model import Check, Exchange, Level, Observations, Verdict
+from impl.client.conform.spec import Operation
 
 MUST, SHOULD, MAY = Level.MUST, Level.SHOULD, Level.MAY
 TEXT_FORMAT = "Prometheus text exposition format 0.0.4"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from impl.conform import judge, plan
-from impl.conform.gates import any_answer, judged, success
-from impl.conform.model import Check, Exchange, Level, Observations, Verdict
-from impl.conform.spec import Operation, Spec
+from impl.client.conform import judge, plan
+from impl.client.conform.gates import any_answer, judged, success
+from impl.client.conform.model import Check, Exchange, Level, Observations, Verdict
+from impl.client.conform.spec import Operation, Spec
 
 MUST, SHOULD = Level.MUST, Level.SHOULD
 

@@ -12,8 +12,8 @@ import textwrap
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from impl.conform.model import Exchange, Outcome, Result
-from impl.conform.runner import UNREACHED, Report
+from impl.client.conform.model import Exchange, Outcome, Result
+from impl.client.conform.runner import UNREACHED, Report
 
 BODY_SHOWN = 240
 BRIEF_BODY_LINES = 4

@@ -13,8 +13,8 @@ import zlib
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from impl.conform.model import Received
-from impl.conform.spec import Operation, Spec
+from impl.client.conform.model import Received
+from impl.client.conform.spec import Operation, Spec
 from impl.errors import STATUS_OF_CODE
 
 # influxd answers each error code with one status (the service keeps the same table).

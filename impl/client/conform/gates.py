@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from impl.conform.model import Exchange, Observations, Verdict
+from impl.client.conform.model import Exchange, Observations, Verdict
 
 NEEDS_TOKEN = "needs a token: pass --token (or set INFLUX_TOKEN)"
 TOKEN_REFUSED = "the server refused the token (401): check --token"

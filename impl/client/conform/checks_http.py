@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from impl.conform import plan
-from impl.conform.gates import answer, judged, token_reason
-from impl.conform.model import Check, Exchange, Level, Observations, Verdict
-from impl.conform.spec import Spec, pointer
+from impl.client.conform import plan
+from impl.client.conform.gates import answer, judged, token_reason
+from impl.client.conform.model import Check, Exchange, Level, Observations, Verdict
+from impl.client.conform.spec import Spec, pointer
 
 MUST = Level.MUST
 
