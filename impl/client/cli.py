@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         command = commands.add_parser(name, parents=[common], help=summary, description=summary)
         command.set_defaults(run=run)
-    add_conform_command(commands, common)
+    add_conform_command(commands, common, _positive_seconds)
     return parser
 
 

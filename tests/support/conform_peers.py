@@ -9,9 +9,10 @@ import functools
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
+from tests.support.other_servers import http_server
 from tests.support.prometheus import Prometheus
 
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
@@ -51,19 +52,9 @@ class _QuietFiles(SimpleHTTPRequestHandler):
         pass  # the run's report says what was served
 
 
-@contextlib.contextmanager
-def python_http_server(directory: Path) -> Iterator[str]:
+def python_http_server(directory: Path) -> contextlib.AbstractContextManager[str]:
     """The stdlib's file server, as `python -m http.server` runs it."""
-    handler = functools.partial(_QuietFiles, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    return http_server(functools.partial(_QuietFiles, directory=str(directory)))
 
 
 @contextlib.contextmanager
@@ -112,14 +103,5 @@ class _Hostile(SimpleHTTPRequestHandler):
         pass
 
 
-@contextlib.contextmanager
-def hostile_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def hostile_server() -> contextlib.AbstractContextManager[str]:
+    return http_server(_Hostile)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HTML_PAGE = b"<!DOCTYPE html>\n<html><body><h1>Welcome to nginx!</h1></body></html>\n"
@@ -54,8 +54,9 @@ class _WebPage(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def web_page_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _WebPage)
+def http_server(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[str]:
+    """The base URL of a stdlib HTTP server answering with `handler`, in a thread."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
@@ -64,3 +65,7 @@ def web_page_server() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def web_page_server() -> contextlib.AbstractContextManager[str]:
+    return http_server(_WebPage)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from impl.client.api import normalise_url
@@ -33,17 +33,9 @@ fails (with --strict, a SHOULD check too); 2 usage error; {EXIT_UNREACHABLE} the
 be reached, does not speak HTTP, or the run ran out of time."""
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return value
-
-
-def add_conform_command(commands: Any, common: argparse.ArgumentParser) -> None:
+def add_conform_command(
+    commands: Any, common: argparse.ArgumentParser, seconds: Callable[[str], float]
+) -> None:
     """Adds `conform` to influx-metrics' subcommands (`common`: URL, --token, --timeout)."""
     parser = commands.add_parser(
         "conform",
@@ -58,7 +50,7 @@ def add_conform_command(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-time",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_MAX_TIME_SECONDS,
         metavar="SECONDS",
         help=f"stop sending after this long overall (default {DEFAULT_MAX_TIME_SECONDS:g}); "
