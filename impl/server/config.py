@@ -93,6 +93,14 @@ class Config:
     max_connections: int = setting(
         512, "open connections per process; requests on further ones get 503", low=1, high=100_000
     )
+    # Enough for the few label sets real clients make (README: Reliability).
+    max_http_series: int = setting(
+        100,
+        "label sets of the HTTP metrics; requests beyond them are counted under "
+        "`overflow` labels (and in http_api_overflow_requests_total)",
+        low=1,
+        high=100_000,
+    )
     # Never a flag: read from token_file or TOKENS_ENV. Kept out of repr so that a
     # logged or printed Config never shows a secret.
     tokens: tuple[str, ...] = field(default=(), repr=False)
