@@ -93,6 +93,15 @@ class Config:
     max_connections: int = setting(
         512, "open connections per process; requests on further ones get 503", low=1, high=100_000
     )
+    # Prometheus' default scrape timeout: a response not taken by then is of no use.
+    send_timeout: int = setting(
+        10,
+        "seconds a client that does not read may hold a response: once its unsent part "
+        "passes 64 KiB, the client must take it within this time or the connection is "
+        "closed",
+        low=1,
+        high=3600,
+    )
     # Enough for the few label sets real clients make (README: Reliability).
     max_http_series: int = setting(
         100,

@@ -1,0 +1,88 @@
+"""Request framing held to RFC 9112, where h11 is lenient: no smuggling through here.
+
+A request smuggling attack needs two HTTP parsers, say a proxy and this service, to
+disagree on where a request ends. h11 is strict about most of that (conflicting
+Content-Length values, Transfer-Encodings other than chunked, whitespace before a
+colon, bad chunk sizes, several Host headers), but it accepts some shapes that other parsers read
+differently. Each of these is refused here with a 400 and the connection closed:
+
+- Content-Length and Transfer-Encoding together (RFC 9112 6.1: "ought to be handled
+  as an error"; h11 lets Transfer-Encoding win, a proxy might take the length);
+- Transfer-Encoding in an HTTP/1.0 request (6.1: the framing is faulty);
+- a bare LF ending a line of the head (2.2 lets a recipient accept it; a proxy that
+  does not sees one line where h11 sees two);
+- a bare CR in the head (2.2: invalid, or to be replaced by a space);
+- obsolete line folding (5.2: reject or replace with a space; h11 replaces it, so
+  `X: a\\r\\n Transfer-Encoding: chunked` would be one header here and two elsewhere).
+
+The head checks read the raw bytes before h11 parses them, since h11's parse has
+already unfolded lines and dropped the CRs by the time it hands out a Request.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import h11
+
+# Where a request head ends, as h11 finds it (a blank line, CRLF or bare LF).
+_HEAD_END = re.compile(rb"\n\r?\n")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_BARE_CR = re.compile(rb"\r(?!\n)")
+_OBS_FOLD = re.compile(rb"\n[ \t]")
+
+
+class FramingError(h11.RemoteProtocolError):
+    """A request whose framing the service refuses; `reason` is safe to show the client
+    (it names the rule, never the bytes that broke it)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, error_status_hint=400)
+        self.reason = reason
+
+
+def head_problem(data: bytes) -> str | None:
+    """What is wrong with the request head at the start of `data`, if it is complete."""
+    end = _HEAD_END.search(data)
+    if end is None:
+        return None  # not complete yet: h11 waits for more, or refuses an oversized one
+    head = data[: end.end()]
+    if _BARE_LF.search(head):
+        return "bare LF in the request head"
+    if _BARE_CR.search(head):
+        return "bare CR in the request head"
+    if _OBS_FOLD.search(head):
+        return "obsolete line folding in the request head"
+    return None
+
+
+def request_problem(request: h11.Request) -> str | None:
+    """What is wrong with the framing of a parsed request."""
+    names = [name for name, _ in request.headers]
+    chunked = b"transfer-encoding" in names
+    if chunked and b"content-length" in names:
+        return "both Content-Length and Transfer-Encoding"
+    if chunked and request.http_version == b"1.0":
+        return "Transfer-Encoding in an HTTP/1.0 request"
+    return None
+
+
+class StrictConnection(h11.Connection):
+    """h11's server connection with the checks above on every request head."""
+
+    def next_event(self) -> Any:
+        if self.their_state is h11.IDLE:
+            buffered, _closed = self.trailing_data
+            problem = head_problem(buffered) if buffered else None
+            if problem is not None:
+                raise FramingError(problem)
+        event = super().next_event()
+        if isinstance(event, h11.Request):
+            problem = request_problem(event)
+            if problem is not None:
+                raise FramingError(problem)
+        return event
+
+
+__all__ = ["FramingError", "StrictConnection", "head_problem", "request_problem"]
