@@ -25,6 +25,7 @@ from impl.http.limits import Limits, RequestLimits
 from impl.http.observe import Observe
 from impl.http.redact import RedactErrorBodies, Redactor
 from impl.http.routes import Routes, RouteTable
+from impl.http.scrapes import ScrapeSlots
 from impl.http.tokens import TokenChecker, TokenGate
 from impl.server.config import Config
 from impl.server.docs import SPEC_JSON_PATH, SPEC_YAML_PATH, add_spec_routes, swagger_ui_options
@@ -69,6 +70,13 @@ def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
         *([partial(TokenGate, tokens=TokenChecker(tokens), protected=protected)] if tokens else []),
         # Parameters against the spec: 400 before a handler runs.
         RequestValidationMiddleware,
+        # A few /metrics responses in the making at once, a bounded queue, then 503.
+        partial(
+            ScrapeSlots,
+            operations={METRICS_OPERATION},
+            concurrent=config.max_concurrent_scrapes,
+            queued=config.max_queued_scrapes,
+        ),
         # gzip for /metrics, outside response validation, which reads bodies as text.
         partial(GzipOperations, operations={METRICS_OPERATION}),
         # Responses against the spec: a handler's mistake is a 500, not a broken contract.

@@ -110,6 +110,15 @@ class Config:
         low=1,
         high=100_000,
     )
+    max_concurrent_scrapes: int = setting(
+        2, "/metrics responses rendered at once per process", low=1, high=64
+    )
+    max_queued_scrapes: int = setting(
+        16,
+        "/metrics requests waiting for one of those per process; more get 503",
+        low=0,
+        high=10_000,
+    )
     # Never a flag: read from token_file or TOKENS_ENV. Kept out of repr so that a
     # logged or printed Config never shows a secret.
     tokens: tuple[str, ...] = field(default=(), repr=False)
