@@ -56,8 +56,9 @@ def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
         partial(Observe, metrics=state.http_metrics, routes=routes, identity_headers=identity),
         # Token-protected mode: configured tokens masked in every error body below.
         *([partial(RedactErrorBodies, redactor=Redactor(tokens))] if tokens else []),
-        # An exception from any layer below is answered as an InfluxDB error, logged.
-        ErrorResponses,
+        # An exception from any layer below is answered as an InfluxDB error, logged;
+        # what its message quotes of the request is masked, then cut.
+        partial(ErrorResponses, redactor=Redactor(tokens)),
         # Too many connections, a head or body too large or too slow: refused unread.
         partial(RequestLimits, limits=limits),
         # /ui/: Swagger UI, outside the spec and its routes.
