@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import BinaryIO
 
 import pytest
 import requests
@@ -22,7 +21,7 @@ from tests.support.attacks import (
     tree_rss_kib,
 )
 from tests.support.metrics_text import request_count
-from tests.support.rawhttp import HOST, read_response
+from tests.support.rawhttp import HOST, read_response, read_responses
 from tests.support.scaleout import wait_for
 
 PATIENCE = 20.0
@@ -79,8 +78,7 @@ def test_pipelined_requests_are_all_answered_in_order(start_server: StartServer)
     with socket.create_connection((HOST, live.port), timeout=PATIENCE) as sock:
         writer = threading.Thread(target=sock.sendall, args=(pipeline,), daemon=True)
         writer.start()
-        answers = sock.makefile("rb")
-        statuses = [_bodiless_status(answers) for _ in range(count)]
+        statuses = [response.status for response in read_responses(sock, count)]
         writer.join(PATIENCE)
     assert statuses == [204] * count
     body = requests.get(live.url + "/metrics", timeout=PATIENCE).text
@@ -100,14 +98,6 @@ def test_connections_that_sent_no_request_make_room_for_one_that_did(
         if first_bytes:  # an unfinished head closed to make room is told why
             closed = [sock for sock in held if _answer_or_none(sock) is not None]
             assert closed and all(_answer_or_none(s) in (503, -1) for s in closed)
-
-
-def _bodiless_status(answers: BinaryIO) -> int:
-    """The status of the next response, which has no body (a 204), read off a stream."""
-    status = int(answers.readline().split()[1])
-    while answers.readline() not in (b"\r\n", b""):
-        pass
-    return status
 
 
 def _answer_or_none(sock: socket.socket) -> int | None:

@@ -42,12 +42,15 @@ class FramingError(h11.RemoteProtocolError):
         self.reason = reason
 
 
-def head_problem(data: bytes) -> str | None:
-    """What is wrong with the request head at the start of `data`, if it is complete."""
-    end = _HEAD_END.search(data)
-    if end is None:
-        return None  # not complete yet: h11 waits for more, or refuses an oversized one
-    head = data[: end.end()]
+def head_end(data: bytes, start: int = 0) -> int | None:
+    """Where the request head at the start of `data` ends (searching from `start`), or
+    None while it is incomplete."""
+    end = _HEAD_END.search(data, start)
+    return None if end is None else end.end()
+
+
+def head_problem(head: bytes) -> str | None:
+    """What is wrong with a complete request head."""
     if _BARE_LF.search(head):
         return "bare LF in the request head"
     if _BARE_CR.search(head):
@@ -69,20 +72,34 @@ def request_problem(request: h11.Request) -> str | None:
 
 
 class StrictConnection(h11.Connection):
-    """h11's server connection with the checks above on every request head."""
+    """h11's server connection with the checks above on every request head.
+
+    A head may arrive a byte at a time, so the search for its end resumes where the
+    last one stopped (as h11's own does): each byte is looked at once, not once per
+    arrival.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._searched = 0  # bytes of the waiting head known not to complete it
 
     def next_event(self) -> Any:
         if self.their_state is h11.IDLE:
             buffered, _closed = self.trailing_data
-            problem = head_problem(buffered) if buffered else None
-            if problem is not None:
-                raise FramingError(problem)
+            end = head_end(buffered, max(0, self._searched - 2))
+            if end is None:
+                self._searched = len(buffered)
+            else:
+                problem = head_problem(buffered[:end])
+                if problem is not None:
+                    raise FramingError(problem)
         event = super().next_event()
         if isinstance(event, h11.Request):
+            self._searched = 0  # what follows in the buffer is the next head
             problem = request_problem(event)
             if problem is not None:
                 raise FramingError(problem)
         return event
 
 
-__all__ = ["FramingError", "StrictConnection", "head_problem", "request_problem"]
+__all__ = ["FramingError", "StrictConnection", "head_end", "head_problem", "request_problem"]
