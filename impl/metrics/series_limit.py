@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import fcntl
 import glob
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from prometheus_client.multiprocess import MultiProcessCollector
+
+log = logging.getLogger(__name__)
 
 LabelSet = tuple[str, ...]
 
@@ -77,6 +80,15 @@ class SharedSeriesLimit(SeriesLimit):
             return True
         if self._final is not None and labels not in self._final:
             return False
+        try:
+            return self._admit_shared(labels, record)
+        except OSError as err:
+            # The directory went wrong under the service: the request is still counted,
+            # under the overflow labels, and the limit still holds.
+            log.warning("series limit: cannot read %s: %s", self._directory, err.strerror)
+            return False
+
+    def _admit_shared(self, labels: LabelSet, record: Callable[[], None]) -> bool:
         with self._lock, _DirectoryLock(self._directory):
             recorded = self._final if self._final is not None else self._recorded()
             admitted = labels in recorded or len(recorded) < self.limit
