@@ -9,10 +9,13 @@ test knows which label sets came first and were admitted, and checks every count
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
+
 import pytest
 import requests
 from prometheus_client import CollectorRegistry
 
+from impl.errors import STATUS_OF_CODE
 from impl.metrics.http_metrics import (
     DEFAULT_MAX_SERIES,
     FALLBACK_PATH,
@@ -20,7 +23,7 @@ from impl.metrics.http_metrics import (
     UNROUTED,
     HttpMetrics,
 )
-from impl.metrics.user_agents import agent_name
+from impl.metrics.user_agents import BROWSER_MARKERS, KNOWN_PRODUCTS, agent_name
 from impl.server.config import Config
 from tests.conftest import MakeClient, StartServer
 from tests.support.adversary import SPEC_PATHS, Shot, all_shots
@@ -99,6 +102,18 @@ def test_requests_beyond_the_limit_are_folded_with_their_status_class() -> None:
 
 def test_default_limit_is_the_configured_default() -> None:
     assert Config().max_http_series == DEFAULT_MAX_SERIES
+
+
+def test_documented_worst_case_is_the_product_of_the_label_sets() -> None:
+    """README's bound: what the label rules allow, computed from the same tables."""
+    agents = {*KNOWN_PRODUCTS.values(), *(name for _, name in BROWSER_MARKERS), "unknown", "other"}
+    statuses = {*STATUS_OF_CODE.values(), 200, 204, 307, 406, 408, 431}
+    routed = 2 * len(SPEC_PATHS) * len(statuses) * len(agents)  # GET and HEAD reach operations
+    unrouted = (len(SPEC_PATHS) + 2 + 1) * len(statuses)  # + the spec documents + fallback
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"{routed:,} routed and {unrouted:,} unrouted" in readme
+    assert f"{(routed + unrouted) * 15:,} series" in readme
+    assert f"{DEFAULT_MAX_SERIES} + {STATUS_CLASSES}" in readme
 
 
 def test_in_process_adversary_stays_within_the_limit(make_client: MakeClient) -> None:
