@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from impl.errors import JSON_CONTENT_TYPE
 from impl.http.framing import head_end, head_problem
+from impl.http.protocol import LINGER_SECONDS
 from tests.support.live import LiveServer
 from tests.support.rawhttp import HOST, read_response, read_responses, wait_for_close
 
@@ -181,3 +183,17 @@ def test_head_sent_a_byte_at_a_time_is_judged_once_complete(live: LiveServer) ->
     assert json.loads(response.body)["message"].endswith(
         "obsolete line folding in the request head"
     )
+
+
+def test_refusal_followed_by_much_more_input_ends_without_a_reset(live: LiveServer) -> None:
+    """What follows a refused request is read and dropped, however much, so that the
+    connection ends in order: a socket closed with unread input sends a reset, which
+    can destroy the answer before the client has read it."""
+    junk = SMUGGLED * 10_000  # 330 KB: more than the read-ahead bound
+    with connect(live) as sock:
+        sock.sendall(REFUSED[0][1] + junk)
+        received = wait_for_close(sock, PATIENCE)  # the server's end of sending
+        time.sleep(LINGER_SECONDS + 1)  # until the server has closed its socket too
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0  # no reset came
+    assert received.startswith(b"HTTP/1.1 400 ")
+    assert received.count(b"HTTP/1.1 ") == 1

@@ -147,7 +147,7 @@ class InfluxH11Protocol(H11Protocol):
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
             self._cancel_header_timer()  # the head is complete, or the connection failed
-        if self._waiting_input() > self.read_ahead:
+        if not self._lingering and self._waiting_input() > self.read_ahead:
             self.flow.pause_reading()
 
     def _waiting_input(self) -> int:
