@@ -116,13 +116,18 @@ def test_documented_worst_case_is_the_product_of_the_label_sets() -> None:
     assert f"{DEFAULT_MAX_SERIES} + {STATUS_CLASSES}" in readme
 
 
-def test_in_process_adversary_stays_within_the_limit(make_client: MakeClient) -> None:
-    client = make_client(max_http_series=SMALL_LIMIT)
+@pytest.mark.parametrize("token", [None, "adversary-t0ken"], ids=["open", "token-protected"])
+def test_in_process_adversary_stays_within_the_limit(
+    make_client: MakeClient, token: str | None
+) -> None:
+    tokens = (token,) if token else ()
+    client = make_client(max_http_series=SMALL_LIMIT, tokens=tokens)
     sent = 0
-    for shot in all_shots()[::7]:  # a slice of the adversary, every kind of shot in it
+    for shot in all_shots(token)[::7]:  # a slice of the adversary, every kind of shot in it
         client.request(shot.method, shot.target, headers=dict(shot.headers))
         sent += 1
-    body = client.get("/metrics").text
+    auth = {"Authorization": f"Token {token}"} if token else {}
+    body = client.get("/metrics", headers=auth).text
     counts = series_counts(body)
     own = [labels for labels in counts if labels[0] != OVERFLOW]
     assert len(own) == SMALL_LIMIT
