@@ -218,7 +218,10 @@ class InfluxH11Protocol(H11Protocol):
         return self.transport.is_closing() or self._lingering
 
     def open_connections(self) -> int:
-        """Connections of this server that are not closing already."""
+        """Connections of this server that are not closing already (counted one by one
+        only when the limit may be passed: under it, the exact number does not matter)."""
+        if len(self.connections) <= self.max_connections:
+            return len(self.connections)
         return sum(1 for c in self.connections if not _closing(c))
 
     def make_room(self) -> None:
