@@ -15,6 +15,7 @@ import yaml
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chromium.webdriver import ChromiumDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -52,6 +53,26 @@ def test_page_assets_are_served_by_the_service(server: LiveServer) -> None:
         assert response.status_code == 200 and len(response.content) > 10_000
 
 
+def test_docs_page_tells_browsers_what_it_may_do(server: LiveServer) -> None:
+    page = requests.get(server.url + "/ui/", timeout=10)
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in page.headers["Content-Security-Policy"].split(";")
+    )
+    assert policy["default-src"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert policy["connect-src"] == "'self'"
+    # The page's one inline script runs by its hash, never by 'unsafe-inline'.
+    assert policy["script-src"].startswith("'self' 'sha256-")
+    assert "unsafe" not in page.headers["Content-Security-Policy"]
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-config.json"):
+        response = requests.get(f"{server.url}/ui/{asset}", timeout=10)
+        assert response.headers["X-Content-Type-Options"] == "nosniff", asset
+        assert response.headers["X-Frame-Options"] == "DENY", asset
+
+
 def test_docs_show_the_served_spec_with_its_refs(server: LiveServer) -> None:
     config = requests.get(server.url + "/ui/swagger-ui-config.json", timeout=10).json()
     served = yaml.safe_load(generated_spec_path().read_text(encoding="utf-8"))
@@ -70,6 +91,8 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         pytest.fail("needs the Debian packages chromium and chromium-driver (see .ci/run)")
     options = Options()
     options.binary_location = str(CHROMIUM)
+    # The console, to see whether the page's security policy blocked anything.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     for argument in (
         "--headless",
         "--no-sandbox",
@@ -128,6 +151,12 @@ def test_browser_shows_all_five_operations_offline(server: LiveServer, browser: 
         By.CSS_SELECTOR, ".live-responses-table tbody .response-col_status"
     )
     assert live_status.text.strip() == "204"
+
+    # Nothing the page does was blocked by its Content-Security-Policy.
+    assert isinstance(browser, ChromiumDriver)
+    logged = browser.get_log("browser")  # type: ignore[no-untyped-call]
+    console = [entry["message"] for entry in logged]
+    assert not [m for m in console if "Content Security Policy" in m], console
 
     # Offline: every resource the page loaded came from the service itself.
     loaded = browser.execute_script(

@@ -21,7 +21,14 @@ from hypothesis import strategies as st
 
 from impl.errors import STATUS_OF_CODE
 from impl.http.limits import MAX_BODY_BYTES
-from impl.metrics.http_metrics import FALLBACK_PATH, KNOWN_METHODS, OTHER_METHOD, UNROUTED
+from impl.metrics.http_metrics import (
+    DEFAULT_MAX_SERIES,
+    FALLBACK_PATH,
+    KNOWN_METHODS,
+    OTHER_METHOD,
+    OVERFLOW,
+    UNROUTED,
+)
 from impl.metrics.user_agents import BROWSER_MARKERS, KNOWN_PRODUCTS, OTHER, UNKNOWN
 from tests.support.conformance import check_response
 from tests.support.live import LiveServer
@@ -33,9 +40,9 @@ pytestmark = pytest.mark.slow  # ten thousand raw requests against a live proces
 SEED = 20261125
 FUZZ_CASES = 10_000
 # Series of http_api_requests_total that FUZZ_CASES random requests may add. Every
-# label value comes from a fixed set (assert_bounded), so there is a ceiling whatever
-# is sent; this run, with its six agent names, ten methods and a dozen statuses, makes
-# 229 of them, and more requests of the same kinds add none.
+# label value comes from a fixed set (assert_bounded), and the label sets are capped
+# (--max-http-series), so there is a ceiling whatever is sent; this run, with its six
+# agent names, ten methods and a dozen statuses, would make 229 without the cap.
 MAX_NEW_SERIES = 300
 # Every status the service answers with: its successes, the docs page's redirect from
 # /ui to /ui/, and its errors' statuses.
@@ -244,7 +251,13 @@ def request_series(client: RawClient) -> list[dict[str, str]]:
 def assert_bounded(series: list[dict[str, str]]) -> None:
     """Every label value comes from a fixed set, whatever the requests carried."""
     agents = {*KNOWN_PRODUCTS.values(), *(name for _, name in BROWSER_MARKERS), UNKNOWN, OTHER}
+    assert len(series) <= DEFAULT_MAX_SERIES + 4  # the series limit, and overflow by class
     for labels in series:
+        if labels["method"] == OVERFLOW:  # beyond the limit: only the status class is kept
+            overflow = {"method", "path", "response_code", "user_agent"}
+            assert {k for k, v in labels.items() if v == OVERFLOW} == overflow, labels
+            assert labels["status"] in {"2XX", "3XX", "4XX", "5XX"}, labels
+            continue
         if labels["method"] == UNROUTED:  # no operation reached: neither label is kept
             assert labels["user_agent"] == UNROUTED, labels
         else:

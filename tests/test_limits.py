@@ -124,18 +124,28 @@ def test_refusals_are_counted(fresh_server: LiveServer) -> None:
     assert request_count(body, response_code="431", **refused) == 1
 
 
+def busy_connection(live: LiveServer) -> socket.socket:
+    """A connection with a request in progress: its head sent, its body not yet. The
+    server's "100 Continue" shows that it has the head."""
+    sock = socket.create_connection((HOST, live.port), timeout=PATIENCE)
+    sock.sendall(
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+    )
+    assert sock.recv(1024).startswith(b"HTTP/1.1 100 ")
+    return sock
+
+
 def test_connections_beyond_the_limit_get_503_unavailable(start_server: StartServer) -> None:
-    live = start_server("--max-connections", "2", "--keep-alive-timeout", "60")
-    first, second = RawClient(live.port), RawClient(live.port)
+    live = start_server("--max-connections", "2", "--header-timeout", "60")
+    first, second = busy_connection(live), busy_connection(live)
     try:
-        # Two connections, each known to the server because it has answered on it.
-        assert first.request("GET", "/ping").status == 204
-        assert second.request("GET", "/ping").status == 204
+        # Neither can be closed to make room: each has a request in progress.
         with RawClient(live.port) as third:
             response = third.request("GET", "/ping")
         assert assert_error(response, 503, "unavailable") == "too many open connections"
         assert response.will_close
-        assert second.request("GET", "/ping").status == 204  # open ones keep working
+        second.sendall(b"{}")  # its body: the request completes on the open connection
+        assert read_response(second).status == 204
         second.close()
         scrape = wait_until_served(live)
     finally:

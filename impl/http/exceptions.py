@@ -5,6 +5,10 @@ Handlers raise `InfluxError` for the errors the spec declares (403, 406, 503);
 Connexion's validation raises `ProblemException`; Starlette's routing inside the docs
 raises `HTTPException`; anything else is a fault of the service: 500, logged with its
 traceback, and influxd's generic message to the client.
+
+Messages may quote what the client sent (a `name[]` value, an Accept header, a list
+of 700 names). Each is masked (the configured tokens) and then cut to
+`MESSAGE_LIMIT` characters, in that order, so a cut never leaves part of a token.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from impl.errors import INTERNAL_MESSAGE, InfluxError, from_status
 from impl.http.asgi import send_error
+from impl.http.redact import Redactor
 
 log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 256
+CUT_MARKER = "..."
 
 
 def as_influx_error(exc: Exception) -> InfluxError:
@@ -33,9 +41,22 @@ def as_influx_error(exc: Exception) -> InfluxError:
     return InfluxError("internal error", INTERNAL_MESSAGE)
 
 
+def bounded(error: InfluxError, redactor: Redactor) -> InfluxError:
+    """`error` with its message masked, then cut to MESSAGE_LIMIT characters."""
+    message = redactor.text(error.message)
+    if len(message) <= MESSAGE_LIMIT:
+        return error if message == error.message else _with_message(error, message)
+    return _with_message(error, message[: MESSAGE_LIMIT - len(CUT_MARKER)] + CUT_MARKER)
+
+
+def _with_message(error: InfluxError, message: str) -> InfluxError:
+    return InfluxError(error.code, message, error.status, error.allow)
+
+
 class ErrorResponses:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, redactor: Redactor | None = None) -> None:
         self.app = app
+        self.redactor = redactor or Redactor(())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,7 +72,7 @@ class ErrorResponses:
         try:
             await self.app(scope, receive, noting_start)
         except Exception as exc:  # the point of this layer: nothing escapes unanswered
-            error = as_influx_error(exc)
+            error = bounded(as_influx_error(exc), self.redactor)
             where = f"{scope['method']} {scope['path']}"
             if error.status >= 500:
                 log.error("request failed: %s: %s", where, error, exc_info=exc)
@@ -63,4 +84,4 @@ class ErrorResponses:
             # closes the connection on a response the app left unfinished.
 
 
-__all__ = ["ErrorResponses", "as_influx_error"]
+__all__ = ["MESSAGE_LIMIT", "ErrorResponses", "as_influx_error", "bounded"]

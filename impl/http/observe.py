@@ -84,15 +84,28 @@ class Observe:
         user_agent = header(scope, b"user-agent")
         span = parse_span_context(header(scope, TRACE_HEADER.encode()))
         trace_id = span.trace_id if span else None
-        self.metrics.record(
-            method=scope["method"],
-            path=path,
-            status=status,
-            user_agent=user_agent,
-            seconds=seconds,
-            routed=operation_id(scope) is not None,
-            trace_id=trace_id,
-        )
+        try:
+            self.metrics.record(
+                method=scope["method"],
+                path=path,
+                status=status,
+                user_agent=user_agent,
+                seconds=seconds,
+                routed=operation_id(scope) is not None,
+                trace_id=trace_id,
+            )
+        finally:  # one line per request, whatever happened to its count
+            self._log(scope, path, status, seconds, user_agent, trace_id)
+
+    def _log(
+        self,
+        scope: Scope,
+        path: str,
+        status: int,
+        seconds: float,
+        user_agent: str | None,
+        trace_id: str | None,
+    ) -> None:
         fields: dict[str, Any] = {
             "method": scope["method"],
             "path": path,

@@ -1,7 +1,8 @@
 """uvicorn's h11 protocol with the limits the app cannot enforce itself.
 
-What happens before a request exists is the server's business, and uvicorn's answers
-to it are plain text or silence. This subclass keeps uvicorn's parsing and adds:
+What happens before a request exists, or after its response has left the app, is the
+server's business, and uvicorn either answers it in plain text or not at all. This
+subclass keeps uvicorn's parsing and adds:
 
 - a header timeout: uvicorn has none, so a client could hold a connection for ever by
   sending nothing, or its request head a byte at a time (slowloris). A connection gets
@@ -9,9 +10,27 @@ to it are plain text or silence. This subclass keeps uvicorn's parsing and adds:
   byte. If part of a head has arrived by then, the client gets a 408; if nothing has,
   the connection is just closed (a 408 there would race the client's next request on
   an idle keep-alive connection, which clients then mistake for its answer).
-- InfluxDB errors for malformed or oversized request heads, where uvicorn writes a
-  plain-text 400: 400 `invalid`, or 431 `request too large` when h11 has buffered more
-  than `h11_max_incomplete_event_size` bytes without finding the end of the head.
+- a send timeout: uvicorn waits for ever for a client that does not read (its flow
+  control awaits `drain`), holding the response in memory. Once the unsent part of a
+  response passes the transport's high-water mark, the client has `send_timeout`
+  seconds to take it down to the low-water mark; otherwise the connection is aborted
+  and its buffer dropped.
+- one response in memory per connection: uvicorn starts the next pipelined request
+  as soon as a response is handed to the transport, so a client that pipelines and
+  never reads makes the service render response after response into one buffer.
+  Here the next request waits until the last response has left the process.
+- bounded read-ahead: uvicorn resumes reading whenever the app asks for the body or a
+  response completes, so pipelined requests pile up in h11's buffer. Reading stays
+  paused while more than `read_ahead` bytes wait there (impl/http/framing.py checks
+  what is read).
+- room for requests that have arrived: at `max_connections`, connections that have
+  sent nothing since they opened or since their last response are closed, oldest
+  first, then those with an unfinished head (they get a 503), before a new request
+  is refused. Silent connections can no longer lock everyone else out.
+- InfluxDB errors for malformed or oversized request heads and refused framing, where
+  uvicorn writes a plain-text 400: 400 `invalid`, or 431 `request too large` when h11
+  has buffered more than `h11_max_incomplete_event_size` bytes without finding the end
+  of the head.
 - the number of open connections, told to the app (impl/http/limits.py refuses requests
   beyond its limit with an InfluxDB 503; uvicorn's own `limit_concurrency` answers
   in plain text, so it is not used).
@@ -30,69 +49,215 @@ import asyncio
 import http
 import logging
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import h11
+from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from impl.errors import InfluxError, render
+from impl.http.framing import FramingError, StrictConnection
 
 log = logging.getLogger(__name__)
 
 # Where the connection count travels in the ASGI scope, for impl/http/limits.py.
 OPEN_CONNECTIONS = "influxdb_sysinfo.open_connections"
+# Pipelined bytes a connection may have waiting, beyond the request being served,
+# before reading pauses. Never less than twice the head limit, so that an unfinished
+# head (which h11 refuses beyond that limit) can always be read to its end.
+READ_AHEAD_BYTES = 64 * 1024
+TOO_MANY_CONNECTIONS = "too many open connections"
+# How long a refused connection is read (and what arrives dropped) before it is closed.
+LINGER_SECONDS = 2.0
 
 Headers = Sequence[tuple[bytes, bytes]]
 
 
 class CountConnections:
-    """Tells the app, per request, how many connections the server has open."""
+    """Makes room, then tells the app, per request, how many connections are open."""
 
-    def __init__(self, app: ASGIApp, connections: set[Any]) -> None:
+    def __init__(self, app: ASGIApp, protocol: InfluxH11Protocol) -> None:
         self.app = app
-        self.connections = connections
+        self.protocol = protocol
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope.setdefault("extensions", {})[OPEN_CONNECTIONS] = len(self.connections)
+        self.protocol.make_room()
+        scope.setdefault("extensions", {})[OPEN_CONNECTIONS] = self.protocol.open_connections()
         await self.app(scope, receive, send)
+
+
+class BoundedFlow(FlowControl):
+    """uvicorn's flow control, except that reading stays paused while `waiting()`
+    bytes of pipelined input exceed `limit`."""
+
+    def __init__(
+        self, transport: asyncio.Transport, waiting: Callable[[], int], limit: int
+    ) -> None:
+        super().__init__(transport)
+        self._waiting = waiting
+        self._limit = limit
+
+    def resume_reading(self) -> None:
+        if self.read_paused and self._waiting() > self._limit:
+            return
+        super().resume_reading()
 
 
 class InfluxH11Protocol(H11Protocol):
     """One HTTP/1.1 connection; see the module docstring. Configure with `protocol_class`."""
 
     header_timeout: float = 10.0
+    send_timeout: float = 10.0
+    max_connections: int = 512
     identity_headers: Headers = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.app = CountConnections(self.app, self.connections)
+        head_limit = self.config.h11_max_incomplete_event_size
+        head_limit = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE if head_limit is None else head_limit
+        self.conn = StrictConnection(h11.SERVER, head_limit)
+        self.read_ahead = max(READ_AHEAD_BYTES, 2 * head_limit)
+        self.app = CountConnections(self.app, self)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._next_request_waits = False
+        self._lingering = False
+        self.idle_since = time.monotonic()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.flow = BoundedFlow(transport, self._waiting_input, self.read_ahead)
         self._arm_header_timer()
+        self.make_room()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
+        self._cancel_send_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # after a refusal: read only to be dropped
         if self._header_timer is None and self.conn.their_state is h11.IDLE:
             self._arm_header_timer()  # the first bytes of the next request head
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
             self._cancel_header_timer()  # the head is complete, or the connection failed
+        if not self._lingering and self._waiting_input() > self.read_ahead:
+            self.flow.pause_reading()
+
+    def _waiting_input(self) -> int:
+        return len(self.conn.trailing_data[0])
+
+    # Sending: one response at a time in memory, for at most send_timeout.
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_timer = self.loop.call_later(self.send_timeout, self._on_send_timeout)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._cancel_send_timer()
+        if self._next_request_waits:
+            self._next_request_waits = False
+            self.on_response_complete()
+
+    def on_response_complete(self) -> None:
+        if self.flow.write_paused and not self.transport.is_closing():
+            # The response is still in this process: the next one waits for it to leave.
+            self._next_request_waits = True
+            return
+        self.idle_since = time.monotonic()
+        super().on_response_complete()
+
+    def _on_send_timeout(self) -> None:
+        self._send_timer = None
+        if self.transport.is_closing() or not self.flow.write_paused:
+            return
+        log.warning(
+            "response not read in time: connection closed",
+            extra={
+                "fields": {
+                    "send_timeout": self.send_timeout,
+                    "unsent_bytes": self.transport.get_write_buffer_size(),
+                }
+            },
+        )
+        self.transport.abort()  # drops what is buffered; close() would wait for the client
+
+    def _cancel_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    # Connections: room for requests that have arrived.
+
+    def sent_nothing(self) -> bool:
+        """Open, with no request in progress and no byte of a next one received."""
+        if self.closing or self._next_request_waits:
+            return False
+        if self.conn.their_state is not h11.IDLE:
+            return False
+        return (self.cycle is None or self.cycle.response_complete) and not self._waiting_input()
+
+    def head_unfinished(self) -> bool:
+        """Open, with part of a request head received and no request in progress."""
+        if self.closing or self.conn.their_state is not h11.IDLE:
+            return False
+        if self.cycle is not None and not self.cycle.response_complete:
+            return False
+        return bool(self._waiting_input())
+
+    @property
+    def closing(self) -> bool:
+        return self.transport.is_closing() or self._lingering
+
+    def open_connections(self) -> int:
+        """Connections of this server that are not closing already (counted one by one
+        only when the limit may be passed: under it, the exact number does not matter)."""
+        if len(self.connections) <= self.max_connections:
+            return len(self.connections)
+        return sum(1 for c in self.connections if not _closing(c))
+
+    def make_room(self) -> None:
+        """Over `max_connections`: close connections that have sent nothing (longest
+        idle first), then those with an unfinished head (oldest first), never this one."""
+        excess = self.open_connections() - self.max_connections
+        if excess <= 0:
+            return
+        others = [c for c in self.connections if c is not self and isinstance(c, InfluxH11Protocol)]
+        silent = sorted((c for c in others if c.sent_nothing()), key=lambda c: c.idle_since)
+        closed = 0
+        for connection in silent[:excess]:
+            connection.transport.close()
+            closed += 1
+        unfinished = sorted((c for c in others if c.head_unfinished()), key=lambda c: c.idle_since)
+        for connection in unfinished[: excess - closed]:
+            connection._refuse(InfluxError("unavailable", TOO_MANY_CONNECTIONS), quiet=True)
+            closed += 1
+        if closed:
+            log.info(
+                "connections closed to make room",
+                extra={"fields": {"closed": closed, "open": self.open_connections()}},
+            )
+
+    # Refusals before the app.
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn calls this from inside its `except h11.RemoteProtocolError:`, so the
         # exception being handled says what went wrong; h11 hints 431 for a head that
-        # outgrew its buffer. Its text may quote header bytes (a token), so it is not
-        # repeated to the client or the log.
+        # outgrew its buffer. h11's text may quote header bytes (a token), so it is not
+        # repeated to the client or the log; the framing checks' own reasons are.
         error = sys.exception()
         status = error.error_status_hint if isinstance(error, h11.RemoteProtocolError) else 400
-        if status == 431:
+        if isinstance(error, FramingError):
+            self._refuse(InfluxError("invalid", f"malformed HTTP request: {error.reason}"))
+        elif status == 431:
             self._refuse(InfluxError("request too large", "request header fields too large", 431))
         else:
             self._refuse(InfluxError("invalid", "malformed HTTP request"))
@@ -115,12 +280,13 @@ class InfluxH11Protocol(H11Protocol):
         else:
             self.transport.close()
 
-    def _refuse(self, error: InfluxError) -> None:
+    def _refuse(self, error: InfluxError, quiet: bool = False) -> None:
         """Answer `error` without the app, as influxd would, then close the connection."""
-        log.warning(
-            "request refused",
-            extra={"fields": {"status": error.status, "reason": error.message}},
-        )
+        if not quiet:
+            log.warning(
+                "request refused",
+                extra={"fields": {"status": error.status, "reason": error.message}},
+            )
         status, headers, body = render(error)
         response_headers = [
             *self.server_state.default_headers,
@@ -143,18 +309,48 @@ class InfluxH11Protocol(H11Protocol):
             output = b""  # a response had already started: nothing more can be said
         if output and not self.transport.is_closing():
             self.transport.write(output)
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after a refusal without losing it: a socket closed with unread input
+        sends a reset, which may destroy the answer before the client reads it. So the
+        write side is shut once the answer is out, and what still arrives is read and
+        dropped until the client closes, for at most LINGER_SECONDS."""
+        if self.transport.is_closing() or self._lingering:
+            return
+        self._lingering = True
+        self._cancel_header_timer()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.transport.resume_reading()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
-def protocol_class(*, header_timeout: float, identity_headers: Headers) -> type[InfluxH11Protocol]:
+def _closing(connection: Any) -> bool:
+    if isinstance(connection, InfluxH11Protocol):
+        return connection.closing
+    return bool(connection.transport.is_closing())
+
+
+def protocol_class(
+    *,
+    header_timeout: float,
+    send_timeout: float,
+    max_connections: int,
+    identity_headers: Headers,
+) -> type[InfluxH11Protocol]:
     """An `InfluxH11Protocol` with these settings, for uvicorn's `http` option."""
 
     class Configured(InfluxH11Protocol):
         pass
 
     Configured.header_timeout = header_timeout
+    Configured.send_timeout = send_timeout
+    Configured.max_connections = max_connections
     Configured.identity_headers = tuple(identity_headers)
     return Configured
 
 
-__all__ = ["OPEN_CONNECTIONS", "InfluxH11Protocol", "protocol_class"]
+__all__ = ["OPEN_CONNECTIONS", "READ_AHEAD_BYTES", "InfluxH11Protocol", "protocol_class"]

@@ -73,10 +73,9 @@ def negotiate(accept: str | None) -> Choice:
         if best is None or candidate[:2] > best[:2]:
             best = candidate
     if best is None:
+        # Quoted whole: the error layer masks tokens, then cuts (impl/http/exceptions.py).
         raise InfluxError(
-            "invalid",
-            f"cannot serve {accept[:200]!r}: /metrics serves {TEXT} and {OPENMETRICS}",
-            status=406,
+            "invalid", f"/metrics serves {TEXT} and {OPENMETRICS}, not {accept!r}", status=406
         )
     return _choice(best[2])
 

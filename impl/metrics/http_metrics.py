@@ -1,9 +1,17 @@
-"""The HTTP API metrics influxd records, with labels bounded whatever clients send."""
+"""The HTTP API metrics influxd records, with labels bounded whatever clients send.
+
+Each label's values come from a fixed set, and the number of label sets is capped
+(impl/metrics/series_limit.py): past `max_series`, a request with a new label set is
+counted under the overflow labels below, and in `http_api_overflow_requests_total`.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from impl.metrics.series_limit import LabelSet, SeriesLimit, SharedSeriesLimit
 from impl.metrics.user_agents import agent_name
 
 # Names, help texts, buckets and label names as influxd's.
@@ -23,6 +31,19 @@ OTHER_METHOD = "OTHER"
 # refusal): whoever sends those can choose both, so they would only add series.
 UNROUTED = "none"
 
+# The overflow series keep influxd's six label names, so that every query, dashboard
+# and `by (...)` written against influxd's labels still sees them (a label of its own,
+# as OpenTelemetry's `otel.metric.overflow`, would give one series a different label
+# set). Every label takes the value `overflow` but `handler` and `status`: keeping the
+# status class leaves sums and ratios by `status` (error rates) exact, at the cost of
+# one overflow series per class the service answers with (2XX, 3XX, 4XX, 5XX).
+OVERFLOW = "overflow"
+OVERFLOW_HELP = (
+    "Number of http requests counted under the overflow labels, "
+    "their own label set being beyond the series limit"
+)
+DEFAULT_MAX_SERIES = 100  # Config.max_http_series's default too
+
 
 def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else OTHER_METHOD
@@ -32,6 +53,14 @@ def status_class(status: int) -> str:
     return f"{status // 100}XX"
 
 
+def overflow_labels(status: int) -> LabelSet:
+    return (HANDLER, OVERFLOW, OVERFLOW, OVERFLOW, status_class(status), OVERFLOW)
+
+
+def is_overflow(labels: LabelSet) -> bool:
+    return labels[LABELS.index("method")] == OVERFLOW
+
+
 class HttpMetrics:
     """`http_api_requests_total` and `http_api_request_duration_seconds` of one app.
 
@@ -39,8 +68,27 @@ class HttpMetrics:
     (status="4XX"), so that 401 and 404 storms can be seen.
     """
 
-    def __init__(self, registry: CollectorRegistry | None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None,
+        *,
+        max_series: int = DEFAULT_MAX_SERIES,
+        shared_dir: Path | None = None,
+    ) -> None:
+        """`shared_dir`: the multiprocess directory, when worker processes share the limit."""
         self.requests = Counter("http_api_requests", REQUESTS_HELP, LABELS, registry=registry)
+        self.overflow = Counter("http_api_overflow_requests", OVERFLOW_HELP, registry=registry)
+        self.limit = (
+            SharedSeriesLimit(
+                max_series,
+                directory=shared_dir,
+                family="http_api_requests",
+                label_names=LABELS,
+                is_overflow=is_overflow,
+            )
+            if shared_dir is not None
+            else SeriesLimit(max_series)
+        )
         self.duration = Histogram(
             "http_api_request_duration_seconds",
             DURATION_HELP,
@@ -62,7 +110,7 @@ class HttpMetrics:
     ) -> None:
         """Count one finished request; `path` must already be a route template, and
         `routed` says whether it reached an operation."""
-        labels = (
+        labels: LabelSet = (
             HANDLER,
             method_label(method) if routed else UNROUTED,
             path,
@@ -70,6 +118,11 @@ class HttpMetrics:
             status_class(status),
             agent_name(user_agent) if routed else UNROUTED,
         )
-        self.requests.labels(*labels).inc()
+        # The child is made only once admitted: making it creates its series.
+        admitted = labels
+        if not self.limit.admit(labels, lambda: self.requests.labels(*admitted).inc()):
+            labels = overflow_labels(status)
+            self.requests.labels(*labels).inc()
+            self.overflow.inc()
         exemplar = {"trace_id": trace_id} if trace_id else None
         self.duration.labels(*labels).observe(seconds, exemplar)

@@ -165,7 +165,10 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
         registry=registry,
         # Recorded into this worker's multiprocess files; the registry reads them
         # back with every other worker's, so the metrics must not be registered too.
-        http_metrics=HttpMetrics(registry=None),
+        # The series limit holds for the instance: every worker reads the same files.
+        http_metrics=HttpMetrics(
+            registry=None, max_series=config.max_http_series, shared_dir=context.directory
+        ),
         started_ns=context.started_ns,
         started_monotonic=context.started_monotonic,
     )

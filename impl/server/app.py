@@ -23,11 +23,19 @@ from impl.http.compression import GzipOperations
 from impl.http.exceptions import ErrorResponses
 from impl.http.limits import Limits, RequestLimits
 from impl.http.observe import Observe
+from impl.http.page_headers import PageHeaders
 from impl.http.redact import RedactErrorBodies, Redactor
 from impl.http.routes import Routes, RouteTable
+from impl.http.scrapes import ScrapeSlots
 from impl.http.tokens import TokenChecker, TokenGate
 from impl.server.config import Config
-from impl.server.docs import SPEC_JSON_PATH, SPEC_YAML_PATH, add_spec_routes, swagger_ui_options
+from impl.server.docs import (
+    DOCS_PATH,
+    SPEC_JSON_PATH,
+    SPEC_YAML_PATH,
+    add_spec_routes,
+    swagger_ui_options,
+)
 from impl.server.serving import identity_headers
 from impl.server.state import EXTENSION_KEY, AppState
 from impl.spec import generated_spec_path
@@ -55,10 +63,13 @@ def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
         partial(Observe, metrics=state.http_metrics, routes=routes, identity_headers=identity),
         # Token-protected mode: configured tokens masked in every error body below.
         *([partial(RedactErrorBodies, redactor=Redactor(tokens))] if tokens else []),
-        # An exception from any layer below is answered as an InfluxDB error, logged.
-        ErrorResponses,
+        # An exception from any layer below is answered as an InfluxDB error, logged;
+        # what its message quotes of the request is masked, then cut.
+        partial(ErrorResponses, redactor=Redactor(tokens)),
         # Too many connections, a head or body too large or too slow: refused unread.
         partial(RequestLimits, limits=limits),
+        # /ui/: what a browser may do with the docs page (CSP, no framing, nosniff).
+        partial(PageHeaders, prefix=DOCS_PATH),
         # /ui/: Swagger UI, outside the spec and its routes.
         SwaggerUIMiddleware,
         # Unknown path: 404; method not served: 405 with Allow; HEAD runs the GET.
@@ -69,6 +80,13 @@ def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
         *([partial(TokenGate, tokens=TokenChecker(tokens), protected=protected)] if tokens else []),
         # Parameters against the spec: 400 before a handler runs.
         RequestValidationMiddleware,
+        # A few /metrics responses in the making at once, a bounded queue, then 503.
+        partial(
+            ScrapeSlots,
+            operations={METRICS_OPERATION},
+            concurrent=config.max_concurrent_scrapes,
+            queued=config.max_queued_scrapes,
+        ),
         # gzip for /metrics, outside response validation, which reads bodies as text.
         partial(GzipOperations, operations={METRICS_OPERATION}),
         # Responses against the spec: a handler's mistake is a 500, not a broken contract.

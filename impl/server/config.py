@@ -93,6 +93,32 @@ class Config:
     max_connections: int = setting(
         512, "open connections per process; requests on further ones get 503", low=1, high=100_000
     )
+    # Prometheus' default scrape timeout: a response not taken by then is of no use.
+    send_timeout: int = setting(
+        10,
+        "seconds a client that does not read may hold a response: once its unsent part "
+        "passes 64 KiB, the client must take it within this time or the connection is "
+        "closed",
+        low=1,
+        high=3600,
+    )
+    # Enough for the few label sets real clients make (README: Reliability).
+    max_http_series: int = setting(
+        100,
+        "label sets of the HTTP metrics; requests beyond them are counted under "
+        "`overflow` labels (and in http_api_overflow_requests_total)",
+        low=1,
+        high=100_000,
+    )
+    max_concurrent_scrapes: int = setting(
+        2, "/metrics responses rendered at once per process", low=1, high=64
+    )
+    max_queued_scrapes: int = setting(
+        16,
+        "/metrics requests waiting for one of those per process; more get 503",
+        low=0,
+        high=10_000,
+    )
     # Never a flag: read from token_file or TOKENS_ENV. Kept out of repr so that a
     # logged or printed Config never shows a secret.
     tokens: tuple[str, ...] = field(default=(), repr=False)

@@ -1,63 +1,113 @@
-"""Logging set-up: one line per event, logfmt or JSON."""
+"""Logging set-up: one line per event, logfmt or JSON, that a reader can trust.
+
+Log values carry text clients chose (paths, methods, header values quoted in error
+messages), so every value is, in this order:
+
+1. masked: the configured tokens become `[redacted]` (before the cut, which could
+   otherwise leave the first half of a token standing);
+2. cut to `VALUE_LIMIT` characters (`TRACEBACK_LIMIT` for a traceback), with a marker
+   saying how much went;
+3. escaped, in logfmt: the quote and backslash, every control character (C0 with CR,
+   LF, NUL and ESC; DEL; C1 with NEL), the line and paragraph separators, format and
+   bidirectional controls, and any space but the ASCII one. Nothing a client sends
+   can end a line, start a forged record, colour a terminal or reorder what a reader
+   sees. JSON lines are written with every non-ASCII character escaped.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
+import unicodedata
 from collections.abc import Iterable
 
 from impl.http.redact import Redactor
 
+VALUE_LIMIT = 1024
+TRACEBACK_LIMIT = 16 * 1024
+# Characters of these Unicode categories are escaped: controls, format characters
+# (bidi controls, zero-width ones, the BOM), surrogates, private use, unassigned,
+# and line, paragraph and space separators (ASCII space is the one exception).
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
+_SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# ASCII that can stand unquoted in a logfmt value.
+_PLAIN_ASCII = re.compile(r"[!#-<>-\[\]-~]+")
+_ASCII_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\]')
 
-def _logfmt_value(value: object) -> str:
-    text = str(value)
-    if text and not any(c in text for c in ' ="\\\n'):
+
+def cut(text: str, limit: int = VALUE_LIMIT) -> str:
+    """`text`, or its first `limit` characters and a marker saying how many went."""
+    if len(text) <= limit:
         return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return f"{text[:limit]}...[{len(text) - limit} chars cut]"
+
+
+def _escape_char(char: str) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if char == " " or unicodedata.category(char) not in UNSAFE_CATEGORIES:
+        return char
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def logfmt_value(text: str) -> str:
+    """A logfmt value: bare when it is plain, else quoted with everything unsafe escaped."""
+    if _PLAIN_ASCII.fullmatch(text):
+        return text
+    if text.isascii():  # the usual case, without a look-up per character
+        return '"' + _ASCII_UNSAFE.sub(lambda m: _escape_char(m.group()), text) + '"'
+    return '"' + "".join(_escape_char(char) for char in text) + '"'
+
+
+class _Fields:
+    """Builds a record's fields, each masked then cut (see the module docstring)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+
+    def text(self, value: object, limit: int = VALUE_LIMIT) -> str:
+        return cut(self.redactor.text(str(value)), limit)
+
+    def of(self, record: logging.LogRecord, formatter: logging.Formatter) -> dict[str, object]:
+        fields: dict[str, object] = {
+            "lvl": record.levelname.lower(),
+            "logger": record.name,
+            "msg": self.text(record.getMessage()),
+        }
+        for key, value in getattr(record, "fields", {}).items():
+            plain = isinstance(value, bool | int | float) or value is None
+            fields[key] = value if plain else self.text(value)
+        if record.exc_info:
+            fields["error"] = self.text(formatter.formatException(record.exc_info), TRACEBACK_LIMIT)
+        return fields
 
 
 class LogfmtFormatter(logging.Formatter):
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.fields = _Fields(redactor or Redactor(()))
+
     def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, object] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "lvl": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            fields["error"] = self.formatException(record.exc_info)
-        return " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        fields: dict[str, object] = {"ts": f"{stamp}.{int(record.msecs):03d}Z"}
+        fields.update(self.fields.of(record, self))
+        return " ".join(f"{key}={logfmt_value(str(value))}" for key, value in fields.items())
 
 
 class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, object] = {
-            "ts": record.created,
-            "lvl": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            fields["error"] = self.formatException(record.exc_info)
-        return json.dumps(fields, default=str)
-
-
-class RedactingFormatter(logging.Formatter):
-    """Formats with `inner`, then masks the secrets in the finished line."""
-
-    def __init__(self, inner: logging.Formatter, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor | None = None) -> None:
         super().__init__()
-        self.inner = inner
-        self.redactor = redactor
+        self.fields = _Fields(redactor or Redactor(()))
 
     def format(self, record: logging.LogRecord) -> str:
-        return self.redactor.text(self.inner.format(record))
+        fields: dict[str, object] = {"ts": record.created}
+        fields.update(self.fields.of(record, self))
+        # ensure_ascii (the default) escapes every non-ASCII character, U+2028 too.
+        return json.dumps(fields)
 
 
 class ClientNoise(logging.Filter):
@@ -82,9 +132,9 @@ CLIENT_NOISE = ClientNoise()
 def configure(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     """Log to stderr; `secrets` (the configured tokens) are masked in every line."""
     handler = logging.StreamHandler(sys.stderr)
-    formatter: logging.Formatter = JsonFormatter() if fmt == "json" else LogfmtFormatter()
     redactor = Redactor(secrets)
-    handler.setFormatter(RedactingFormatter(formatter, redactor) if redactor else formatter)
+    formatter = JsonFormatter(redactor) if fmt == "json" else LogfmtFormatter(redactor)
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -23,10 +23,14 @@ def identity_headers(config: Config) -> Headers:
 def uvicorn_options(config: Config) -> dict[str, Any]:
     """uvicorn.Config options, apart from the app and where to listen."""
     return {
-        # h11 with a header timeout and InfluxDB errors for what uvicorn refuses
-        # (impl/http/protocol.py, which also says why h11 rather than httptools).
+        # h11 with header and send timeouts, strict framing, room made for requests
+        # and InfluxDB errors for what uvicorn refuses (impl/http/protocol.py, which
+        # also says why h11 rather than httptools).
         "http": protocol_class(
-            header_timeout=config.header_timeout, identity_headers=identity_headers(config)
+            header_timeout=config.header_timeout,
+            send_timeout=config.send_timeout,
+            max_connections=config.max_connections,
+            identity_headers=identity_headers(config),
         ),
         "h11_max_incomplete_event_size": config.max_header_size,
         "timeout_keep_alive": config.keep_alive_timeout,

@@ -43,7 +43,7 @@ class AppState:
             config=config,
             instance_id=instance_id,
             registry=registry,
-            http_metrics=HttpMetrics(registry),
+            http_metrics=HttpMetrics(registry, max_series=config.max_http_series),
             started_monotonic=started_monotonic,
         )
 

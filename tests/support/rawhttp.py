@@ -55,6 +55,21 @@ def read_response(sock: socket.socket, method: str = "GET") -> RawResponse:
     )
 
 
+def read_responses(sock: socket.socket, count: int) -> list[RawResponse]:
+    """`count` pipelined responses, in order, off one connection (bodies framed by
+    Content-Length, or none). One buffered reader serves them all: http.client's
+    reader per response could buffer the next response, and lose it when closed."""
+    stream = sock.makefile("rb")
+    responses = []
+    for _ in range(count):
+        status = int(stream.readline().split()[1])
+        headers = http.client.parse_headers(stream)
+        body = stream.read(int(headers.get("Content-Length", "0")))
+        closes = headers.get("Connection", "").lower() == "close"
+        responses.append(RawResponse(status, list(headers.items()), body, closes))
+    return responses
+
+
 class RawClient:
     """One connection at a time to the server on `port`, reopened when it closes."""
 

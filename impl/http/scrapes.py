@@ -1,0 +1,57 @@
+"""At most a few /metrics responses in the making at once; a bounded queue for the rest.
+
+Rendering a scrape takes a body's worth of memory and CPU (more for OpenMetrics and
+gzip), so a crowd of scrapers, or one client sending scrapes on many connections,
+would multiply both. Here `concurrent` scrapes are rendered, validated and compressed
+at a time; up to `queued` more wait their turn, and any beyond get an InfluxDB 503
+at once. A slot is held until the response has been handed to the server, which
+then keeps at most one response per connection (impl/http/protocol.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from impl.errors import InfluxError
+from impl.http.asgi import operation_id, send_error
+
+log = logging.getLogger(__name__)
+
+BUSY_MESSAGE = "too many scrapes in progress, try again"
+
+
+class ScrapeSlots:
+    def __init__(
+        self, app: ASGIApp, *, operations: Collection[str], concurrent: int, queued: int
+    ) -> None:
+        self.app = app
+        self.operations = frozenset(operations)
+        self.concurrent = concurrent
+        self.queued = queued
+        self._slots = asyncio.Semaphore(concurrent)
+        self._waiting = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or operation_id(scope) not in self.operations:
+            await self.app(scope, receive, send)
+            return
+        if self._slots.locked() and self._waiting >= self.queued:
+            log.warning("scrape refused: %d rendering, %d waiting", self.concurrent, self._waiting)
+            await send_error(send, InfluxError("unavailable", BUSY_MESSAGE))
+            return
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._slots.release()
+
+
+__all__ = ["BUSY_MESSAGE", "ScrapeSlots"]

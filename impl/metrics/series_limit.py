@@ -1,0 +1,133 @@
+"""Which label sets of the HTTP metrics get series of their own: at most `limit`.
+
+The label values are bounded one by one (impl/metrics/http_metrics.py), but their
+product is not small: every user-agent name times every method, path and status a
+client can provoke. An attacker who enumerates them on purpose makes thousands of
+label sets, 15 series each, and /metrics grows by megabytes until restart. So the
+first `limit` label sets seen are admitted and every later new one is folded into
+the overflow labels, as OpenTelemetry SDKs do past their cardinality limit.
+
+With several worker processes the limit holds for the instance, not per worker:
+a label set is admitted while the label sets already recorded in prometheus_client's
+multiprocess files, by any worker alive or dead, number fewer than `limit`. The
+directory is locked while a worker reads them and records its new one, so two
+workers cannot both take the last place. Each worker remembers what it admitted, and
+once the limit is reached the label sets recorded are all there will ever be: the
+files are read at most once per label set a worker admits, plus once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from prometheus_client.multiprocess import MultiProcessCollector
+
+log = logging.getLogger(__name__)
+
+LabelSet = tuple[str, ...]
+
+
+class SeriesLimit:
+    """Admits at most `limit` label sets (the overflow ones are not counted)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._admitted: set[LabelSet] = set()
+        self._lock = threading.Lock()
+
+    def admit(self, labels: LabelSet, record: Callable[[], None]) -> bool:
+        """Whether `labels` has a series of its own; `record` is called when it has,
+        before any other label set can be admitted."""
+        if labels in self._admitted:
+            record()
+            return True
+        with self._lock:
+            admitted = labels in self._admitted or len(self._admitted) < self.limit
+            if admitted:
+                self._admitted.add(labels)
+                record()
+            return admitted
+
+
+class SharedSeriesLimit(SeriesLimit):
+    """The same limit over every worker writing to one multiprocess directory."""
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        directory: Path,
+        family: str,
+        label_names: Iterable[str],
+        is_overflow: Callable[[LabelSet], bool],
+    ) -> None:
+        super().__init__(limit)
+        self._is_overflow = is_overflow
+        self._directory = directory
+        self._family = family
+        self._label_names = tuple(label_names)
+        self._final: frozenset[LabelSet] | None = None
+
+    def admit(self, labels: LabelSet, record: Callable[[], None]) -> bool:
+        if labels in self._admitted:
+            record()
+            return True
+        if self._final is not None and labels not in self._final:
+            return False
+        try:
+            return self._admit_shared(labels, record)
+        except OSError as err:
+            # The directory went wrong under the service: the request is still counted,
+            # under the overflow labels, and the limit still holds.
+            log.warning("series limit: cannot read %s: %s", self._directory, err.strerror)
+            return False
+
+    def _admit_shared(self, labels: LabelSet, record: Callable[[], None]) -> bool:
+        with self._lock, _DirectoryLock(self._directory):
+            recorded = self._final if self._final is not None else self._recorded()
+            admitted = labels in recorded or len(recorded) < self.limit
+            if admitted:
+                self._admitted.add(labels)
+                record()  # into this worker's file, before the lock is released
+            elif len(recorded) >= self.limit:
+                # Full: no worker admits another, so these are all there will ever be.
+                self._final = frozenset(recorded)
+            return admitted
+
+    def _recorded(self) -> set[LabelSet]:
+        """The non-overflow label sets of the family in every worker's counter file."""
+        files = glob.glob(os.path.join(self._directory, "counter_*.db"))
+        recorded: set[LabelSet] = set()
+        for family in MultiProcessCollector.merge(files, accumulate=False):  # type: ignore[no-untyped-call]
+            if family.name != self._family:
+                continue
+            for sample in family.samples:
+                labels = tuple(sample.labels.get(name, "") for name in self._label_names)
+                if not self._is_overflow(labels):
+                    recorded.add(labels)
+        return recorded
+
+
+class _DirectoryLock:
+    """An exclusive flock on a directory, shared by the processes that open it."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        self._fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+
+
+__all__ = ["LabelSet", "SeriesLimit", "SharedSeriesLimit"]
