@@ -76,7 +76,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,23 +211,29 @@ def _still_linked(directory: Path, pending: Iterable[tuple[str, int]]) -> set[tu
     return linked
 
 
-def fold_process(directory: Path, pid: int) -> int:
-    """Fold the files of exited process `pid` into the archive; returns how many files
-    it removed. Only for a process that has exited: its files must be final."""
+def fold_process(directory: Path, pid: int) -> None:
+    """Fold the files of exited process `pid` into the archive. Only for a process
+    that has exited: its files must be final."""
+    for _step in fold_steps(directory, pid):
+        pass
+
+
+def fold_steps(directory: Path, pid: int) -> Iterator[str]:
+    """The fold, one step at a time: yields the name of each step once it is done
+    ("live gauges", "W2", "W3", "W4"), so that the steps can be seen in order."""
     listed = [
         (entry.name, entry.inode())
         for entry in os.scandir(directory)
         if metrics_file_pid(entry.name) == pid
     ]
-    removed = 0
     for name, _ in listed:
         if is_live_gauge(_kind(name)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(directory / name)
-                removed += 1
+    yield "live gauges"
     foldable = [(name, inode) for name, inode in listed if not is_live_gauge(_kind(name))]
     if not foldable:
-        return removed
+        return
     archive = load_archive(directory)
     earlier = _still_linked(directory, archive.pending)
     cache = KeyCache()
@@ -243,22 +249,31 @@ def fold_process(directory: Path, pid: int) -> int:
             handle.close()
         folded.append((name, inode))
     archive.pending = frozenset(earlier | set(folded))
-    publish(directory, archive)  # W2
+    publish(directory, archive)
+    yield "W2"
     left = set()
-    for name, inode in folded:  # W3
+    for name, inode in folded:
         try:
             os.unlink(directory / name)
-            removed += 1
         except OSError as err:
             log.warning("folded file left in place: %s: %s", name, err.strerror)
             left.add((name, inode))
+    yield "W3"
     archive.pending = frozenset(earlier | left)
-    publish(directory, archive)  # W4
-    return removed
+    publish(directory, archive)
+    yield "W4"
 
 
 def _kind(name: str) -> str:
     return name.rsplit("_", 1)[0]
 
 
-__all__ = ["Archive", "ArchivedSource", "fold_process", "is_live_gauge", "load_archive", "publish"]
+__all__ = [
+    "Archive",
+    "ArchivedSource",
+    "fold_process",
+    "fold_steps",
+    "is_live_gauge",
+    "load_archive",
+    "publish",
+]

@@ -131,14 +131,29 @@ class MergedFamily(EncodedFamily):
         return self._planned.values(self._snapshot.values, self._snapshot.stamps)
 
 
+class DirectoryCollector(Collector):
+    """The merged families of a multiprocess directory: its workers' files and the
+    archive of exited ones, read anew at each scrape (impl/scaleout/snapshot.py)."""
+
+    def __init__(self, directory: Path) -> None:
+        self._reader = DirectoryReader(directory)
+
+    def text_families(self) -> list[MergedFamily]:
+        """For impl/metrics/encoding.py: families that write their own text."""
+        snapshot = self._reader.read()
+        return [MergedFamily(planned, snapshot) for planned in snapshot.plan.families]
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.text_families():
+            yield family.metric()
+
+
 class MergedView(Collector):
-    """The instance's families, merged anew at each scrape from every worker's files
-    and the archive of exited workers (impl/scaleout/snapshot.py), then the live
-    processes, the platform and the identity."""
+    """The instance's families: the multiprocess directory's, then the live processes,
+    the platform and the identity."""
 
     def __init__(self, context: WorkerContext, identity: Collector) -> None:
-        self._context = context
-        self._reader = DirectoryReader(context.directory)
+        self._directory = DirectoryCollector(context.directory)
         self._others: list[Collector] = [
             ServiceProcessCollector(context.arbiter_pid),
             PlatformCollector(registry=None),
@@ -146,16 +161,14 @@ class MergedView(Collector):
         ]
 
     def text_families(self) -> Iterator[Metric | EncodedFamily]:
-        """For impl/metrics/encoding.py: the merged families write their own text."""
-        snapshot = self._reader.read()
-        for planned in snapshot.plan.families:
-            yield MergedFamily(planned, snapshot)
+        yield from self._directory.text_families()
         for collector in self._others:
             yield from collector.collect()
 
     def collect(self) -> Iterator[Metric]:
-        for family in self.text_families():
-            yield family.metric() if isinstance(family, MergedFamily) else family  # type: ignore[misc]
+        yield from self._directory.collect()
+        for collector in self._others:
+            yield from collector.collect()
 
 
 def worker_state(config: Config, context: WorkerContext) -> AppState:
@@ -238,6 +251,7 @@ class GcMirror:
 
 
 __all__ = [
+    "DirectoryCollector",
     "GcMirror",
     "MergedView",
     "ServiceProcessCollector",
