@@ -17,13 +17,17 @@ impl/scaleout/multiprocess.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+import uvicorn
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger as GunicornLogger
 from uvicorn_worker import UvicornWorker
 
@@ -42,11 +46,41 @@ ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 PROC_NAME = "influxdb-sysinfo"
 
 
+# How long a leaving worker waits, no longer accepting, before it closes the
+# connections that have not sent a request yet (see DrainingServer).
+FIRST_REQUEST_GRACE_SECONDS = 0.1
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, leaving gently. When a worker leaves (its --max-requests
+    reached, or SIGTERM), uvicorn closes at once every connection that has not sent a
+    request yet, among them those it accepted a moment ago: their clients, which send
+    the request right after connecting, see the connection reset. So the worker first
+    stops accepting (the other workers take the new connections), waits a moment for
+    the accepted ones to send their request, and only then shuts down as uvicorn
+    does, answering the requests that have arrived."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        await asyncio.sleep(FIRST_REQUEST_GRACE_SECONDS)
+        await super().shutdown(sockets)
+
+
 def worker_class(config: Config) -> type[UvicornWorker]:
     """uvicorn inside a gunicorn worker, with the options of a single process."""
 
     class SysinfoWorker(UvicornWorker):  # type: ignore[misc]  # gunicorn is untyped
         CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, **uvicorn_options(config)}
+
+        async def _serve(self) -> None:
+            # UvicornWorker's own, with the draining server.
+            self.config.app = self.wsgi
+            server = DrainingServer(config=self.config)
+            self._install_sigquit_handler()
+            await server.serve(sockets=self.sockets)
+            if not server.started:
+                sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
     return SysinfoWorker
 
