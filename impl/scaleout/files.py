@@ -41,13 +41,24 @@ class CorruptFile(RuntimeError):
     """An entry runs past what the file says it uses: not prometheus_client's format."""
 
 
+Labels = tuple[tuple[str, str], ...]
+
+
 class Key(NamedTuple):
     """A decoded key: what MultiProcessCollector derives from it."""
 
     metric: str  # the family's name
     sample: str  # the sample's name (`x_total`, `x_bucket`, ...)
-    labels: tuple[tuple[str, str], ...]  # sorted by label name, `le` included
+    labels: Labels  # sorted by label name, `le` included
     help: str
+    without_le: Labels  # the labels but `le`
+    bound: float | None  # `le` as a number, when there is one (a histogram's bucket)
+
+
+def make_key(metric: str, sample: str, labels: Labels, help_text: str) -> Key:
+    without = tuple(pair for pair in labels if pair[0] != "le")
+    le = next((value for name, value in labels if name == "le"), None)
+    return Key(metric, sample, labels, help_text, without, None if le is None else float(le))
 
 
 class KeyCache:
@@ -60,7 +71,7 @@ class KeyCache:
         key = self._keys.get(raw)
         if key is None:
             metric, sample, labels, help_text = json.loads(raw)
-            key = Key(metric, sample, tuple(sorted(labels.items())), help_text)
+            key = make_key(metric, sample, tuple(sorted(labels.items())), help_text)
             self._keys[raw] = key
         return key
 
@@ -173,4 +184,4 @@ class MappedFile:
         os.close(self._fd)
 
 
-__all__ = ["CorruptFile", "Key", "KeyCache", "MappedFile"]
+__all__ = ["CorruptFile", "Key", "KeyCache", "Labels", "MappedFile", "make_key"]

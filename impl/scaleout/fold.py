@@ -81,7 +81,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from impl.scaleout.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY, metrics_file_pid
-from impl.scaleout.files import Key, KeyCache, MappedFile
+from impl.scaleout.files import Key, KeyCache, MappedFile, make_key
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class Archive:
             raise ValueError(f"archive format {data.get('format')!r} is not {FORMAT}")
         values: dict[Slot, tuple[float, float]] = {}
         for kind, pid, metric, sample, labels, help_text, value, stamp in data["entries"]:
-            key = Key(metric, sample, tuple((k, v) for k, v in labels), help_text)
+            key = make_key(metric, sample, tuple((k, v) for k, v in labels), help_text)
             values[(kind, pid, key)] = (value, stamp)
         pending = frozenset((name, inode) for name, inode in data["pending"])
         return cls(values, pending)

@@ -39,9 +39,8 @@ from prometheus_client.utils import floatToGoString
 
 from impl.metrics.encoding import escape_value, help_line
 from impl.metrics.names import selects
-from impl.scaleout.files import Key
+from impl.scaleout.files import Key, Labels
 
-Labels = tuple[tuple[str, str], ...]
 # prometheus_client's own float formatting (Go's style), left unannotated upstream.
 go_float: Callable[[float], str] = floatToGoString
 _DROP_PID = frozenset({"min", "livemin", "max", "livemax", "sum", "livesum"})
@@ -168,37 +167,63 @@ class Plan:
     needs_stamps: bool
 
 
+class Planner:
+    """Builds plans, keeping each line's text from one plan to the next: a rebuild
+    (a key appeared) re-renders only the lines that are new."""
+
+    def __init__(self) -> None:
+        self._lines: dict[tuple[str, Labels, float | None], Line] = {}
+        self._used: dict[tuple[str, Labels, float | None], Line] = {}
+
+    def build(self, sources: Sequence[SourceKeys]) -> Plan:
+        """The plan for `sources`, whose values will be concatenated in this order."""
+        families: dict[str, Family] = {}
+        index = 0
+        for source in sources:
+            kind, _, mode = source.kind.partition("_")
+            for key in source.keys:
+                family = families.get(key.metric)
+                if family is None:
+                    family = families[key.metric] = Family(key.metric, kind, key.help)
+                if kind == "gauge":
+                    family.mode = mode
+                _place(family, key, source.pid, index)
+                index += 1
+        self._used = {}
+        planned = [_plan(family, self._line) for family in families.values()]
+        self._lines, self._used = self._used, {}
+        return Plan(planned, any(family.rule == "mostrecent" for family in planned))
+
+    def _line(self, sample: str, labels: Labels, bound: float | None) -> Line:
+        key = (sample, labels, bound)
+        line = self._lines.get(key)
+        if line is None:
+            if bound is not None:
+                labels = tuple(sorted((*labels, ("le", go_float(bound)))))
+            line = _line(sample, labels)
+        self._used[key] = line
+        return line
+
+
 def build(sources: Sequence[SourceKeys]) -> Plan:
-    """The plan for `sources`, whose values will be concatenated in this order."""
-    families: dict[str, Family] = {}
-    index = 0
-    for source in sources:
-        kind, _, mode = source.kind.partition("_")
-        for key in source.keys:
-            family = families.get(key.metric)
-            if family is None:
-                family = families[key.metric] = Family(key.metric, kind, key.help)
-            if kind == "gauge":
-                family.mode = mode
-            _place(family, key, source.pid, index)
-            index += 1
-    planned = [_plan(family) for family in families.values()]
-    return Plan(planned, any(family.rule == "mostrecent" for family in planned))
+    """A plan for `sources`, from nothing."""
+    return Planner().build(sources)
 
 
 def _place(family: Family, key: Key, pid: str, index: int) -> None:
+    if family.type == "histogram" and key.bound is not None:
+        series = family.series.get(key.without_le)
+        if series is None:
+            series = family.series[key.without_le] = Series(key.without_le)
+        series.buckets.setdefault(key.bound, []).append(index)
+        return
     labels = key.labels
-    if family.type == "histogram":
-        for name, value in labels:
-            if name == "le":
-                without = tuple(pair for pair in labels if pair[0] != "le")
-                series = family.series.setdefault(without, Series(without))
-                series.buckets.setdefault(float(value), []).append(index)
-                return
-    elif family.type == "gauge":
+    if family.type == "gauge":
         # Where the mode drops the pid, a label so named goes too (as there).
         labels = tuple(sorted((*labels, ("pid", pid))))
-    series = family.series.setdefault(labels, Series(labels))
+    series = family.series.get(labels)
+    if series is None:
+        series = family.series[labels] = Series(labels)
     series.samples.setdefault(key.sample, []).append(index)
 
 
@@ -209,7 +234,7 @@ def _rule(family: Family) -> str:
     return {"min": "min", "max": "max", "sum": "sum", "mostrecent": "mostrecent"}.get(mode, "last")
 
 
-def _plan(family: Family) -> PlannedFamily:
+def _plan(family: Family, line: Callable[[str, Labels, float | None], Line]) -> PlannedFamily:
     rule = _rule(family)
     series: Iterable[Series] = family.series.values()
     if family.type == "gauge" and family.mode in _DROP_PID:
@@ -221,13 +246,12 @@ def _plan(family: Family) -> PlannedFamily:
         if one.buckets:
             runs.append((len(lines), len(one.buckets)))
             for bound in sorted(one.buckets):
-                bucket = tuple(sorted((*one.labels, ("le", go_float(bound)))))
-                lines.append(_line(family.name + "_bucket", bucket))
+                lines.append(line(family.name + "_bucket", one.labels, bound))
                 indices.append(tuple(one.buckets[bound]))
-            lines.append(_line(family.name + "_count", one.labels))
+            lines.append(line(family.name + "_count", one.labels, None))
             indices.append(())
         for sample in sorted(one.samples, key=lambda name: _rank(family, name)):
-            lines.append(_line(sample, one.labels))
+            lines.append(line(sample, one.labels, None))
             indices.append(tuple(one.samples[sample]))
     shown = family.name + "_total" if family.type == "counter" else family.name
     exposed = escape_metric_name(shown)
@@ -275,4 +299,4 @@ def _line(sample: str, labels: Labels) -> Line:
     return Line(sample, labels, f"{name}{{{text}}} ")
 
 
-__all__ = ["Line", "Plan", "PlannedFamily", "SourceKeys", "build"]
+__all__ = ["Line", "Plan", "PlannedFamily", "Planner", "SourceKeys", "build"]

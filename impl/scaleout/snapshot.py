@@ -23,7 +23,7 @@ from pathlib import Path
 from impl.scaleout.directory import ARCHIVE_NAME, metrics_file_pid
 from impl.scaleout.files import KeyCache, MappedFile
 from impl.scaleout.fold import Archive, ArchivedSource
-from impl.scaleout.merge import Plan, SourceKeys, build
+from impl.scaleout.merge import Plan, Planner, SourceKeys
 
 # A scrape that sees this many folds publish while it reads gives up (each fold
 # publishes twice, within milliseconds; in practice a scrape restarts rarely, once).
@@ -83,6 +83,7 @@ class DirectoryReader:
         self._keys = KeyCache()
         self._archive = HeldArchive.empty()
         self._files: dict[str, MappedFile] = {}
+        self._planner = Planner()
         self._plan: Plan | None = None
         self._plan_for: tuple[object, ...] = ()
         # Scrapes of one worker run in a thread pool: one at a time through the caches.
@@ -146,7 +147,7 @@ class DirectoryReader:
         if self._plan is None or grew or shape != self._plan_for:
             sources = [SourceKeys(s.kind, s.pid, s.keys) for s in archive.sources]
             sources += [SourceKeys(_kind(f.name), _pid(f.name), f.keys) for f in counted]
-            self._plan, self._plan_for = build(sources), shape
+            self._plan, self._plan_for = self._planner.build(sources), shape
         values = list(archive.values)
         for handle in counted:
             values.extend(handle.values())
