@@ -88,9 +88,12 @@ class OwnedDirectory:
 def prepare_directory(configured: Path | None) -> OwnedDirectory:
     """A directory only this user can enter, locked for this instance and emptied."""
     if configured is None:
-        # mkdtemp creates it 0700 and unique, so instances never share one.
-        path = Path(tempfile.mkdtemp(prefix="influxdb-sysinfo-metrics-"))
-        return OwnedDirectory(path, _lock(path))
+        try:
+            # mkdtemp creates it 0700 and unique, so instances never share one.
+            path = Path(tempfile.mkdtemp(prefix="influxdb-sysinfo-metrics-"))
+            return OwnedDirectory(path, _lock(path))
+        except OSError as err:
+            raise MultiprocDirError(f"no temporary multiproc dir: {err.strerror}") from err
     path = configured
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)

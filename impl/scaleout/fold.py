@@ -15,6 +15,14 @@ dead worker's files, kept):
 - gauge `live*`: removed, not archived (as `mark_process_dead` does): a dead
   worker's live values disappear.
 
+## Who writes what
+
+Each worker writes only its own `<kind>_<pid>.db` files (prometheus_client, under
+its process lock); the arbiter writes only the archive and its temporary twin, and
+unlinks only the files of workers it has reaped; scrapes write nothing. So a reaped
+worker's files are final, and the archive has one writer, whose folds never overlap.
+The directory is the instance's alone (mode 0700, and a lock: directory.py).
+
 ## The archive
 
 `influxdb-sysinfo.archive` is JSON: the archived values by kind, and `pending`, the
