@@ -7,7 +7,9 @@ one-process service (the reference that takes the machine's drift out of the rat
 prometheus_client's multiprocess mode (bench/baseline_multiprocess.py: gunicorn sync
 workers, mark_process_dead at exit) goes through the same N recycles with the same
 series; its figure is MultiProcessCollector and generate_latest reading its
-directory in-process, in the same rounds, before and after.
+directory in-process, in the same rounds, before and after. The note gives the raw
+figures too, the reference's, and the service's directory read in-process (its read
+path alone, without HTTP and without the recycling that scrapes themselves cause).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bench.multiworker import (
     SAMPLES,
     fill,
     interleave,
+    ours_in_process,
     prometheus_client_in_process,
     workers_service,
 )
@@ -31,6 +34,9 @@ WORKERS = 2
 MAX_REQUESTS = 20
 RECYCLE_TIMEOUT_SECONDS = 900.0
 PING_THREADS = 4
+# Before each measurement, time for the workers that have just booted to finish:
+# their start-up would be measured as scrape time otherwise.
+SETTLE_SECONDS = 2.0
 
 
 def _booted(server: Server) -> int:
@@ -77,12 +83,14 @@ def rows(workdir: Path, recycles: int, rounds: int) -> list[Row]:
             if phase == "after":
                 recycle(ours, recycles)
                 recycle(theirs, recycles)
+            time.sleep(SETTLE_SECONDS)
             files[phase] = (_files(ours_dir), _files(theirs_dir))
             scrapers = [Scraper(server.port) for server in (ours, reference)]
             phases[phase] = interleave(
                 {
                     "ours": scrapers[0].scrape,
                     "reference": scrapers[1].scrape,
+                    "ours in-process": ours_in_process(ours_dir),
                     "prometheus_client": prometheus_client_in_process(theirs_dir),
                 },
                 rounds,
@@ -104,7 +112,11 @@ def rows(workdir: Path, recycles: int, rounds: int) -> list[Row]:
             ours_ratio,
             "≤ 1.20",
             ours_ratio <= 1.2,
-            f"{fresh['ours'].median * 1000:.1f} → {after['ours'].median * 1000:.1f} ms; "
+            f"{fresh['ours'].median * 1000:.1f} → {after['ours'].median * 1000:.1f} ms "
+            f"(reference {fresh['reference'].median * 1000:.1f} → "
+            f"{after['reference'].median * 1000:.1f} ms; its directory read in-process "
+            f"{fresh['ours in-process'].median * 1000:.1f} → "
+            f"{after['ours in-process'].median * 1000:.1f} ms); "
             f"files {files['fresh'][0]} → {files['after'][0]}; prometheus_client on its "
             f"directory after the same recycles: {theirs_ratio:.2f}× "
             f"({fresh['prometheus_client'].median * 1000:.0f} → "
