@@ -3,7 +3,9 @@
 The service runs `--workers 2 --max-requests M` with the synthetic series in its
 directory; pings are sent until gunicorn has replaced its workers N times, and the
 scrape latency is measured before and after, each time in rounds interleaved with a
-one-process service (the reference that takes the machine's drift out of the ratio).
+one-process service, the reference: each phase's figure is the median over rounds of
+the scrape's time over the reference's in the same round, which takes the machine's
+drift and bursts of load out of the ratio of the phases.
 prometheus_client's multiprocess mode (bench/baseline_multiprocess.py: gunicorn sync
 workers, mark_process_dead at exit) goes through the same N recycles with the same
 series; its figure is MultiProcessCollector and generate_latest reading its
@@ -14,6 +16,7 @@ path alone, without HTTP and without the recycling that scrapes themselves cause
 
 from __future__ import annotations
 
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -59,6 +62,13 @@ def recycle(server: Server, times: int) -> None:
         raise RuntimeError(f"{server.name}: {times} recycles took over {RECYCLE_TIMEOUT_SECONDS}s")
 
 
+def _against_reference(phase: dict[str, Timings], name: str) -> float:
+    """The median over rounds of `name`'s time over the reference's in the same round:
+    a burst of load on the machine falls on both, or is outvoted."""
+    pairs = zip(phase[name].values, phase["reference"].values, strict=True)
+    return statistics.median(mine / reference for mine, reference in pairs)
+
+
 def _files(directory: Path) -> int:
     return sum(1 for _ in directory.iterdir())
 
@@ -101,9 +111,10 @@ def rows(workdir: Path, recycles: int, rounds: int) -> list[Row]:
         for server in servers:
             server.stop()
     fresh, after = phases["fresh"], phases["after"]
-    drift = after["reference"].median / fresh["reference"].median
-    ours_ratio = after["ours"].median / fresh["ours"].median / drift
-    theirs_ratio = after["prometheus_client"].median / fresh["prometheus_client"].median / drift
+    ours_ratio = _against_reference(after, "ours") / _against_reference(fresh, "ours")
+    theirs_ratio = _against_reference(after, "prometheus_client") / _against_reference(
+        fresh, "prometheus_client"
+    )
     return [
         Row(
             f"scrape latency after {recycles} worker recycles, {WORKERS} workers, "
