@@ -1,12 +1,15 @@
-"""Scrape latency with 1, 2 and 4 worker processes at equal total series (issue 5).
+"""Several workers: scrape latency with 1, 2 and 4 processes at equal series, and the
+same directory read by prometheus_client.
 
-One worker is the service as `influxdb-sysinfo` runs it by default (one process, the
-synthetic families in its registry). Two and four are `influxdb-sysinfo --workers N`
-(gunicorn, prometheus_client's multiprocess mode); there the same synthetic series are
-written into the service's multiprocess directory by a helper process after start
-(`python -m bench.synthetic`), so every worker merges them into its scrapes exactly as
-it merges its siblings' HTTP metrics. When `--workers` does not start workers, the
-table says TODO instead of a figure that was not measured.
+One process is the service as `influxdb-sysinfo` runs it by default (the synthetic
+families in its registry). Two and four are `influxdb-sysinfo --workers N`; there
+the same synthetic series are written into the service's multiprocess directory by
+a helper process after start (`python -m bench.synthetic`), so every worker merges
+them into its scrapes exactly as it merges its siblings' HTTP metrics. The same
+directory is then also read in-process, in the same rounds, by the service's read
+path (DirectoryCollector and encode_text, one collector kept across rounds as a
+worker keeps it) and by prometheus_client's MultiProcessCollector and
+generate_latest (a fresh registry per scrape, as its documentation says).
 """
 
 from __future__ import annotations
@@ -15,99 +18,133 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from bench.load import Scraper, Timings
 from bench.procs import LOOPBACK, NO_CREATED_ENV, Server, get, served_samples, service
 from bench.report import Row
+from impl.metrics.encoding import encode_text
+from impl.scaleout.multiprocess import DirectoryCollector
 
 WORKER_COUNTS = (2, 4)
 SAMPLES = 10_000
-PROBE_WORKERS = 2
-PROBE_SECONDS = 20.0
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def _children(pid: int) -> int:
-    try:
-        tasks = Path(f"/proc/{pid}/task").iterdir()
-        return sum(len((task / "children").read_text().split()) for task in tasks)
-    except OSError:
-        return 0
-
-
-def workers_supported(workdir: Path) -> bool:
-    """Whether `--workers 2` starts a service with worker processes of its own."""
-    with workers_service(workdir, PROBE_WORKERS, name="workers-probe") as probe:
-        assert probe.process is not None
-        deadline = time.monotonic() + PROBE_SECONDS
-        while time.monotonic() < deadline:  # the first worker may answer before the second forks
-            if _children(probe.process.pid) >= PROBE_WORKERS:
-                return True
-            time.sleep(0.2)
-        return False
-
-
-def workers_service(workdir: Path, workers: int, name: str) -> Server:
+def workers_service(workdir: Path, workers: int, name: str, *flags: str) -> tuple[Server, Path]:
+    """`influxdb-sysinfo --workers N`, and its multiprocess directory."""
+    directory = workdir / f"{name}-multiproc"
     command = [
         sys.executable, "-m", "impl.main", "--workers", str(workers),
-        "--multiproc-dir", str(workdir / f"{name}-multiproc"),
-        "--host", LOOPBACK, "--port", "0", "--state-dir", str(workdir / "state"),
+        "--multiproc-dir", str(directory),
+        "--host", LOOPBACK, "--port", "0", "--state-dir", str(workdir / "state"), *flags,
     ]  # fmt: skip
-    return Server(name, command, workdir, ready_path="/ping")
+    return Server(name, command, workdir, ready_path="/ping"), directory
 
 
 def fill(directory: Path, samples: int) -> None:
-    """Write the synthetic series into a running service's multiprocess directory."""
+    """Write the synthetic series into a running server's multiprocess directory."""
     env = {**os.environ, **NO_CREATED_ENV, MULTIPROC_ENV: str(directory)}
     subprocess.run(
-        [sys.executable, "-m", "bench.synthetic", str(samples)], env=env, check=True, timeout=120
+        [sys.executable, "-m", "bench.synthetic", str(samples)], env=env, check=True, timeout=300
     )
 
 
-def _todo(note: str) -> list[Row]:
-    return [
-        Row(f"multiprocess scrape latency, {n} workers", "1 worker", None, note=note)
-        for n in WORKER_COUNTS
-    ]
+def ours_in_process(directory: Path) -> Callable[[], float]:
+    """Seconds the service's read path and encoder take on `directory`, one scrape."""
+    registry = CollectorRegistry()
+    registry.register(DirectoryCollector(directory))
+    return lambda: _timed(lambda: encode_text(registry))
+
+
+def prometheus_client_in_process(directory: Path) -> Callable[[], float]:
+    """Seconds MultiProcessCollector and generate_latest take on `directory`."""
+
+    def scrape() -> None:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+        generate_latest(registry)
+
+    return lambda: _timed(scrape)
+
+
+def _timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+# Warm-up rounds: a worker plans its lines at its first scrape, and again when a
+# scrape's own request adds the series for /metrics to the files.
+WARM_UP_ROUNDS = 3
+
+
+def interleave(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, Timings]:
+    """Each measure once per round, in turn, after the warm-up rounds."""
+    for _ in range(WARM_UP_ROUNDS):
+        for measure in measures.values():
+            measure()
+    seconds: dict[str, list[float]] = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            seconds[name].append(measure())
+    return {name: Timings(values) for name, values in seconds.items()}
 
 
 def rows(workdir: Path, rounds: int) -> list[Row]:
-    try:
-        supported = workers_supported(workdir)
-    except RuntimeError as err:  # did not start at all
-        return _todo(f"TODO: `--workers {PROBE_WORKERS}` did not start: {err}")
-    if not supported:
-        return _todo("TODO: `--workers N` does not start N workers yet (issue 5)")
     one = service(workdir, SAMPLES, name="workers-1")
     many = {n: workers_service(workdir, n, name=f"workers-{n}") for n in WORKER_COUNTS}
-    servers = [one, *many.values()]
-    timings: dict[Server, list[float]] = {server: [] for server in servers}
-    counts: dict[Server, int] = {}
+    servers = [one, *(server for server, _ in many.values())]
     try:
         for server in servers:
-            server.__enter__()
-        for n in many:
-            fill(workdir / f"workers-{n}-multiproc", SAMPLES)
-        for server in servers:
-            counts[server] = served_samples(server.port)
-            get(server.port, "/metrics")  # warm-up
-        scrapers = {server: Scraper(server.port) for server in servers}
-        for _ in range(rounds):
-            for server in servers:
-                timings[server].append(scrapers[server].scrape())
+            server.start()
+        for _, directory in many.values():
+            fill(directory, SAMPLES)
+        counts = {server.name: served_samples(server.port) for server in servers}
+        get(one.port, "/metrics")
+        scrapers = {server.name: Scraper(server.port) for server in servers}
+        measures: dict[str, Callable[[], float]] = {
+            name: scraper.scrape for name, scraper in scrapers.items()
+        }
+        widest = many[max(WORKER_COUNTS)][1]
+        measures["ours in-process"] = ours_in_process(widest)
+        measures["prometheus_client in-process"] = prometheus_client_in_process(widest)
+        timings = interleave(measures, rounds)
         for scraper in scrapers.values():
             scraper.close()
     finally:
         for server in servers:
             server.stop()
-    base = Timings(timings[one]).median
-    return [
+    base = timings[one.name].median
+    table = [
         Row(
-            f"multiprocess scrape latency median, {n} workers ({counts[server]} samples)",
-            f"1 worker ({counts[one]} samples)",
-            Timings(timings[server]).median / base,
-            note=f"{rounds} sequential scrapes each, interleaved",
+            f"multiprocess scrape latency median, {n} workers ({counts[server.name]} samples)",
+            f"1 process ({counts[one.name]} samples)",
+            timings[server.name].median / base,
+            "≤ 1.50",
+            timings[server.name].median / base <= 1.5,
+            f"{rounds} sequential scrapes each, interleaved",
         )
-        for n, server in many.items()
+        for n, (server, _) in many.items()
     ]
+    theirs = timings["prometheus_client in-process"].median
+    ours = timings["ours in-process"].median
+    http = timings[many[max(WORKER_COUNTS)][0].name].median
+    table.append(
+        Row(
+            f"read speed-up on the same directory, {max(WORKER_COUNTS)} workers, "
+            f"{SAMPLES // 1000}k series",
+            "(MultiProcessCollector + generate_latest time / DirectoryCollector + "
+            "encode_text time), in-process",
+            theirs / ours,
+            "≥ 5.00",
+            theirs / ours >= 5,
+            f"{theirs * 1000:.1f} ms vs {ours * 1000:.1f} ms; the whole HTTP scrape: "
+            f"{http * 1000:.1f} ms ({theirs / http:.1f}× faster)",
+        )
+    )
+    return table

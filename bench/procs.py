@@ -16,6 +16,7 @@ __all__ = [
     "NO_CREATED_ENV",
     "Server",
     "baseline",
+    "baseline_multiprocess",
     "get",
     "promhttp",
     "served_samples",
@@ -87,7 +88,7 @@ def service(
     return Server(name, command, workdir)
 
 
-def baseline(workdir: Path, samples: int, workers: int = 1) -> Server:
+def baseline(workdir: Path, samples: int, workers: int = 1, name: str = "baseline") -> Server:
     """prometheus_client's make_wsgi_app under gunicorn's default (sync) workers."""
     command = [
         sys.executable, "-m", "gunicorn",
@@ -96,7 +97,26 @@ def baseline(workdir: Path, samples: int, workers: int = 1) -> Server:
         "bench.baseline_wsgi:create()",
     ]  # fmt: skip
     env = {SAMPLES_ENV: str(samples), "INFLUXDB_SYSINFO_STATE_DIR": str(workdir / "state")}
-    return Server("baseline", command, workdir, env)
+    return Server(name, command, workdir, env)
+
+
+def baseline_multiprocess(
+    workdir: Path, workers: int, name: str, max_requests: int = 0
+) -> tuple[Server, Path]:
+    """prometheus_client's multiprocess mode under gunicorn sync workers
+    (bench/baseline_multiprocess.py), and its directory."""
+    directory = workdir / f"{name}-multiproc"
+    directory.mkdir(mode=0o700)
+    command = [
+        sys.executable, "-m", "gunicorn",
+        "-c", "python:bench.baseline_multiprocess",
+        "--workers", str(workers),
+        "--max-requests", str(max_requests),
+        "--bind", f"{LOOPBACK}:0",
+        "bench.baseline_multiprocess:app",
+    ]  # fmt: skip
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    return Server(name, command, workdir, env, ready_path="/ping"), directory
 
 
 PROMETHEUS_CONFIG = "global:\n  scrape_interval: 1h\nscrape_configs: []\n"

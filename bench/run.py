@@ -24,7 +24,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics import disable_created_metrics
 
-from bench import multiworker
+from bench import chart, multiworker, recycling
 from bench.load import Scraper, Timings, timed, wrk
 from bench.procs import Server, baseline, promhttp, served_samples, service
 from bench.report import Row, document, table
@@ -70,10 +70,29 @@ class Plan:
     wrk_seconds: float
     wrk_rounds: int
     worker_rounds: int  # sequential scrapes per worker count (bench/multiworker.py)
+    recycles: int  # worker recycles before the second measurement (bench/recycling.py)
+    recycle_rounds: int
+    chart_rounds: dict[int, int]  # series -> rounds per point (bench/chart.py)
 
 
-FULL = Plan({1000: 300, 10_000: 80, 100_000: 25}, wrk_seconds=4, wrk_rounds=6, worker_rounds=40)
-QUICK = Plan({1000: 60, 10_000: 12, 100_000: 4}, wrk_seconds=2, wrk_rounds=2, worker_rounds=6)
+FULL = Plan(
+    {1000: 300, 10_000: 80, 100_000: 25},
+    wrk_seconds=4,
+    wrk_rounds=6,
+    worker_rounds=40,
+    recycles=500,
+    recycle_rounds=30,
+    chart_rounds={1000: 20, 10_000: 10, 100_000: 3},
+)
+QUICK = Plan(
+    {1000: 60, 10_000: 12, 100_000: 4},
+    wrk_seconds=2,
+    wrk_rounds=2,
+    worker_rounds=6,
+    recycles=40,
+    recycle_rounds=6,
+    chart_rounds={1000: 4, 10_000: 2, 100_000: 1},
+)
 
 
 def app_registry(workdir: Path, samples: int) -> CollectorRegistry:
@@ -291,8 +310,10 @@ def run(plan: Plan, workdir: Path, log: Callable[[str], None]) -> list[Row]:
     rows = throughput_rows(workdir, plan, prometheus)
     log("/ping with HTTP metrics on and off")
     rows += ping_rows(workdir, plan)
-    log("multiprocess scrape latency")
+    log("multiprocess scrape latency, 1, 2 and 4 workers; the same directory in-process")
     rows += multiworker.rows(workdir, plan.worker_rounds)
+    log(f"{plan.recycles} worker recycles, the service and prometheus_client")
+    rows += recycling.rows(workdir, plan.recycles, plan.recycle_rounds)
     return latency_rows(results) + growth_rows(results) + rows
 
 
@@ -300,8 +321,9 @@ def missing_tools() -> list[str]:
     missing = []
     if shutil.which("wrk") is None:
         missing.append("wrk (apt-get install wrk)")
-    if importlib.util.find_spec("gunicorn") is None:
-        missing.append("gunicorn (make setup)")
+    for module in ("gunicorn", "matplotlib"):
+        if importlib.util.find_spec(module) is None:
+            missing.append(f"{module} (make setup)")
     return missing
 
 
@@ -316,16 +338,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     plan = QUICK if args.quick else FULL
     out = args.out or RESULTS / ("quick.md" if args.quick else "latest.md")
+    picture = out.with_name(out.stem + "-scrape-latency.png")
     started = time.monotonic()
+
+    def log(text: str) -> None:
+        print(f"bench: {text}", file=sys.stderr)
+
     with tempfile.TemporaryDirectory(prefix="influxdb-sysinfo-bench-") as tmp:
-        rows = run(plan, Path(tmp), lambda text: print(f"bench: {text}", file=sys.stderr))
+        rows = run(plan, Path(tmp), log)
+        log(f"the chart: scrape latency by series {list(plan.chart_rounds)} and workers")
+        points = chart.measure(Path(tmp), plan.chart_rounds)
+    chart.draw(points, picture)
     seconds = time.monotonic() - started
     print(table(rows))
     command = "make bench QUICK=1" if args.quick else "make bench"
-    notes = [*METHOD_NOTES, "", "Multiprocess rows: " + (multiworker.__doc__ or "").strip()]
+    notes = [
+        *METHOD_NOTES,
+        "",
+        "Multiprocess rows: " + (multiworker.__doc__ or "").strip(),
+        "",
+        "Recycling rows: " + (recycling.__doc__ or "").strip(),
+        "",
+        f"## Scrape latency by series and workers ([chart]({picture.name}))",
+        "",
+        f"![scrape latency by series and workers]({picture.name})",
+        "",
+        *chart.table(points),
+        "",
+        (chart.__doc__ or "").strip(),
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(document(rows, command, seconds, notes), encoding="utf-8")
-    print(f"\nwritten to {out}", file=sys.stderr)
+    print(f"\nwritten to {out} and {picture}", file=sys.stderr)
     return 0
 
 

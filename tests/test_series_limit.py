@@ -29,6 +29,7 @@ from tests.conftest import MakeClient, StartServer
 from tests.support.adversary import SPEC_PATHS, Shot, all_shots
 from tests.support.metrics_text import families
 from tests.support.rawhttp import RawClient
+from tests.support.scaleout import wait_answering
 
 LabelSet = tuple[str, str, str, str, str]  # method, path, response_code, status, user_agent
 # The label sets of overflow: one per status class the service answers with.
@@ -216,3 +217,22 @@ def test_limit_holds_for_the_instance_with_two_workers(start_server: StartServer
     assert histogram_counts(body) == counts
     # Every request counted once, whichever worker answered it, the start-up check's too.
     assert sum(counts.values()) == len(sequence) + 1
+
+
+@pytest.mark.slow  # two workers recycled every few requests
+def test_limit_holds_while_workers_are_recycled(start_server: StartServer) -> None:
+    """A recycled worker's label sets move to the archive: they still take their place."""
+    limit = 8
+    live = start_server(
+        "--workers", "2", "--max-requests", "7", "--max-http-series", str(limit), wait=False
+    )
+    wait_answering(live)
+    agents = sorted(KNOWN_PRODUCTS.values())[:30]  # 30 label sets, one per agent name
+    for agent in agents * 2:  # 60 requests: the workers are replaced several times
+        response = requests.get(live.url + "/ping", headers={"User-Agent": agent}, timeout=30)
+        assert response.status_code == 204
+    body = requests.get(live.url + "/metrics", timeout=30).text
+    counts = series_counts(body)
+    own = {labels for labels in counts if labels[0] != OVERFLOW}
+    assert len(own) == limit
+    assert sum(counts.values()) == len(agents) * 2 + 1

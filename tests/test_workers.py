@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from impl.metrics.http_metrics import LABELS
+from impl.scaleout.directory import ARCHIVE_NAME
 from impl.server.config import load_config
 from tests.conftest import StartServer
 from tests.support.live import LiveServer
@@ -213,8 +214,10 @@ def test_killed_worker_keeps_its_counts(start_server: StartServer, tmp_path: Pat
         # The readiness ping, the scrape before the kill, and the scrapes since.
         assert request_count(body) == 150 + 1 + 1 + scrapes_since
         scrapes_since += 1
-    # The dead worker's counts are still on file; its live series are gone.
-    assert (directory / f"counter_{victim}.db").exists()
+    # The dead worker's counts live on in the archive, its files are gone (folded by
+    # the arbiter); its live series are gone too.
+    assert not list(directory.glob(f"*_{victim}.db"))
+    assert (directory / ARCHIVE_NAME).exists()
     pids = {s.labels["pid"] for s in families(body)["process_start_time_seconds"].samples}
     assert str(victim) not in pids and len(pids) == 3
 

@@ -19,6 +19,7 @@ pyproject.toml and the property test fails on any drift.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
@@ -47,7 +48,7 @@ def escape_value(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def _help_line(name: str, documentation: str) -> str:
+def help_line(name: str, documentation: str) -> str:
     escaped = documentation.replace("\\", r"\\").replace("\n", r"\n")
     return f"# HELP {name} {escaped}\n"
 
@@ -118,7 +119,7 @@ def _sample_names(wrapper: Any) -> tuple[str, ...]:
 
 def _header(wrapper: Any, exposed_name: str) -> str:
     exposed = escape_metric_name(exposed_name)
-    return _help_line(exposed, wrapper._documentation) + f"# TYPE {exposed} {wrapper._type}\n"
+    return help_line(exposed, wrapper._documentation) + f"# TYPE {exposed} {wrapper._type}\n"
 
 
 def _encode_single_values(wrapper: Any, children: list[Any], suffix: str) -> str:
@@ -196,6 +197,26 @@ def _encode_wrapper(wrapper: Any, wanted: frozenset[str] | None) -> bytes:
     return text.encode("utf-8")
 
 
+class EncodedFamily(ABC):
+    """A family that writes its own text: what a collector's `text_families()` may
+    return beside collected families (impl/scaleout/multiprocess.py does, for the
+    merged multiprocess families). Its bytes must be what generate_latest writes."""
+
+    name: str
+
+    @abstractmethod
+    def encode(self, wanted: frozenset[str] | None) -> bytes:
+        """The family's text, HELP and TYPE included; empty when `wanted` leaves it out."""
+
+
+def _collected(collector: Collector) -> Iterable[Metric | EncodedFamily]:
+    text_families = getattr(collector, "text_families", None)
+    if text_families is not None:
+        families: Iterable[Metric | EncodedFamily] = text_families()
+        return families
+    return collector.collect()
+
+
 def _sources(registry: Collector) -> list[tuple[str, Any]]:
     """(family name, wrapper or collected family) in generate_latest's order, sorted."""
     collectors: list[Collector]
@@ -209,7 +230,7 @@ def _sources(registry: Collector) -> list[tuple[str, Any]]:
         if _is_fast(collector):
             sources.append((collector._name, collector))  # type: ignore[attr-defined]
         else:
-            sources.extend((family.name, family) for family in collector.collect())
+            sources.extend((family.name, family) for family in _collected(collector))
     # Stable, like FamilyView's sorted(): same-named families keep collection order.
     sources.sort(key=itemgetter(0))
     return sources
@@ -221,10 +242,12 @@ def encode_text(registry: Collector, names: Iterable[str] | None = None) -> byte
     chunks = [
         _encode_generic(source, wanted)
         if isinstance(source, Metric)
+        else source.encode(wanted)
+        if isinstance(source, EncodedFamily)
         else _encode_wrapper(source, wanted)
         for _, source in _sources(registry)
     ]
     return b"".join(chunks)
 
 
-__all__ = ["encode_text", "escape_value"]
+__all__ = ["EncodedFamily", "encode_text", "escape_value", "help_line"]

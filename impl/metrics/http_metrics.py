@@ -7,11 +7,14 @@ counted under the overflow labels below, and in `http_api_overflow_requests_tota
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from impl.metrics.series_limit import LabelSet, SeriesLimit, SharedSeriesLimit
+from impl.metrics.series_limit import (
+    LabelSet,
+    RecordedLabelSets,
+    SeriesLimit,
+    SharedSeriesLimit,
+)
 from impl.metrics.user_agents import agent_name
 
 # Names, help texts, buckets and label names as influxd's.
@@ -73,20 +76,20 @@ class HttpMetrics:
         registry: CollectorRegistry | None,
         *,
         max_series: int = DEFAULT_MAX_SERIES,
-        shared_dir: Path | None = None,
+        shared: RecordedLabelSets | None = None,
     ) -> None:
-        """`shared_dir`: the multiprocess directory, when worker processes share the limit."""
+        """`shared`: what every worker has recorded, when worker processes share the limit."""
         self.requests = Counter("http_api_requests", REQUESTS_HELP, LABELS, registry=registry)
         self.overflow = Counter("http_api_overflow_requests", OVERFLOW_HELP, registry=registry)
         self.limit = (
             SharedSeriesLimit(
                 max_series,
-                directory=shared_dir,
+                recorded=shared,
                 family="http_api_requests",
                 label_names=LABELS,
                 is_overflow=is_overflow,
             )
-            if shared_dir is not None
+            if shared is not None
             else SeriesLimit(max_series)
         )
         self.duration = Histogram(

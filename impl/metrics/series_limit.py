@@ -9,8 +9,8 @@ the overflow labels, as OpenTelemetry SDKs do past their cardinality limit.
 
 With several worker processes the limit holds for the instance, not per worker:
 a label set is admitted while the label sets already recorded in prometheus_client's
-multiprocess files, by any worker alive or dead, number fewer than `limit`. The
-directory is locked while a worker reads them and records its new one, so two
+multiprocess files and the archive of exited workers, number fewer than `limit`.
+The directory is locked while a worker reads them and records its new one, so two
 workers cannot both take the last place. Each worker remembers what it admitted, and
 once the limit is reached the label sets recorded are all there will ever be: the
 files are read at most once per label set a worker admits, plus once.
@@ -18,15 +18,11 @@ files are read at most once per label set a worker admits, plus once.
 
 from __future__ import annotations
 
-import fcntl
-import glob
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable
-from pathlib import Path
-
-from prometheus_client.multiprocess import MultiProcessCollector
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +51,30 @@ class SeriesLimit:
             return admitted
 
 
+class RecordedLabelSets(Protocol):
+    """What every worker of the instance has recorded, and a lock they all take."""
+
+    def lock(self) -> AbstractContextManager[None]: ...
+
+    def label_sets(self, family: str, label_names: tuple[str, ...]) -> Iterable[LabelSet]: ...
+
+
 class SharedSeriesLimit(SeriesLimit):
-    """The same limit over every worker writing to one multiprocess directory."""
+    """The same limit over every worker of an instance (impl/scaleout/ says where the
+    workers' label sets are recorded: their files, and the archive of exited ones)."""
 
     def __init__(
         self,
         limit: int,
         *,
-        directory: Path,
+        recorded: RecordedLabelSets,
         family: str,
         label_names: Iterable[str],
         is_overflow: Callable[[LabelSet], bool],
     ) -> None:
         super().__init__(limit)
+        self._recorded = recorded
         self._is_overflow = is_overflow
-        self._directory = directory
         self._family = family
         self._label_names = tuple(label_names)
         self._final: frozenset[LabelSet] | None = None
@@ -85,49 +90,25 @@ class SharedSeriesLimit(SeriesLimit):
         except OSError as err:
             # The directory went wrong under the service: the request is still counted,
             # under the overflow labels, and the limit still holds.
-            log.warning("series limit: cannot read %s: %s", self._directory, err.strerror)
+            log.warning("series limit: cannot read the recorded label sets: %s", err)
             return False
 
     def _admit_shared(self, labels: LabelSet, record: Callable[[], None]) -> bool:
-        with self._lock, _DirectoryLock(self._directory):
-            recorded = self._final if self._final is not None else self._recorded()
+        with self._lock, self._recorded.lock():
+            recorded = self._final if self._final is not None else self._recorded_now()
             admitted = labels in recorded or len(recorded) < self.limit
             if admitted:
                 self._admitted.add(labels)
                 record()  # into this worker's file, before the lock is released
             elif len(recorded) >= self.limit:
-                # Full: no worker admits another, so these are all there will ever be.
+                # Full: no worker admits another, so these are all there will ever be
+                # (an exited worker's label sets stay, in the archive).
                 self._final = frozenset(recorded)
             return admitted
 
-    def _recorded(self) -> set[LabelSet]:
-        """The non-overflow label sets of the family in every worker's counter file."""
-        files = glob.glob(os.path.join(self._directory, "counter_*.db"))
-        recorded: set[LabelSet] = set()
-        for family in MultiProcessCollector.merge(files, accumulate=False):  # type: ignore[no-untyped-call]
-            if family.name != self._family:
-                continue
-            for sample in family.samples:
-                labels = tuple(sample.labels.get(name, "") for name in self._label_names)
-                if not self._is_overflow(labels):
-                    recorded.add(labels)
-        return recorded
+    def _recorded_now(self) -> set[LabelSet]:
+        every = self._recorded.label_sets(self._family, self._label_names)
+        return {labels for labels in every if not self._is_overflow(labels)}
 
 
-class _DirectoryLock:
-    """An exclusive flock on a directory, shared by the processes that open it."""
-
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
-        self._fd = -1
-
-    def __enter__(self) -> None:
-        self._fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *_exc: object) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-
-
-__all__ = ["LabelSet", "SeriesLimit", "SharedSeriesLimit"]
+__all__ = ["LabelSet", "RecordedLabelSets", "SeriesLimit", "SharedSeriesLimit"]

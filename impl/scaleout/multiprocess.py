@@ -5,22 +5,29 @@ set per pid in one directory); whichever worker answers a scrape merges them. Ev
 family gets a deliberate mode:
 
 - `http_api_*` and `python_gc_*` (counters, histograms): summed over every worker that
-  ever ran, dead ones included (their files stay), so no count is lost and none goes
-  backwards when a worker dies or is replaced. (`python_gc_*` count each worker's
-  collections from its start, copied once a second: see GcMirror.)
+  ever ran, exited ones included (the arbiter folds their files into the archive,
+  impl/scaleout/fold.py), so no count is lost and none goes backwards when a worker
+  dies or is replaced. (`python_gc_*` count each worker's collections from its
+  start, copied once a second: see GcMirror.)
 - `process_*`: one series per live process of the service (the gunicorn arbiter and its
   workers), labelled `pid`, read from /proc at scrape time. Summed, the CPU counter would
   drop whenever a worker died; per pid, a dead worker's series simply ends.
 - `influxdb_info`, `influxdb_uptime_seconds`, `python_info`: once, for the instance;
   uptime counts from the arbiter's start, so a replaced worker does not reset it.
 
+The merged families are what prometheus_client's MultiProcessCollector would make of
+the same files, read at the cost of the live series (impl/scaleout/snapshot.py and
+merge.py; the equality is proven by tests/test_merge_equivalence.py).
 prometheus_client's multiprocess values keep no exemplars, so OpenMetrics output has
 none in this mode.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gc
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,13 +35,16 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.metrics_core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
 
+from impl.metrics.encoding import EncodedFamily
 from impl.metrics.http_metrics import HttpMetrics
+from impl.metrics.series_limit import LabelSet
+from impl.scaleout.files import CorruptFile
+from impl.scaleout.merge import PlannedFamily
+from impl.scaleout.snapshot import DirectoryReader, Snapshot, UnstableDirectory
 from impl.server.config import Config
 from impl.server.identity import IdentityCollector, load_or_create_instance_id
 from impl.server.state import AppState
@@ -106,51 +116,93 @@ def _constant(pid: int) -> Callable[[], int]:
     return lambda: pid
 
 
-class MergedView(Collector):
-    """The instance's families, merged anew at each scrape from every worker's files.
+class MergedFamily(EncodedFamily):
+    """One merged multiprocess family of a scrape, encoded only if selected."""
 
-    A fresh registry per collection, as prometheus_client's multiprocess documentation
-    advises, so that no live metric of this worker can register itself into it and be
-    counted twice.
-    """
+    def __init__(self, planned: PlannedFamily, snapshot: Snapshot) -> None:
+        self.name = planned.name
+        self._planned = planned
+        self._snapshot = snapshot
 
-    def __init__(self, context: WorkerContext, identity: Collector) -> None:
-        self._context = context
-        self._identity = identity
-        self._platform = PlatformCollector(registry=None)
+    def encode(self, wanted: frozenset[str] | None) -> bytes:
+        if not self._planned.selected(wanted):
+            return b""
+        return self._planned.text(self._values()).encode("utf-8")
+
+    def metric(self) -> Metric:
+        return self._planned.metric(self._values())
+
+    def _values(self) -> list[float | None]:
+        return self._planned.values(self._snapshot.values, self._snapshot.stamps)
+
+
+class DirectoryCollector(Collector):
+    """The merged families of a multiprocess directory: its workers' files and the
+    archive of exited ones, read anew at each scrape (impl/scaleout/snapshot.py)."""
+
+    def __init__(self, directory: Path) -> None:
+        self._reader = DirectoryReader(directory)
+
+    def text_families(self) -> list[MergedFamily]:
+        """For impl/metrics/encoding.py: families that write their own text."""
+        snapshot = self._reader.read()
+        return [MergedFamily(planned, snapshot) for planned in snapshot.plan.families]
 
     def collect(self) -> Iterator[Metric]:
-        registry = CollectorRegistry()
-        # prometheus_client.multiprocess has no type hints.
-        MultiProcessCollector(registry, path=str(self._context.directory))  # type: ignore[no-untyped-call]
-        registry.register(ServiceProcessCollector(self._context.arbiter_pid))
-        registry.register(self._platform)
-        registry.register(self._identity)
-        for family in registry.collect():
-            if family.type == "histogram":
-                family.samples = histogram_order(family.samples)
-            yield family
+        for family in self.text_families():
+            yield family.metric()
 
 
-# A histogram series' samples in the order a single process writes them.
-_HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
+class MergedView(Collector):
+    """The instance's families: the multiprocess directory's, then the live processes,
+    the platform and the identity."""
+
+    def __init__(self, context: WorkerContext, identity: Collector) -> None:
+        self._directory = DirectoryCollector(context.directory)
+        self._others: list[Collector] = [
+            ServiceProcessCollector(context.arbiter_pid),
+            PlatformCollector(registry=None),
+            identity,
+        ]
+
+    def text_families(self) -> Iterator[Metric | EncodedFamily]:
+        yield from self._directory.text_families()
+        for collector in self._others:
+            yield from collector.collect()
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._directory.collect()
+        for collector in self._others:
+            yield from collector.collect()
 
 
-def histogram_order(samples: list[Sample]) -> list[Sample]:
-    """Each series' buckets (as given), then `_count`, then `_sum`, series in order of
-    first appearance. MultiProcessCollector puts every `_sum` first, read from the
-    files, and adds the buckets and `_count` it accumulates after."""
-    series: dict[tuple[tuple[str, str], ...], list[Sample]] = {}
-    for sample in samples:
-        key = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
-        series.setdefault(key, []).append(sample)
+class RecordedLabelSets:
+    """For the HTTP metrics' series limit, which holds for the instance: the label sets
+    every worker has recorded, in the live files and the archive, read as a scrape
+    reads them, under a lock every worker takes to add one."""
 
-    def rank(sample: Sample) -> int:
-        suffix = next((s for s in _HISTOGRAM_SUFFIXES if sample.name.endswith(s)), "")
-        return _HISTOGRAM_SUFFIXES.index(suffix) if suffix else len(_HISTOGRAM_SUFFIXES)
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._reader = DirectoryReader(directory)
 
-    # sorted() is stable: the buckets keep their order of increasing bounds.
-    return [sample for group in series.values() for sample in sorted(group, key=rank)]
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # which releases the lock
+
+    def label_sets(self, family: str, label_names: tuple[str, ...]) -> Iterator[LabelSet]:
+        try:
+            keys = self._reader.keys("counter")
+        except (UnstableDirectory, CorruptFile) as err:
+            raise OSError(str(err)) from err
+        for key in keys:
+            if key.metric == family:
+                labels = dict(key.labels)
+                yield tuple(labels.get(name, "") for name in label_names)
 
 
 def worker_state(config: Config, context: WorkerContext) -> AppState:
@@ -167,7 +219,9 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
         # back with every other worker's, so the metrics must not be registered too.
         # The series limit holds for the instance: every worker reads the same files.
         http_metrics=HttpMetrics(
-            registry=None, max_series=config.max_http_series, shared_dir=context.directory
+            registry=None,
+            max_series=config.max_http_series,
+            shared=RecordedLabelSets(context.directory),
         ),
         started_ns=context.started_ns,
         started_monotonic=context.started_monotonic,
@@ -236,6 +290,7 @@ class GcMirror:
 
 
 __all__ = [
+    "DirectoryCollector",
     "GcMirror",
     "MergedView",
     "ServiceProcessCollector",

@@ -6,31 +6,34 @@ gunicorn forks every worker from this process. So the directory is prepared and
 exported here before anything imports prometheus_client; impl/main.py imports
 this module before anything else of the service's for that reason.
 
-The directory belongs to the service while it runs: created (or emptied) at start,
-removed at exit, and mode 0700: its files hold every request's labels, and whoever
-could write them could forge the counts. A worker
-that dies keeps its counter files there, so its completed requests stay counted;
-`mark_process_dead` drops its live gauges. What each family shows is decided in
+The directory belongs to one instance while it runs (impl/scaleout/directory.py):
+locked, emptied at start, mode 0700 (its files hold every request's labels, and
+whoever could write them could forge the counts), and what the instance created is
+removed at exit. When a worker exits, however it ended, the arbiter folds its files
+into the archive (impl/scaleout/fold.py): its completed requests stay counted and the
+files stay as many as the live workers. What each family shows is decided in
 impl/scaleout/multiprocess.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-import re
-import stat
+import socket
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import uvicorn
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger as GunicornLogger
 from uvicorn_worker import UvicornWorker
 
-from impl.server.config import Config, ConfigError
+from impl.scaleout.directory import MultiprocDirError, prepare_directory
+from impl.scaleout.fold import fold_process
+from impl.server.config import Config
 from impl.server.logs import configure
 from impl.server.serving import bound_address, listen, uvicorn_options
 
@@ -40,56 +43,28 @@ if TYPE_CHECKING:  # imported for real only once the directory is exported
 log = logging.getLogger(__name__)
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
-# The only names prometheus_client writes there (values.py); anything else in a
-# configured directory is someone else's, and the service refuses to wipe it.
-METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
 PROC_NAME = "influxdb-sysinfo"
 
 
-class MultiprocDirError(ConfigError):
-    """The multiprocess directory cannot be used; the message says why."""
+# How long a leaving worker waits, no longer accepting, before it closes the
+# connections that have not sent a request yet (see DrainingServer).
+FIRST_REQUEST_GRACE_SECONDS = 0.1
 
 
-def prepare_directory(configured: Path | None) -> Path:
-    """An empty directory only this user can enter, for prometheus_client's files."""
-    if configured is None:
-        # mkdtemp creates it 0700 and unique, so instances never share one.
-        return Path(tempfile.mkdtemp(prefix="influxdb-sysinfo-metrics-"))
-    path = configured
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = path.lstat()
-        if not stat.S_ISDIR(info.st_mode):
-            raise MultiprocDirError(f"multiproc dir {path} is not a directory (or a symlink)")
-        if info.st_uid != os.geteuid():
-            raise MultiprocDirError(f"multiproc dir {path} belongs to another user")
-        entries = list(path.iterdir())
-        foreign = sorted(e.name for e in entries if not _is_metrics_file(e))
-        if foreign:
-            raise MultiprocDirError(
-                f"multiproc dir {path} holds files that are not prometheus_client's "
-                f"({', '.join(foreign[:3])}): refusing to wipe it"
-            )
-        path.chmod(0o700)  # mkdir's mode does not apply to a directory that existed
-        for entry in entries:
-            entry.unlink()  # a previous run's counts would be added to this run's
-    except OSError as err:
-        raise MultiprocDirError(f"multiproc dir {path} is not usable: {err.strerror}") from err
-    return path
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, leaving gently. When a worker leaves (its --max-requests
+    reached, or SIGTERM), uvicorn closes at once every connection that has not sent a
+    request yet, among them those it accepted a moment ago: their clients, which send
+    the request right after connecting, see the connection reset. So the worker first
+    stops accepting (the other workers take the new connections), waits a moment for
+    the accepted ones to send their request, and only then shuts down as uvicorn
+    does, answering the requests that have arrived."""
 
-
-def _is_metrics_file(entry: Path) -> bool:
-    return METRICS_FILE.fullmatch(entry.name) is not None and entry.is_file()
-
-
-def remove_directory(path: Path) -> None:
-    for entry in path.iterdir():
-        if _is_metrics_file(entry):
-            entry.unlink()
-    try:
-        path.rmdir()
-    except OSError as err:  # e.g. a mount point, or a file someone else put there
-        log.warning("multiproc dir left in place: %s: %s", path, err.strerror)
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        await asyncio.sleep(FIRST_REQUEST_GRACE_SECONDS)
+        await super().shutdown(sockets)
 
 
 def worker_class(config: Config) -> type[UvicornWorker]:
@@ -97,6 +72,15 @@ def worker_class(config: Config) -> type[UvicornWorker]:
 
     class SysinfoWorker(UvicornWorker):  # type: ignore[misc]  # gunicorn is untyped
         CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, **uvicorn_options(config)}
+
+        async def _serve(self) -> None:
+            # UvicornWorker's own, with the draining server.
+            self.config.app = self.wsgi
+            server = DrainingServer(config=self.config)
+            self._install_sigquit_handler()
+            await server.serve(sockets=self.sockets)
+            if not server.started:
+                sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
     return SysinfoWorker
 
@@ -125,6 +109,10 @@ def gunicorn_options(config: Config, listener_fd: int) -> dict[str, Any]:
         # The other limits (head size and timeout, connections) have no gunicorn
         # counterpart that applies to uvicorn workers: each worker enforces them.
         "keepalive": config.keep_alive_timeout,
+        # Worker recycling; each exited worker is folded (child_exit), so the files
+        # do not pile up however often workers are replaced.
+        "max_requests": config.max_requests,
+        "max_requests_jitter": config.max_requests_jitter,
         # The control socket is a thread in the arbiter, which forks the workers.
         "control_socket_disable": True,
     }
@@ -138,6 +126,8 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
         self._context = context
         self._listener_fd = listener_fd
         self._gc_mirror: GcMirror | None = None
+        # Every process that may have written into the directory: removed at exit.
+        self.writers = {context.arbiter_pid}
         super().__init__(prog=PROC_NAME)
 
     def load_config(self) -> None:
@@ -157,15 +147,24 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
         return create_app(self._config, state)
 
     def child_exit(self, _arbiter: Any, worker: Any) -> None:
-        """In the arbiter, for every worker that has exited, however it ended."""
-        from prometheus_client.multiprocess import mark_process_dead
+        """In the arbiter, for every worker that has exited, however it ended, before
+        any new worker is forked: its files go into the archive."""
+        self._fold(worker.pid)
 
-        mark_process_dead(worker.pid, str(self._context.directory))  # type: ignore[no-untyped-call]
-
-    def worker_exit(self, _arbiter: Any, _worker: Any) -> None:
-        """In a worker that exits normally: its last GC counts reach the files."""
-        if self._gc_mirror is not None:
+    def worker_exit(self, _arbiter: Any, worker: Any) -> None:
+        """In a worker that exits normally: its last GC counts reach the files. (gunicorn
+        also calls it in the arbiter for a worker found gone without being reaped.)"""
+        if os.getpid() == self._context.arbiter_pid:
+            self._fold(worker.pid)
+        elif self._gc_mirror is not None:
             self._gc_mirror.stop()
+
+    def _fold(self, pid: int) -> None:
+        self.writers.add(pid)
+        try:
+            fold_process(self._context.directory, pid)
+        except Exception:  # the files stay, and are read as they are: nothing is lost
+            log.exception("could not fold the files of worker %s", pid)
 
 
 def serve_workers(config: Config) -> int:
@@ -176,9 +175,11 @@ def serve_workers(config: Config) -> int:
     # Bound before anything else, as with one process: a port in use is one clear
     # error, where gunicorn would retry for five seconds and exit with its own.
     listener = listen(config)
-    directory = prepare_directory(config.multiproc_dir)
+    owned = prepare_directory(config.multiproc_dir)
+    directory = owned.path
     os.environ[ENV_VAR] = str(directory)
     arbiter_pid = os.getpid()
+    writers = {arbiter_pid}
     try:
         from impl.scaleout.multiprocess import WorkerContext
         from impl.server.identity import load_or_create_instance_id
@@ -201,12 +202,14 @@ def serve_workers(config: Config) -> int:
                 }
             },
         )
-        WorkersApplication(config, context, listener.detach()).run()  # ends in sys.exit
+        application = WorkersApplication(config, context, listener.detach())
+        writers = application.writers
+        application.run()  # ends in sys.exit
     finally:
         # Each worker leaves through here as well (gunicorn ends it with sys.exit).
         if os.getpid() == arbiter_pid:
-            remove_directory(directory)
+            owned.release(writers)
     return 0
 
 
-__all__ = ["MultiprocDirError", "prepare_directory", "remove_directory", "serve_workers"]
+__all__ = ["MultiprocDirError", "serve_workers"]

@@ -53,9 +53,26 @@ class Config:
     )
     multiproc_dir: Path | None = setting(
         None,
-        "with --workers > 1: directory for the workers' metric files; it must hold nothing "
-        "but those files, is made mode 0700 and wiped at start, and removed at exit",
+        "with --workers > 1: directory for the workers' metric files, owned by one instance "
+        "at a time (a lock file in it); it must hold nothing but those files, is made mode "
+        "0700 and wiped at start; the instance removes what it created at exit",
         shown_default="a new temporary directory",
+    )
+    # gunicorn's own names and meaning: a worker that has answered this many requests
+    # is replaced, so that slow leaks in a worker never outlive it.
+    max_requests: int = setting(
+        0,
+        "with --workers > 1: a worker is replaced after answering this many requests "
+        "(0: never); its counts stay in the totals",
+        low=0,
+        high=2**31 - 1,
+    )
+    max_requests_jitter: int = setting(
+        0,
+        "with --max-requests: each worker's limit is raised by a random 0..N, so that "
+        "workers are not all replaced at once",
+        low=0,
+        high=2**31 - 1,
     )
     state_dir: Path = setting(Path(".state"), "where the instance ID is kept; must be writable")
     # The influxd release whose behaviour the service follows.

@@ -1,0 +1,174 @@
+"""The multiprocess directory: its names, and one owner at a time.
+
+Imported by impl/scaleout/workers.py before PROMETHEUS_MULTIPROC_DIR is exported, so
+nothing here imports prometheus_client.
+
+What the directory holds:
+
+- prometheus_client's files, `<kind>_<pid>.db`, one per kind and process that wrote
+  (`counter`, `histogram`, `summary`, `gauge_<mode>`);
+- the archive (`influxdb-sysinfo.archive`), where the arbiter folds the counts of
+  workers that have exited (impl/scaleout/fold.py), and its temporary twin while a
+  new version is written;
+- the lock file (`influxdb-sysinfo.lock`), locked (flock) by the instance that owns
+  the directory for as long as it runs, with its pid in it.
+
+A second instance started on the same directory finds the lock held and stops before
+touching anything: wiping the first one's files would drop its totals, and removing
+the directory at exit would break its scrapes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from impl.server.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+# The only names prometheus_client writes (values.py): kind, then the writer's pid.
+METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_(\d+)\.db")
+ARCHIVE_NAME = "influxdb-sysinfo.archive"
+ARCHIVE_TEMPORARY = ARCHIVE_NAME + ".tmp"
+LOCK_NAME = "influxdb-sysinfo.lock"
+SERVICE_FILES = frozenset({ARCHIVE_NAME, ARCHIVE_TEMPORARY, LOCK_NAME})
+# Attempts at the lock when its file is replaced under us (an owner exiting).
+LOCK_ATTEMPTS = 10
+
+
+class MultiprocDirError(ConfigError):
+    """The multiprocess directory cannot be used; the message says why."""
+
+
+def metrics_file_pid(name: str) -> int | None:
+    """The writer's pid when `name` is one of prometheus_client's files, else None."""
+    match = METRICS_FILE.fullmatch(name)
+    return int(match.group(2)) if match else None
+
+
+def _is_known(entry: Path) -> bool:
+    known = entry.name in SERVICE_FILES or metrics_file_pid(entry.name) is not None
+    return known and entry.is_file() and not entry.is_symlink()
+
+
+@dataclass
+class OwnedDirectory:
+    """The directory, locked by this instance until `release`."""
+
+    path: Path
+    lock_fd: int
+
+    def release(self, writers: Iterable[int]) -> None:
+        """Remove what this instance created: the files of `writers` (its workers'
+        pids and its own), the archive, the lock file; then the directory once empty.
+        Another program's files stay, and so does the directory holding them."""
+        wanted = set(writers)
+        for entry in self.path.iterdir():
+            pid = metrics_file_pid(entry.name)
+            if (pid is not None and pid in wanted) or entry.name in SERVICE_FILES:
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+        try:
+            self.path.rmdir()
+        except OSError as err:  # e.g. a mount point, or a file someone else put there
+            log.warning("multiproc dir left in place: %s: %s", self.path, err.strerror)
+        finally:
+            os.close(self.lock_fd)  # the lock goes with the last descriptor
+
+
+def prepare_directory(configured: Path | None) -> OwnedDirectory:
+    """A directory only this user can enter, locked for this instance and emptied."""
+    if configured is None:
+        try:
+            # mkdtemp creates it 0700 and unique, so instances never share one.
+            path = Path(tempfile.mkdtemp(prefix="influxdb-sysinfo-metrics-"))
+            return OwnedDirectory(path, _lock(path))
+        except OSError as err:
+            raise MultiprocDirError(f"no temporary multiproc dir: {err.strerror}") from err
+    path = configured
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
+        if not stat.S_ISDIR(info.st_mode):
+            raise MultiprocDirError(f"multiproc dir {path} is not a directory (or a symlink)")
+        if info.st_uid != os.geteuid():
+            raise MultiprocDirError(f"multiproc dir {path} belongs to another user")
+        lock_fd = _lock(path)
+        try:
+            _empty(path)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+    except OSError as err:
+        raise MultiprocDirError(f"multiproc dir {path} is not usable: {err.strerror}") from err
+    return OwnedDirectory(path, lock_fd)
+
+
+def _empty(path: Path) -> None:
+    """Wipe what a previous run left, refusing a directory that holds anything else."""
+    entries = list(path.iterdir())
+    foreign = sorted(e.name for e in entries if not _is_known(e))
+    if foreign:
+        raise MultiprocDirError(
+            f"multiproc dir {path} holds files that are not prometheus_client's "
+            f"({', '.join(foreign[:3])}): refusing to wipe it"
+        )
+    path.chmod(0o700)  # mkdir's mode does not apply to a directory that existed
+    for entry in entries:
+        if entry.name != LOCK_NAME:
+            entry.unlink()  # a previous run's counts would be added to this run's
+
+
+def _lock(path: Path) -> int:
+    """The lock file's descriptor, locked; MultiprocDirError when another instance
+    holds it. Inherited by the workers (fork), so the lock lasts while any of them runs."""
+    lock_path = path / LOCK_NAME
+    for _ in range(LOCK_ATTEMPTS):
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise MultiprocDirError(
+                f"multiproc dir {path} is in use by another instance{holder}"
+            ) from None
+        # An exiting owner unlinks the lock file before it lets go: a lock taken on
+        # that file guards nothing, since the next instance creates a new one.
+        try:
+            current = os.stat(lock_path, follow_symlinks=False).st_ino
+        except FileNotFoundError:
+            current = -1
+        if current == os.fstat(fd).st_ino:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            return fd
+        os.close(fd)
+    raise MultiprocDirError(f"multiproc dir {path}: its lock file keeps being replaced")
+
+
+def _read_holder(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return f" (pid {int(os.pread(fd, 32, 0).decode().strip())})"
+    return ""
+
+
+__all__ = [
+    "ARCHIVE_NAME",
+    "ARCHIVE_TEMPORARY",
+    "LOCK_NAME",
+    "METRICS_FILE",
+    "MultiprocDirError",
+    "OwnedDirectory",
+    "metrics_file_pid",
+    "prepare_directory",
+]

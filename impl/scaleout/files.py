@@ -1,0 +1,187 @@
+"""One prometheus_client multiprocess file, read in place: keys once, values each time.
+
+The format (prometheus_client/mmap_dict.py): a 4-byte `used` length at offset 0, then
+entries, each a 4-byte key length, the UTF-8 JSON key padded so that what follows is
+8-byte aligned, and two doubles, the value and a timestamp. The writing process only
+ever appends entries and overwrites values in place: an entry's key and position
+never change once written. So a reader decodes each key once, remembers where its
+value sits, and afterwards reads only values, straight from a shared read-only
+mapping, through a memoryview of doubles (one C call for a whole file).
+
+What a concurrent reader can see, and why it is enough:
+
+- `used` is written after the entry it covers (MmapedDict._init_value); the reader
+  reads `used` first and parses only below it. Stores become visible in program
+  order on x86-64 (TSO); prometheus_client's own reader relies on the same.
+- A value is an 8-byte double at an 8-byte-aligned offset, so it never straddles a
+  cache line and is written and read in one access: a read sees the old or the new
+  value, never a mix (prometheus_client writes it with one slice assignment for
+  that reason, see mmap_dict.py).
+- The writer grows a full file (ftruncate to twice the size) before appending past
+  the end, so `used` never exceeds the file's size; when it exceeds what this reader
+  mapped, the reader maps the file again at its current size. Offsets stay valid.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+from collections.abc import Callable
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+_INT = struct.Struct("i")
+HEADER_BYTES = 8
+DOUBLE = 8
+
+
+class CorruptFile(RuntimeError):
+    """An entry runs past what the file says it uses: not prometheus_client's format."""
+
+
+Labels = tuple[tuple[str, str], ...]
+
+
+class Key(NamedTuple):
+    """A decoded key: what MultiProcessCollector derives from it."""
+
+    metric: str  # the family's name
+    sample: str  # the sample's name (`x_total`, `x_bucket`, ...)
+    labels: Labels  # sorted by label name, `le` included
+    help: str
+    without_le: Labels  # the labels but `le`
+    bound: float | None  # `le` as a number, when there is one (a histogram's bucket)
+
+
+def make_key(metric: str, sample: str, labels: Labels, help_text: str) -> Key:
+    without = tuple(pair for pair in labels if pair[0] != "le")
+    le = next((value for name, value in labels if name == "le"), None)
+    return Key(metric, sample, labels, help_text, without, None if le is None else float(le))
+
+
+class KeyCache:
+    """Decoded keys by their bytes: every worker writes the same keys, decoded once."""
+
+    def __init__(self) -> None:
+        self._keys: dict[bytes, Key] = {}
+
+    def decode(self, raw: bytes) -> Key:
+        key = self._keys.get(raw)
+        if key is None:
+            metric, sample, labels, help_text = json.loads(raw)
+            key = make_key(metric, sample, tuple(sorted(labels.items())), help_text)
+            self._keys[raw] = key
+        return key
+
+
+def _getter(indices: list[int]) -> Callable[[Any], tuple[float, ...]]:
+    """A function reading the doubles at `indices` as a tuple (itemgetter returns a
+    bare item for one index, and fails for none)."""
+    if not indices:
+        return lambda _view: ()
+    if len(indices) == 1:
+        only = indices[0]
+        return lambda view: (view[only],)
+    getter: Callable[[Any], tuple[float, ...]] = itemgetter(*indices)
+    return getter
+
+
+class MappedFile:
+    """A multiprocess file held open (which pins its inode), parsed incrementally."""
+
+    def __init__(self, name: str, fd: int, inode: int, keys: KeyCache) -> None:
+        self.name = name
+        self.inode = inode
+        self._fd = fd
+        self._cache = keys
+        self._map: mmap.mmap | None = None
+        self._view: memoryview[float] | None = None
+        self._parsed_to = HEADER_BYTES
+        self.keys: list[Key] = []
+        self._slots: list[int] = []  # index of each key's value among the file's doubles
+        self._values = _getter([])
+        self._stamps = _getter([])
+
+    @classmethod
+    def open(cls, directory: str, name: str, inode: int, keys: KeyCache) -> MappedFile | None:
+        """The file `name` if it is still the one listed with `inode`, else None."""
+        try:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None  # unlinked since it was listed
+        if os.fstat(fd).st_ino != inode:
+            os.close(fd)
+            return None  # replaced since it was listed
+        return cls(name, fd, inode, keys)
+
+    def refresh(self) -> bool:
+        """Decode the entries appended since the last call; True when there were any."""
+        used = self._used()
+        if used <= self._parsed_to:
+            return False
+        data = self._mapped(used)
+        pos = self._parsed_to
+        while pos < used:
+            length = _INT.unpack_from(data, pos)[0]
+            start = pos + 4
+            if length <= 0 or start + length > used:
+                raise CorruptFile(f"{self.name}: entry at {pos} runs past {used}")
+            raw = data[start : start + length]
+            pos = start + length + (DOUBLE - (length + 4) % DOUBLE)
+            self.keys.append(self._cache.decode(raw))
+            self._slots.append(pos // DOUBLE)
+            pos += 2 * DOUBLE
+        self._parsed_to = pos
+        self._values = _getter(self._slots)
+        self._stamps = _getter([slot + 1 for slot in self._slots])
+        return True
+
+    def values(self) -> tuple[float, ...]:
+        """Every decoded key's current value, in file order."""
+        return self._values(self._view) if self.keys else ()
+
+    def timestamps(self) -> tuple[float, ...]:
+        return self._stamps(self._view) if self.keys else ()
+
+    def _used(self) -> int:
+        if self._map is None:
+            size = os.fstat(self._fd).st_size
+            if size < HEADER_BYTES:
+                return 0  # created, not yet sized by its writer
+            self._remap(size)
+        assert self._map is not None
+        used: int = _INT.unpack_from(self._map, 0)[0]
+        return used
+
+    def _mapped(self, used: int) -> mmap.mmap:
+        """The mapping, grown to the file's current size when `used` is beyond it."""
+        assert self._map is not None
+        if used > len(self._map):
+            self._remap(os.fstat(self._fd).st_size)
+        assert self._map is not None
+        if used > len(self._map):
+            raise CorruptFile(f"{self.name}: uses {used} bytes of {len(self._map)}")
+        return self._map
+
+    def _remap(self, size: int) -> None:
+        self._release()
+        self._map = mmap.mmap(self._fd, size, access=mmap.ACCESS_READ)
+        whole = size - size % DOUBLE
+        self._view = memoryview(self._map)[:whole].cast("d")
+
+    def _release(self) -> None:
+        if self._view is not None:
+            self._view.release()
+            self._view = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+    def close(self) -> None:
+        self._release()
+        os.close(self._fd)
+
+
+__all__ = ["CorruptFile", "Key", "KeyCache", "Labels", "MappedFile", "make_key"]

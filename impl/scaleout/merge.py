@@ -1,0 +1,302 @@
+"""What MultiProcessCollector computes, planned once per set of keys, evaluated per scrape.
+
+MultiProcessCollector rebuilds everything at every collection: it decodes every key,
+groups samples by family and label set, applies each type's rule, and hands
+`generate_latest` a Sample per value. Here that work is split by how often its
+inputs change:
+
+- the plan (`build`): which values make which line, and each line's text up to its
+  value (name, escaped labels). It depends only on the keys of the sources (the
+  archive's groups and the files), so it is rebuilt only when a key appears;
+- the evaluation (`Plan.values`): the values of every line from the current values
+  of the sources, by the rule of the line's family; and the text (`Plan.text`).
+
+The rules are MultiProcessCollector's, source by source in order (the archive's
+groups, then the files as listed): counters, summaries, histograms and gauges `sum`
+add (from 0.0); gauges `min`/`max` keep the first smallest/largest; `mostrecent`
+the value with the latest timestamp after 0; `all` the last value, per pid.
+A histogram series' buckets are added per bound, then accumulated in bound order,
+and its `_count` is the last bucket. Family type, help and gauge mode come from the
+first source holding the family (the mode: the last), as there.
+
+Differences in order only: lines are written in an order that does not depend on
+the directory's listing order. Families by name (as every format of the service),
+series by their label pairs, and within a series: a histogram's buckets, `_count`,
+`_sum` (the single-process order, where MultiProcessCollector puts `_sum` first);
+a summary's `_count`, `_sum`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.exposition import escape_label_name, escape_metric_name
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+from impl.metrics.encoding import escape_value, help_line
+from impl.metrics.names import selects
+from impl.scaleout.files import Key, Labels
+
+# prometheus_client's own float formatting (Go's style), left unannotated upstream.
+go_float: Callable[[float], str] = floatToGoString
+_DROP_PID = frozenset({"min", "livemin", "max", "livemax", "sum", "livesum"})
+_DROP_PID |= {"mostrecent", "livemostrecent"}
+
+
+class SourceKeys(NamedTuple):
+    """What the plan needs to know of a source: its kind, its writer's pid, its keys."""
+
+    kind: str  # counter, histogram, summary, gauge_<mode>
+    pid: str
+    keys: Sequence[Key]
+
+
+class Line(NamedTuple):
+    sample: str
+    labels: Labels  # sorted by name, `le` and `pid` included
+    prefix: str  # the line's text before its value
+
+
+@dataclass
+class Series:
+    """One label set of a family: lines and, per line, the indices of its values."""
+
+    labels: Labels
+    samples: dict[str, list[int]] = field(default_factory=dict)
+    buckets: dict[float, list[int]] = field(default_factory=dict)  # histograms
+
+
+@dataclass
+class Family:
+    name: str
+    type: str
+    help: str
+    mode: str = ""  # gauges' multiprocess mode
+    series: dict[Labels, Series] = field(default_factory=dict)
+
+
+@dataclass
+class PlannedFamily:
+    """A family's lines in output order, with the indices and the rule for each."""
+
+    name: str
+    type: str
+    help: str
+    header: str
+    lines: list[Line]
+    indices: list[tuple[int, ...]]
+    rule: str  # sum, min, max, mostrecent, last, histogram
+    # Histograms: per series, how many bucket lines (the `_count` line follows them).
+    bucket_runs: list[tuple[int, int]]  # (index of its first line, bucket count)
+    sample_names: frozenset[str]
+
+    def values(self, values: Sequence[float], stamps: Sequence[float]) -> list[float | None]:
+        """The current value of every line; None for a line that has none (a
+        `mostrecent` gauge never set with a timestamp)."""
+        rule = self.rule
+        if rule == "mostrecent":
+            return [_most_recent(indices, values, stamps) for indices in self.indices]
+        if rule == "min" or rule == "max":
+            return [_extreme(indices, values, rule == "min") for indices in self.indices]
+        if rule == "last":
+            return [values[indices[-1]] for indices in self.indices]
+        out: list[float | None] = []
+        for indices in self.indices:
+            total = 0.0
+            for index in indices:
+                total += values[index]
+            out.append(total)
+        for first, count in self.bucket_runs:
+            running = 0.0
+            for at in range(first, first + count):
+                bucket = out[at]
+                assert bucket is not None
+                running += bucket
+                out[at] = running
+            out[first + count] = running  # `_count`
+        return out
+
+    def text(self, values: Sequence[float | None]) -> str:
+        go = go_float
+        body = [
+            f"{line.prefix}{go(value)}\n"
+            for line, value in zip(self.lines, values, strict=True)
+            if value is not None
+        ]
+        return self.header + "".join(body)
+
+    def metric(self, values: Sequence[float | None]) -> Metric:
+        metric = Metric(self.name, self.help, self.type)
+        metric.samples = [
+            Sample(line.sample, dict(line.labels), value)
+            for line, value in zip(self.lines, values, strict=True)
+            if value is not None
+        ]
+        return metric
+
+    def selected(self, wanted: frozenset[str] | None) -> bool:
+        return selects(wanted, self.name, self.sample_names)
+
+
+def _extreme(indices: tuple[int, ...], values: Sequence[float], smallest: bool) -> float:
+    best = values[indices[0]]
+    for index in indices[1:]:
+        value = values[index]
+        if (value < best) if smallest else (value > best):
+            best = value
+    return best
+
+
+def _most_recent(
+    indices: tuple[int, ...], values: Sequence[float], stamps: Sequence[float]
+) -> float | None:
+    latest, chosen = 0.0, None
+    for index in indices:
+        if latest < stamps[index]:
+            latest, chosen = stamps[index], values[index]
+    return chosen
+
+
+@dataclass
+class Plan:
+    families: list[PlannedFamily]
+    needs_stamps: bool
+
+
+class Planner:
+    """Builds plans, keeping each line's text from one plan to the next: a rebuild
+    (a key appeared) re-renders only the lines that are new."""
+
+    def __init__(self) -> None:
+        self._lines: dict[tuple[str, Labels, float | None], Line] = {}
+        self._used: dict[tuple[str, Labels, float | None], Line] = {}
+
+    def build(self, sources: Sequence[SourceKeys]) -> Plan:
+        """The plan for `sources`, whose values will be concatenated in this order."""
+        families: dict[str, Family] = {}
+        index = 0
+        for source in sources:
+            kind, _, mode = source.kind.partition("_")
+            for key in source.keys:
+                family = families.get(key.metric)
+                if family is None:
+                    family = families[key.metric] = Family(key.metric, kind, key.help)
+                if kind == "gauge":
+                    family.mode = mode
+                _place(family, key, source.pid, index)
+                index += 1
+        self._used = {}
+        planned = [_plan(family, self._line) for family in families.values()]
+        self._lines, self._used = self._used, {}
+        return Plan(planned, any(family.rule == "mostrecent" for family in planned))
+
+    def _line(self, sample: str, labels: Labels, bound: float | None) -> Line:
+        key = (sample, labels, bound)
+        line = self._lines.get(key)
+        if line is None:
+            if bound is not None:
+                labels = tuple(sorted((*labels, ("le", go_float(bound)))))
+            line = _line(sample, labels)
+        self._used[key] = line
+        return line
+
+
+def build(sources: Sequence[SourceKeys]) -> Plan:
+    """A plan for `sources`, from nothing."""
+    return Planner().build(sources)
+
+
+def _place(family: Family, key: Key, pid: str, index: int) -> None:
+    if family.type == "histogram" and key.bound is not None:
+        series = family.series.get(key.without_le)
+        if series is None:
+            series = family.series[key.without_le] = Series(key.without_le)
+        series.buckets.setdefault(key.bound, []).append(index)
+        return
+    labels = key.labels
+    if family.type == "gauge":
+        # Where the mode drops the pid, a label so named goes too (as there).
+        labels = tuple(sorted((*labels, ("pid", pid))))
+    series = family.series.get(labels)
+    if series is None:
+        series = family.series[labels] = Series(labels)
+    series.samples.setdefault(key.sample, []).append(index)
+
+
+def _rule(family: Family) -> str:
+    if family.type != "gauge":
+        return "histogram" if family.type == "histogram" else "sum"
+    mode = family.mode.removeprefix("live")
+    return {"min": "min", "max": "max", "sum": "sum", "mostrecent": "mostrecent"}.get(mode, "last")
+
+
+def _plan(family: Family, line: Callable[[str, Labels, float | None], Line]) -> PlannedFamily:
+    rule = _rule(family)
+    series: Iterable[Series] = family.series.values()
+    if family.type == "gauge" and family.mode in _DROP_PID:
+        series = _without_pid(family)
+    lines: list[Line] = []
+    indices: list[tuple[int, ...]] = []
+    runs: list[tuple[int, int]] = []
+    for one in sorted(series, key=lambda s: s.labels):
+        if one.buckets:
+            runs.append((len(lines), len(one.buckets)))
+            for bound in sorted(one.buckets):
+                lines.append(line(family.name + "_bucket", one.labels, bound))
+                indices.append(tuple(one.buckets[bound]))
+            lines.append(line(family.name + "_count", one.labels, None))
+            indices.append(())
+        for sample in sorted(one.samples, key=lambda name: _rank(family, name)):
+            lines.append(line(sample, one.labels, None))
+            indices.append(tuple(one.samples[sample]))
+    shown = family.name + "_total" if family.type == "counter" else family.name
+    exposed = escape_metric_name(shown)
+    header = help_line(exposed, family.help) + f"# TYPE {exposed} {family.type}\n"
+    return PlannedFamily(
+        family.name,
+        family.type,
+        family.help,
+        header,
+        lines,
+        indices,
+        rule,
+        runs,
+        frozenset(line.sample for line in lines),
+    )
+
+
+def _without_pid(family: Family) -> Iterable[Series]:
+    merged: dict[Labels, Series] = {}
+    for one in family.series.values():
+        labels = tuple(pair for pair in one.labels if pair[0] != "pid")
+        target = merged.setdefault(labels, Series(labels))
+        for sample, indices in one.samples.items():
+            target.samples.setdefault(sample, []).extend(indices)
+    for one in merged.values():
+        for sample in one.samples:
+            one.samples[sample].sort()  # sources in order, as read
+    return merged.values()
+
+
+def _rank(family: Family, sample: str) -> tuple[int, str]:
+    if family.type == "histogram" and sample == family.name + "_sum":
+        return (1, sample)
+    if family.type == "summary":
+        order = {family.name + "_count": 0, family.name + "_sum": 1}
+        return (order.get(sample, 2), sample)
+    return (0, sample)
+
+
+def _line(sample: str, labels: Labels) -> Line:
+    name = escape_metric_name(sample)
+    if not labels:
+        return Line(sample, labels, f"{name} ")
+    text = ",".join(f'{escape_label_name(k)}="{escape_value(v)}"' for k, v in labels)
+    return Line(sample, labels, f"{name}{{{text}}} ")
+
+
+__all__ = ["Line", "Plan", "PlannedFamily", "Planner", "SourceKeys", "build"]

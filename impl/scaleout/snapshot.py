@@ -1,0 +1,195 @@
+"""A worker's view of the multiprocess directory: current values, at the cost of the
+live series.
+
+Each worker keeps one DirectoryReader for its life. Per scrape it lists the
+directory, reads the `used` length of each file it holds, and reads the values
+in place (impl/scaleout/files.py); keys are decoded only when they appear, the
+archive only when a fold has published a new version, and the plan of lines
+(impl/scaleout/merge.py) is rebuilt only when either happened. Nothing is cached
+by time: every scrape reads every value anew.
+
+Which files and which archive version a scrape counts follows the protocol written
+out, with the proof that a folded worker is counted exactly once, in
+impl/scaleout/fold.py (steps R1 to R4).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from impl.scaleout.directory import ARCHIVE_NAME, metrics_file_pid
+from impl.scaleout.files import Key, KeyCache, MappedFile
+from impl.scaleout.fold import Archive, ArchivedSource
+from impl.scaleout.merge import Plan, Planner, SourceKeys
+
+# A scrape that sees this many folds publish while it reads gives up (each fold
+# publishes twice, within milliseconds; in practice a scrape restarts rarely, once).
+MAX_ATTEMPTS = 50
+
+
+class UnstableDirectory(RuntimeError):
+    """The archive kept changing while a scrape read the directory."""
+
+
+@dataclass
+class HeldArchive:
+    """One archive version, held open so that its inode stays its own (R1)."""
+
+    fd: int | None  # None: no archive yet
+    inode: int | None
+    sources: list[ArchivedSource]
+    pending: frozenset[tuple[str, int]]
+    values: tuple[float, ...]
+    stamps: tuple[float, ...]
+
+    @classmethod
+    def empty(cls) -> HeldArchive:
+        return cls(None, None, [], frozenset(), (), ())
+
+    @classmethod
+    def read(cls, fd: int, inode: int) -> HeldArchive:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        archive = Archive.parse(b"".join(chunks).decode("utf-8"))
+        sources = archive.sources()
+        values = tuple(v for source in sources for v in source.values)
+        stamps = tuple(s for source in sources for s in source.stamps)
+        return cls(fd, inode, sources, archive.pending, values, stamps)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A scrape's plan and the values to evaluate it with."""
+
+    plan: Plan
+    values: list[float]
+    stamps: list[float]  # empty unless the plan has `mostrecent` gauges
+
+
+class DirectoryReader:
+    """Reads a multiprocess directory for one worker, scrape after scrape."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = str(directory)
+        self._archive_path = os.path.join(self._directory, ARCHIVE_NAME)
+        self._keys = KeyCache()
+        self._archive = HeldArchive.empty()
+        self._files: dict[str, MappedFile] = {}
+        self._planner = Planner()
+        self._plan: Plan | None = None
+        self._plan_for: tuple[object, ...] = ()
+        # Scrapes of one worker run in a thread pool: one at a time through the caches.
+        self._lock = threading.Lock()
+
+    def read(self) -> Snapshot:
+        with self._lock:
+            return self._evaluate(*self._consistent())  # R4
+
+    def keys(self, kind: str) -> list[Key]:
+        """Every key of `kind` recorded by the instance, exited workers' included: the
+        archive's and the counted files', as a scrape counts them (R1 to R4)."""
+        with self._lock:
+            archive, files = self._consistent()
+            keys = [key for source in archive.sources if source.kind == kind for key in source.keys]
+            for handle in files:
+                if (
+                    _kind(handle.name) == kind
+                    and (handle.name, handle.inode) not in archive.pending
+                ):
+                    handle.refresh()
+                    keys.extend(handle.keys)
+            return keys
+
+    def _consistent(self) -> tuple[HeldArchive, list[MappedFile]]:
+        for _ in range(MAX_ATTEMPTS):
+            archive = self._hold_archive()  # R1
+            files = self._hold_files()  # R2
+            if self._archive_inode() == archive.inode:  # R3
+                return archive, files
+        raise UnstableDirectory(f"{self._directory}: the archive kept changing")
+
+    def _archive_inode(self) -> int | None:
+        try:
+            return os.stat(self._archive_path, follow_symlinks=False).st_ino
+        except FileNotFoundError:
+            return None
+
+    def _hold_archive(self) -> HeldArchive:
+        """The current archive version, read anew only when it is a new one."""
+        current = self._archive
+        if current.inode is not None and self._archive_inode() == current.inode:
+            return current  # the same file: archive versions are never changed
+        try:
+            fd = os.open(self._archive_path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fresh = HeldArchive.empty()
+        else:
+            fresh = HeldArchive.read(fd, os.fstat(fd).st_ino)
+        current.close()
+        self._archive = fresh
+        return fresh
+
+    def _hold_files(self) -> list[MappedFile]:
+        """The listed worker files, held open, in listing order (R2)."""
+        held: dict[str, MappedFile] = {}
+        with os.scandir(self._directory) as entries:
+            listed = [(e.name, e.inode()) for e in entries if metrics_file_pid(e.name) is not None]
+        for name, inode in listed:
+            handle = self._files.pop(name, None)
+            if handle is not None and handle.inode != inode:
+                handle.close()  # the name is another file now
+                handle = None
+            if handle is None:
+                handle = MappedFile.open(self._directory, name, inode, self._keys)
+            if handle is not None:
+                held[name] = handle
+        for gone in self._files.values():
+            gone.close()
+        self._files = held
+        return list(held.values())
+
+    def _evaluate(self, archive: HeldArchive, files: list[MappedFile]) -> Snapshot:
+        counted = [f for f in files if (f.name, f.inode) not in archive.pending]
+        grew = False
+        for handle in counted:
+            grew = handle.refresh() or grew
+        shape = (archive.inode, *((f.inode, len(f.keys)) for f in counted))
+        if self._plan is None or grew or shape != self._plan_for:
+            sources = [SourceKeys(s.kind, s.pid, s.keys) for s in archive.sources]
+            sources += [SourceKeys(_kind(f.name), _pid(f.name), f.keys) for f in counted]
+            self._plan, self._plan_for = self._planner.build(sources), shape
+        values = list(archive.values)
+        for handle in counted:
+            values.extend(handle.values())
+        stamps = list(archive.stamps) if self._plan.needs_stamps else []
+        if stamps or self._plan.needs_stamps:
+            for handle in counted:
+                stamps.extend(handle.timestamps())
+        return Snapshot(self._plan, values, stamps)
+
+    def close(self) -> None:
+        with self._lock:
+            for handle in self._files.values():
+                handle.close()
+            self._files = {}
+            self._archive.close()
+            self._archive = HeldArchive.empty()
+
+
+def _kind(name: str) -> str:
+    return name.rsplit("_", 1)[0]
+
+
+def _pid(name: str) -> str:
+    return name.rsplit("_", 1)[1].removesuffix(".db")
+
+
+__all__ = ["DirectoryReader", "Snapshot", "UnstableDirectory"]

@@ -1,0 +1,94 @@
+"""One multiprocess directory, one owner: a second instance is refused and harms nothing;
+at exit an instance removes only what it created."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from impl.scaleout.directory import LOCK_NAME
+from tests.conftest import StartServer
+from tests.support.metrics_text import request_count
+from tests.support.scaleout import scrape, send_pings, wait_answering, wait_for, worker_pids
+
+pytestmark = pytest.mark.slow  # gunicorn arbiters with workers
+
+
+def start_second(directory: Path, state: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "impl.main", "--port", "0", "--workers", "2"]
+        + ["--state-dir", str(state), "--multiproc-dir", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_second_instance_on_the_same_directory_is_refused(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    directory = tmp_path / "multiproc"
+    first = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
+    wait_answering(first)
+    send_pings(first.url, 20)
+    files_before = sorted(p.name for p in directory.iterdir())
+
+    second = start_second(directory, tmp_path / "state2")
+    assert second.returncode == 2
+    assert first.process is not None
+    assert second.stderr.strip().splitlines() == [
+        f"influxdb-sysinfo: multiproc dir {directory} is in use by another instance "
+        f"(pid {first.process.pid})"
+    ]
+    # The first instance lost nothing and goes on counting.
+    assert sorted(p.name for p in directory.iterdir()) == files_before
+    assert request_count(scrape(first.url), user_agent="curl") == 20
+    send_pings(first.url, 5)
+    body = scrape(first.url)
+    assert request_count(body, user_agent="curl") == 25
+    assert request_count(body) == 25 + 1 + 1  # the readiness ping and the first scrape
+    assert first.stop() == 0
+    assert not directory.exists()
+
+
+def test_exit_removes_only_what_the_instance_created(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    directory = tmp_path / "multiproc"
+    live = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
+    wait_answering(live)
+    # Another program writes into the directory while the service runs.
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    code = "from prometheus_client import Counter; Counter('other', 'o').inc()"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=30)
+    [other] = [
+        p for p in directory.glob("counter_*.db") if int(p.stem[8:]) not in worker_pids(live)
+    ]
+    assert live.stop() == 0
+    assert sorted(p.name for p in directory.iterdir()) == [other.name]
+    assert "multiproc dir left in place" in live.log()
+
+
+def test_a_killed_instance_leaves_no_lock_behind(start_server: StartServer, tmp_path: Path) -> None:
+    """flock locks go with their processes: after a SIGKILL of the whole instance,
+    the next one starts on the same directory and wipes what the first left."""
+    directory = tmp_path / "multiproc"
+    first = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
+    wait_answering(first)
+    send_pings(first.url, 10)
+    assert first.process is not None
+    os.killpg(first.process.pid, signal.SIGKILL)
+    first.process.wait(30)
+    wait_for(lambda: not worker_pids(first), "the killed instance's workers to go")
+    assert (directory / LOCK_NAME).exists()
+
+    second = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
+    wait_answering(second)
+    body = scrape(second.url)
+    assert request_count(body, user_agent="curl") == 0
+    assert request_count(body) == 1  # its own readiness ping only
