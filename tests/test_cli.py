@@ -17,6 +17,8 @@ from tests.support.live import LiveServer
 from tests.support.lp_parser import parse_lines
 from tests.support.other_servers import closed_port, silent_listener, web_page_server
 
+pytestmark = pytest.mark.slow  # every test runs influx-metrics in a fresh interpreter
+
 TOOL = Path(sys.executable).with_name("influx-metrics")
 TOKEN = "tool-test-token-4c2e"
 RUN_TIMEOUT_SECONDS = 60

@@ -16,6 +16,8 @@ from tests.conftest import StartServer
 from tests.support.conform_cli import TOOL, assert_clean, conform, conform_command
 from tests.support.live import LiveServer
 
+pytestmark = pytest.mark.slow  # a live service of its own for nearly every run
+
 TOKEN = "conform-test-token-7Hq2"
 ANSI = "\033["
 

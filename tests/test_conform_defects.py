@@ -51,6 +51,7 @@ def test_sends_only_reads_and_empty_posts_and_few_requests(server: LiveServer) -
             assert request.header("Content-Length") == "0", request
 
 
+@pytest.mark.slow  # runs into its time limit by design
 def test_overall_time_limit_stops_the_run_and_says_so(server: LiveServer) -> None:
     with defect_proxy(server.url, DEFECTS[0], delay=0.25) as proxy:
         run = conform(proxy.url, "--max-time", "2")

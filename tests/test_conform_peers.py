@@ -7,6 +7,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from tests.support.conform_cli import assert_clean, conform_command
 from tests.support.conform_peers import (
     banner_server,
@@ -15,6 +17,8 @@ from tests.support.conform_peers import (
     python_http_server,
 )
 from tests.support.other_servers import closed_port, silent_listener, web_page_server
+
+pytestmark = pytest.mark.slow  # foreign servers, prometheus among them, and peers that never answer
 
 NOT_INFLUXDB = "this does not look like InfluxDB"
 

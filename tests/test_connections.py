@@ -24,6 +24,8 @@ from tests.support.metrics_text import request_count
 from tests.support.rawhttp import HOST, read_response, read_responses
 from tests.support.scaleout import wait_for
 
+pytestmark = pytest.mark.slow  # hostile connections against live processes, up to 20,000 requests
+
 PATIENCE = 20.0
 PIPELINED_SCRAPES = 40
 

@@ -185,6 +185,7 @@ def test_head_sent_a_byte_at_a_time_is_judged_once_complete(live: LiveServer) ->
     )
 
 
+@pytest.mark.slow  # lingers the full 2 s after the refusal
 def test_refusal_followed_by_much_more_input_ends_without_a_reset(live: LiveServer) -> None:
     """What follows a refused request is read and dropped, however much, so that the
     connection ends in order: a socket closed with unread input sends a reset, which

@@ -104,6 +104,7 @@ def test_chunked_body_over_the_limit_is_413(limited: LiveServer) -> None:
     assert response.will_close
 
 
+@pytest.mark.slow  # waits out the body timeout
 def test_body_that_never_arrives_is_408(limited: LiveServer) -> None:
     with socket.create_connection((HOST, limited.port), timeout=PATIENCE) as sock:
         sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")

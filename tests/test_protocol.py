@@ -14,6 +14,8 @@ from tests.support.live import LiveServer
 from tests.support.metrics_text import request_count
 from tests.support.rawhttp import HOST, RawClient, RawResponse, read_response, wait_for_close
 
+pytestmark = pytest.mark.slow  # waits out header and keep-alive timeouts by design
+
 MAX_HEADER_SIZE = 4096
 TIMEOUT = 1  # --header-timeout and --keep-alive-timeout, in seconds
 # How long a test waits for the server to act on a 1 s timeout: generous, as CI is slow.

@@ -288,6 +288,7 @@ def test_diff_reports_without_writing(baseline: Path, tmp_path: Path, capsys: Ca
     assert snapshot(baseline) == before
 
 
+@pytest.mark.slow  # make, twice, in a copy of the repository
 def test_make_spec_update_refuses_a_breaking_document_and_takes_in_a_prose_change(
     tmp_path: Path,
 ) -> None:
