@@ -37,35 +37,24 @@ STATUS_CLASSES = 4
 SMALL_LIMIT = 40
 
 
-def series_counts(body: str) -> dict[LabelSet, float]:
-    """http_api_requests_total by label set (handler left out: always "platform")."""
-    family = families(body)["http_api_requests"]
+def _by_label_set(body: str, family_name: str, sample_suffix: str) -> dict[LabelSet, float]:
+    """A family's samples ending in `sample_suffix` by label set (handler left out:
+    always "platform")."""
+    names = ("method", "path", "response_code", "status", "user_agent")
+    family = families(body)[family_name]
     return {
-        (
-            s.labels["method"],
-            s.labels["path"],
-            s.labels["response_code"],
-            s.labels["status"],
-            s.labels["user_agent"],
-        ): s.value
+        tuple(s.labels[name] for name in names): s.value  # type: ignore[misc]
         for s in family.samples
-        if s.name == "http_api_requests_total"
+        if s.name.endswith(sample_suffix)
     }
+
+
+def series_counts(body: str) -> dict[LabelSet, float]:
+    return _by_label_set(body, "http_api_requests", "_total")
 
 
 def histogram_counts(body: str) -> dict[LabelSet, float]:
-    family = families(body)["http_api_request_duration_seconds"]
-    return {
-        (
-            s.labels["method"],
-            s.labels["path"],
-            s.labels["response_code"],
-            s.labels["status"],
-            s.labels["user_agent"],
-        ): s.value
-        for s in family.samples
-        if s.name.endswith("_count")
-    }
+    return _by_label_set(body, "http_api_request_duration_seconds", "_count")
 
 
 def overflow_total(body: str) -> float:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.types import Scope, Send
+from collections.abc import Callable
+
+from starlette.types import Message, Scope, Send
 
 from impl.errors import InfluxError, render
 
@@ -28,6 +30,36 @@ def operation_id(scope: Scope) -> str | None:
     return resolved.rsplit(".", 1)[-1] if isinstance(resolved, str) else None
 
 
+def rewriting_send(
+    send: Send,
+    head: Callable[[Message], tuple[Message, bool]],
+    rewrite: Callable[[Message, bytes], tuple[Message, bytes]],
+) -> Send:
+    """A `send` for a layer that rewrites whole responses. `head` sees each response
+    head and returns it (changed or not) and whether to hold it; a held head waits for
+    its whole body, and both leave as `rewrite` makes them. Other messages pass."""
+    held: Message | None = None
+    chunks: list[bytes] = []
+
+    async def wrapped(message: Message) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start":
+            message, hold = head(message)
+            if hold:
+                held = message
+                return
+        elif held is not None and message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            start, body = rewrite(held, b"".join(chunks))
+            await send(start)
+            message = {"type": "http.response.body", "body": body}
+        await send(message)
+
+    return wrapped
+
+
 async def send_error(send: Send, error: InfluxError, *, close: bool = False) -> None:
     """Answer with `error`; `close` ends the connection too (a refused request whose
     body was not read)."""
@@ -39,4 +71,4 @@ async def send_error(send: Send, error: InfluxError, *, close: bool = False) -> 
     await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["header", "operation_id", "send_error"]
+__all__ = ["header", "operation_id", "rewriting_send", "send_error"]

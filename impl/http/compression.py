@@ -12,7 +12,7 @@ from collections.abc import Collection
 from prometheus_client.exposition import gzip_accepted
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from impl.http.asgi import header, operation_id
+from impl.http.asgi import header, operation_id, rewriting_send
 
 # Level 6 is zlib's default and what Go's promhttp uses: most of the size win for a
 # fraction of level 9's CPU.
@@ -38,24 +38,12 @@ class GzipOperations:
         if not self._wanted(scope):
             await self.app(scope, receive, send)
             return
-        start: Message | None = None
-        chunks: list[bytes] = []
 
-        async def compressing_send(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                if message["status"] != 200:
-                    await send(message)
-                    return
-                start = message
-                return
-            if start is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = gzip.compress(b"".join(chunks), compresslevel=COMPRESS_LEVEL)
+        def head(start: Message) -> tuple[Message, bool]:
+            return start, start["status"] == 200  # errors stay as they are
+
+        def compress(start: Message, body: bytes) -> tuple[Message, bytes]:
+            body = gzip.compress(body, compresslevel=COMPRESS_LEVEL)
             headers = [
                 (key, value)
                 for key, value in start.get("headers", [])
@@ -65,7 +53,6 @@ class GzipOperations:
                 (b"content-encoding", b"gzip"),
                 (b"content-length", str(len(body)).encode()),
             ]
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            return {**start, "headers": headers}, body
 
-        await self.app(scope, receive, compressing_send)
+        await self.app(scope, receive, rewriting_send(send, head, compress))

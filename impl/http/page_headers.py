@@ -25,6 +25,8 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from impl.http.asgi import rewriting_send
+
 POLICY = (
     "default-src 'none'; script-src 'self'{scripts}; style-src 'self'{styles}; "
     "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
@@ -70,31 +72,19 @@ class PageHeaders:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        held: Message | None = None  # an HTML page's head, until its body is known
-        chunks: list[bytes] = []
 
-        async def with_headers(message: Message) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start":
-                headers = [*message.get("headers", ()), *FIXED_HEADERS]
-                if _is_html(message):
-                    held = {**message, "headers": headers}
-                    return
-                headers.append((b"content-security-policy", policy(b"")))
-                await send({**message, "headers": headers})  # assets stream as they are
-                return
-            if held is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = b"".join(chunks)
+        def head(start: Message) -> tuple[Message, bool]:
+            headers = [*start.get("headers", ()), *FIXED_HEADERS]
+            if _is_html(start):  # its policy depends on its body: held until it is known
+                return {**start, "headers": headers}, True
+            headers.append((b"content-security-policy", policy(b"")))
+            return {**start, "headers": headers}, False  # assets stream as they are
+
+        def with_policy(start: Message, body: bytes) -> tuple[Message, bytes]:
             csp = (b"content-security-policy", policy(body))
-            await send({**held, "headers": [*held["headers"], csp]})
-            await send({"type": "http.response.body", "body": body})
+            return {**start, "headers": [*start["headers"], csp]}, body
 
-        await self.app(scope, receive, with_headers)
+        await self.app(scope, receive, rewriting_send(send, head, with_policy))
 
 
 __all__ = ["PageHeaders", "policy"]
