@@ -33,9 +33,9 @@ class Choice:
     content_type: str
 
 
-def _parse_accept(header: str) -> Iterator[tuple[str, float, int]]:
-    """(media range, q, position) for each entry of an Accept header."""
-    for position, entry in enumerate(header.split(",")):
+def _parse_accept(header: str) -> Iterator[tuple[str, float]]:
+    """(media range, q) for each entry of an Accept header."""
+    for entry in header.split(","):
         media, *params = (part.strip() for part in entry.split(";"))
         if not media:
             continue
@@ -47,7 +47,7 @@ def _parse_accept(header: str) -> Iterator[tuple[str, float, int]]:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
-        yield media.lower(), quality, position
+        yield media.lower(), quality
 
 
 def negotiate(accept: str | None) -> Choice:
@@ -59,8 +59,9 @@ def negotiate(accept: str | None) -> Choice:
     """
     if not accept or not accept.strip():
         return _choice(TEXT)
+    # (q, 1 for text: ties between formats go to text, whatever the order, format)
     best: tuple[float, int, str] | None = None
-    for media, quality, position in _parse_accept(accept):
+    for media, quality in _parse_accept(accept):
         if quality <= 0:
             continue
         if media == OPENMETRICS:
@@ -69,7 +70,6 @@ def negotiate(accept: str | None) -> Choice:
             candidate = (quality, 1, TEXT)
         else:
             continue
-        del position  # ties between formats go to text, whatever the order
         if best is None or candidate[:2] > best[:2]:
             best = candidate
     if best is None:

@@ -110,18 +110,13 @@ def get_ready(zap_trace_span: str | None = None) -> flask.Response:
     return json_response(ready)
 
 
-def _no_content() -> flask.Response:
+def get_ping(zap_trace_span: str | None = None) -> flask.Response:
     response = flask.Response(status=204)
     del response.headers["Content-Type"]  # a 204 has no body, so no media type
     return response
 
 
-def get_ping(zap_trace_span: str | None = None) -> flask.Response:
-    return _no_content()
-
-
-def head_ping(zap_trace_span: str | None = None) -> flask.Response:
-    return _no_content()
+head_ping = get_ping  # the spec's HEAD /ping operation: the same answer, without a body
 
 
 __all__ = ["get_health", "get_metrics", "get_ping", "get_ready", "head_ping"]
