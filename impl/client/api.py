@@ -14,7 +14,6 @@ import contextlib
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
@@ -157,34 +156,24 @@ def _check_token(token: str) -> None:
 
 
 def _header(headers: Any, name: str) -> str | None:
-    """A response header, by case-insensitive name (the generated ApiResponse keeps a
-    plain dict of urllib3's lower-cased names)."""
-    if not headers:
-        return None
-    wanted = name.lower()
-    for key, value in headers.items():
-        if str(key).lower() == wanted:
-            return str(value)
-    return None
+    """A response header's first value, by case-insensitive name (the generated
+    ApiResponse keeps a plain dict)."""
+    values = urllib3.HTTPHeaderDict(headers or {}).getlist(name)
+    return values[0] if values else None
 
 
 def server_error(status: int, body: bytes | str | None, headers: Any) -> ServerError:
     """The ServerError for an error answer, from InfluxDB's error JSON when it has one."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
-    code = _header(headers, "X-Platform-Error-Code")
-    message = ""
+    document: Any = None
     with contextlib.suppress(ValueError):  # not JSON: keep what the headers and status say
         document = json.loads(text)
-        if isinstance(document, dict):
-            code = str(document.get("code") or code or "")
-            message = str(document.get("message") or "")
-    if not code:
-        code = CODE_OF_STATUS.get(status, "internal error" if status >= 500 else "invalid")
-    if not message:
-        # A proxy's or a non-InfluxDB server's page: its first line is the best clue.
-        first_line = text.strip().splitlines()[0] if text.strip() else ""
-        message = first_line[:ERROR_TEXT_LIMIT] or "no error message in the response"
-    return ServerError(status, code, message)
+    error = document if isinstance(document, dict) else {}
+    by_status = CODE_OF_STATUS.get(status, "internal error" if status >= 500 else "invalid")
+    code = error.get("code") or _header(headers, "X-Platform-Error-Code") or by_status
+    # A proxy's or a non-InfluxDB server's page: its first line is the best clue.
+    lines = text.strip().splitlines() or ["no error message in the response"]
+    return ServerError(status, str(code), str(error.get("message") or lines[0][:ERROR_TEXT_LIMIT]))
 
 
 def _describe_connect_failure(reason: BaseException) -> str:
@@ -231,12 +220,7 @@ class SysinfoClient:
     def __enter__(self) -> SysinfoClient:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @contextlib.contextmanager
@@ -244,10 +228,9 @@ class SysinfoClient:
         """Turns urllib3's and the generated client's failures into this module's types."""
         try:
             yield
-        except urllib3.exceptions.MaxRetryError as err:
-            raise self._transport_error(err.reason or err) from err
         except urllib3.exceptions.HTTPError as err:
-            raise self._transport_error(err) from err
+            reason = err.reason if isinstance(err, urllib3.exceptions.MaxRetryError) else None
+            raise self._transport_error(reason or err) from err
         except ApiException as err:
             if err.status:
                 raise server_error(err.status, err.body, err.headers) from err
@@ -258,12 +241,10 @@ class SysinfoClient:
             raise UnexpectedResponse(str(err.reason or "unexpected response")) from err
 
     def _transport_error(self, reason: BaseException) -> ClientError:
-        # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: test it first.
-        if isinstance(reason, urllib3.exceptions.NewConnectionError):
-            return ConnectionFailed(
-                f"cannot connect to {self.url}: {_describe_connect_failure(reason)}"
-            )
-        if isinstance(reason, urllib3.exceptions.TimeoutError):
+        # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: it is no timeout.
+        if isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
+            reason, urllib3.exceptions.NewConnectionError
+        ):
             return RequestTimedOut(f"{self.url}: no answer within {self.timeout:g}s")
         if isinstance(reason, urllib3.exceptions.LocationValueError):
             return InvalidURL(f"invalid URL {self.url!r}: {reason}")
