@@ -26,15 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families as text_fami
 
 from impl.errors import CODE_OF_STATUS
 from impl.metrics.names import selects, wanted_names
-from sysinfo_client import (
-    ApiClient,
-    ApiException,
-    Configuration,
-    HealthApi,
-    MetricsApi,
-    PingApi,
-    ReadyApi,
-)
+from sysinfo_client import ApiClient, ApiException, Configuration, SystemInformationEndpointsApi
 from sysinfo_client.models.health_check import HealthCheck
 from sysinfo_client.models.ready import Ready
 
@@ -208,14 +200,16 @@ class SysinfoClient:
             _check_token(token)
             configuration.api_key["TokenAuthentication"] = token
             configuration.api_key_prefix["TokenAuthentication"] = TOKEN_SCHEME
-        self._api_client = ApiClient(configuration)
-        self._api_client.user_agent = user_agent
+        # The generated class for the spec's tag "System information endpoints", which the
+        # four operations used here share.
+        self._api = SystemInformationEndpointsApi(ApiClient(configuration))
+        self._api.api_client.user_agent = user_agent
 
     def __repr__(self) -> str:  # never shows the token
         return f"SysinfoClient(url={self.url!r}, timeout={self.timeout!r})"
 
     def close(self) -> None:
-        self._api_client.rest_client.pool_manager.clear()
+        self._api.api_client.rest_client.pool_manager.clear()
 
     def __enter__(self) -> SysinfoClient:
         return self
@@ -270,9 +264,8 @@ class SysinfoClient:
             "Accept": OPENMETRICS_ACCEPT if openmetrics else TEXT_ACCEPT,
             "Accept-Encoding": "gzip" if gzip else "identity",
         }
-        api = MetricsApi(self._api_client)
         with self._transport():
-            response = api.get_metrics_without_preload_content(
+            response = self._api.get_metrics_without_preload_content(
                 name=list(names) if names else None,
                 _headers=headers,
                 _request_timeout=self.timeout,
@@ -311,10 +304,9 @@ class SysinfoClient:
     def health(self) -> HealthCheck:
         """GET /health. A failing instance answers 503 with the same HealthCheck, which is
         returned (status "fail", the failing checks named), not raised."""
-        api = HealthApi(self._api_client)
         with self._transport():
             try:
-                return self._parsed(lambda: api.get_health(_request_timeout=self.timeout))
+                return self._parsed(lambda: self._api.get_health(_request_timeout=self.timeout))
             except ApiException as err:
                 if err.status == 503 and isinstance(err.data, HealthCheck):
                     return err.data
@@ -322,15 +314,13 @@ class SysinfoClient:
 
     def ready(self) -> Ready:
         """GET /ready; a starting instance's 503 is a ServerError (code "unavailable")."""
-        api = ReadyApi(self._api_client)
         with self._transport():
-            return self._parsed(lambda: api.get_ready(_request_timeout=self.timeout))
+            return self._parsed(lambda: self._api.get_ready(_request_timeout=self.timeout))
 
     def ping(self) -> Ping:
         """GET /ping: returns when the instance answered 2xx, with its identity headers."""
-        api = PingApi(self._api_client)
         with self._transport():
-            response = api.get_ping_with_http_info(_request_timeout=self.timeout)
+            response = self._api.get_ping_with_http_info(_request_timeout=self.timeout)
         return Ping(
             version=_header(response.headers, "X-Influxdb-Version"),
             build=_header(response.headers, "X-Influxdb-Build"),
