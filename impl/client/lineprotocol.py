@@ -63,8 +63,6 @@ __all__ = [
 FieldValue = float | int | bool | str
 TagSet = tuple[tuple[str, str], ...]
 Version = Literal[1, 2]
-V2_MEASUREMENT = "prometheus"
-V2_URL_TAG = "url"
 
 HISTOGRAM_TYPES = frozenset({"histogram", "gaugehistogram"})
 # The v1 field of a family's plain samples, by family type.
@@ -109,12 +107,11 @@ def escape_measurement(name: str) -> str:
 
 
 def escape_tag(text: str) -> str:
-    """A tag key or tag value."""
+    """A tag key, tag value or field key: they escape the same characters."""
     return _escape(text, ",= ")
 
 
-def escape_field_key(key: str) -> str:
-    return _escape(key, ",= ")
+escape_field_key = escape_tag
 
 
 def escape_string_field(value: str) -> str:
@@ -194,14 +191,14 @@ def _v1_field(family: Metric, sample: Sample, url: str) -> tuple[str, dict[str, 
 
 
 def _v2_field(family: Metric, sample: Sample, url: str) -> tuple[str, dict[str, str], str]:
-    labels = {**sample.labels, V2_URL_TAG: url}
+    labels = {**sample.labels, "url": url}
     key = sample.name
     if family.type in HISTOGRAM_TYPES and key.endswith("_bucket") and "le" in labels:
         key = key[: -len("_bucket")]
         labels["le"] = go_float(labels["le"])
     elif family.type == "summary" and "quantile" in labels:
         labels["quantile"] = go_float(labels["quantile"])
-    return V2_MEASUREMENT, labels, key
+    return "prometheus", labels, key
 
 
 def points(
