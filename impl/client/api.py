@@ -14,7 +14,6 @@ import contextlib
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
@@ -27,15 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families as text_fami
 
 from impl.errors import CODE_OF_STATUS
 from impl.metrics.names import selects, wanted_names
-from sysinfo_client import (
-    ApiClient,
-    ApiException,
-    Configuration,
-    HealthApi,
-    MetricsApi,
-    PingApi,
-    ReadyApi,
-)
+from sysinfo_client import ApiClient, ApiException, Configuration, SystemInformationEndpointsApi
 from sysinfo_client.models.health_check import HealthCheck
 from sysinfo_client.models.ready import Ready
 
@@ -157,34 +148,24 @@ def _check_token(token: str) -> None:
 
 
 def _header(headers: Any, name: str) -> str | None:
-    """A response header, by case-insensitive name (the generated ApiResponse keeps a
-    plain dict of urllib3's lower-cased names)."""
-    if not headers:
-        return None
-    wanted = name.lower()
-    for key, value in headers.items():
-        if str(key).lower() == wanted:
-            return str(value)
-    return None
+    """A response header's first value, by case-insensitive name (the generated
+    ApiResponse keeps a plain dict)."""
+    values = urllib3.HTTPHeaderDict(headers or {}).getlist(name)
+    return values[0] if values else None
 
 
 def server_error(status: int, body: bytes | str | None, headers: Any) -> ServerError:
     """The ServerError for an error answer, from InfluxDB's error JSON when it has one."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
-    code = _header(headers, "X-Platform-Error-Code")
-    message = ""
+    document: Any = None
     with contextlib.suppress(ValueError):  # not JSON: keep what the headers and status say
         document = json.loads(text)
-        if isinstance(document, dict):
-            code = str(document.get("code") or code or "")
-            message = str(document.get("message") or "")
-    if not code:
-        code = CODE_OF_STATUS.get(status, "internal error" if status >= 500 else "invalid")
-    if not message:
-        # A proxy's or a non-InfluxDB server's page: its first line is the best clue.
-        first_line = text.strip().splitlines()[0] if text.strip() else ""
-        message = first_line[:ERROR_TEXT_LIMIT] or "no error message in the response"
-    return ServerError(status, code, message)
+    error = document if isinstance(document, dict) else {}
+    by_status = CODE_OF_STATUS.get(status, "internal error" if status >= 500 else "invalid")
+    code = error.get("code") or _header(headers, "X-Platform-Error-Code") or by_status
+    # A proxy's or a non-InfluxDB server's page: its first line is the best clue.
+    lines = text.strip().splitlines() or ["no error message in the response"]
+    return ServerError(status, str(code), str(error.get("message") or lines[0][:ERROR_TEXT_LIMIT]))
 
 
 def _describe_connect_failure(reason: BaseException) -> str:
@@ -219,24 +200,21 @@ class SysinfoClient:
             _check_token(token)
             configuration.api_key["TokenAuthentication"] = token
             configuration.api_key_prefix["TokenAuthentication"] = TOKEN_SCHEME
-        self._api_client = ApiClient(configuration)
-        self._api_client.user_agent = user_agent
+        # The generated class for the spec's tag "System information endpoints", which the
+        # four operations used here share.
+        self._api = SystemInformationEndpointsApi(ApiClient(configuration))
+        self._api.api_client.user_agent = user_agent
 
     def __repr__(self) -> str:  # never shows the token
         return f"SysinfoClient(url={self.url!r}, timeout={self.timeout!r})"
 
     def close(self) -> None:
-        self._api_client.rest_client.pool_manager.clear()
+        self._api.api_client.rest_client.pool_manager.clear()
 
     def __enter__(self) -> SysinfoClient:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @contextlib.contextmanager
@@ -244,10 +222,9 @@ class SysinfoClient:
         """Turns urllib3's and the generated client's failures into this module's types."""
         try:
             yield
-        except urllib3.exceptions.MaxRetryError as err:
-            raise self._transport_error(err.reason or err) from err
         except urllib3.exceptions.HTTPError as err:
-            raise self._transport_error(err) from err
+            reason = err.reason if isinstance(err, urllib3.exceptions.MaxRetryError) else None
+            raise self._transport_error(reason or err) from err
         except ApiException as err:
             if err.status:
                 raise server_error(err.status, err.body, err.headers) from err
@@ -258,12 +235,10 @@ class SysinfoClient:
             raise UnexpectedResponse(str(err.reason or "unexpected response")) from err
 
     def _transport_error(self, reason: BaseException) -> ClientError:
-        # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: test it first.
-        if isinstance(reason, urllib3.exceptions.NewConnectionError):
-            return ConnectionFailed(
-                f"cannot connect to {self.url}: {_describe_connect_failure(reason)}"
-            )
-        if isinstance(reason, urllib3.exceptions.TimeoutError):
+        # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: it is no timeout.
+        if isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
+            reason, urllib3.exceptions.NewConnectionError
+        ):
             return RequestTimedOut(f"{self.url}: no answer within {self.timeout:g}s")
         if isinstance(reason, urllib3.exceptions.LocationValueError):
             return InvalidURL(f"invalid URL {self.url!r}: {reason}")
@@ -289,9 +264,8 @@ class SysinfoClient:
             "Accept": OPENMETRICS_ACCEPT if openmetrics else TEXT_ACCEPT,
             "Accept-Encoding": "gzip" if gzip else "identity",
         }
-        api = MetricsApi(self._api_client)
         with self._transport():
-            response = api.get_metrics_without_preload_content(
+            response = self._api.get_metrics_without_preload_content(
                 name=list(names) if names else None,
                 _headers=headers,
                 _request_timeout=self.timeout,
@@ -330,10 +304,9 @@ class SysinfoClient:
     def health(self) -> HealthCheck:
         """GET /health. A failing instance answers 503 with the same HealthCheck, which is
         returned (status "fail", the failing checks named), not raised."""
-        api = HealthApi(self._api_client)
         with self._transport():
             try:
-                return self._parsed(lambda: api.get_health(_request_timeout=self.timeout))
+                return self._parsed(lambda: self._api.get_health(_request_timeout=self.timeout))
             except ApiException as err:
                 if err.status == 503 and isinstance(err.data, HealthCheck):
                     return err.data
@@ -341,15 +314,13 @@ class SysinfoClient:
 
     def ready(self) -> Ready:
         """GET /ready; a starting instance's 503 is a ServerError (code "unavailable")."""
-        api = ReadyApi(self._api_client)
         with self._transport():
-            return self._parsed(lambda: api.get_ready(_request_timeout=self.timeout))
+            return self._parsed(lambda: self._api.get_ready(_request_timeout=self.timeout))
 
     def ping(self) -> Ping:
         """GET /ping: returns when the instance answered 2xx, with its identity headers."""
-        api = PingApi(self._api_client)
         with self._transport():
-            response = api.get_ping_with_http_info(_request_timeout=self.timeout)
+            response = self._api.get_ping_with_http_info(_request_timeout=self.timeout)
         return Ping(
             version=_header(response.headers, "X-Influxdb-Version"),
             build=_header(response.headers, "X-Influxdb-Build"),

@@ -17,14 +17,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 
-from impl.client.api import (
-    DEFAULT_TIMEOUT_SECONDS,
-    ClientError,
-    InvalidURL,
-    ServerError,
-    SysinfoClient,
-)
+from impl.client.api import DEFAULT_TIMEOUT_SECONDS, ClientError, ServerError, SysinfoClient
 from impl.client.conform.cli import add_conform_command
 from impl.client.lineprotocol import Version, go_float, to_line_protocol
 
@@ -37,35 +32,27 @@ LINE_PROTOCOL_VERSIONS: dict[str, Version] = {"lp1": 1, "lp2": 2}
 FORMATS = ("text", "json", *LINE_PROTOCOL_VERSIONS)
 
 
-def _number(value: float) -> float | str:
-    """JSON has no NaN or infinities: those are written as Go and Prometheus print them."""
-    return value if math.isfinite(value) else go_float(value)
+def _sample_json(sample: Sample) -> dict[str, Any]:
+    # JSON has no NaN or infinities: those are written as Go and Prometheus print them.
+    value = sample.value if math.isfinite(sample.value) else go_float(sample.value)
+    entry: dict[str, Any] = {"name": sample.name, "labels": dict(sample.labels), "value": value}
+    if sample.timestamp is not None:
+        entry["timestamp"] = float(sample.timestamp)
+    return entry
 
 
 def families_json(families: Sequence[Metric]) -> list[dict[str, Any]]:
     """Families, samples and labels as plain JSON-ready data."""
-    result: list[dict[str, Any]] = []
-    for family in families:
-        samples: list[dict[str, Any]] = []
-        for sample in family.samples:
-            entry: dict[str, Any] = {
-                "name": sample.name,
-                "labels": dict(sample.labels),
-                "value": _number(sample.value),
-            }
-            if sample.timestamp is not None:
-                entry["timestamp"] = float(sample.timestamp)
-            samples.append(entry)
-        result.append(
-            {
-                "name": family.name,
-                "type": family.type,
-                "help": family.documentation,
-                "unit": family.unit,
-                "samples": samples,
-            }
-        )
-    return result
+    return [
+        {
+            "name": family.name,
+            "type": family.type,
+            "help": family.documentation,
+            "unit": family.unit,
+            "samples": [_sample_json(sample) for sample in family.samples],
+        }
+        for family in families
+    ]
 
 
 def _client(args: argparse.Namespace) -> SysinfoClient:
@@ -186,26 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _explain(error: ClientError) -> str:
-    if isinstance(error, ServerError) and error.status == 401:
-        return f"{error} (check --token or ${TOKEN_ENV})"
-    return str(error)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace, TextIO], int] = args.run
     try:
         return run(args, sys.stdout)
-    except InvalidURL as err:
-        print(f"{PROG}: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except ClientError as err:
-        print(f"{PROG}: {_explain(err)}", file=sys.stderr)
-        return EXIT_FAILED
-    except ValueError as err:  # arguments the client rejects (a malformed token)
-        print(f"{PROG}: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    except (ClientError, ValueError) as err:
+        # A ValueError is a usage error: a bad URL (InvalidURL) or a token the client rejects.
+        unauthorised = isinstance(err, ServerError) and err.status == 401
+        hint = f" (check --token or ${TOKEN_ENV})" if unauthorised else ""
+        print(f"{PROG}: {err}{hint}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(err, ValueError) else EXIT_FAILED
 
 
 if __name__ == "__main__":

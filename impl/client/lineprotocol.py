@@ -38,7 +38,8 @@ the two characters `\\n`, as the exposition format writes it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Literal, NamedTuple
 
@@ -62,11 +63,6 @@ __all__ = [
 FieldValue = float | int | bool | str
 TagSet = tuple[tuple[str, str], ...]
 Version = Literal[1, 2]
-V2_MEASUREMENT = "prometheus"
-V2_URL_TAG = "url"
-
-MEASUREMENT_SPECIALS = frozenset(", ")
-KEY_SPECIALS = frozenset(",= ")
 
 HISTOGRAM_TYPES = frozenset({"histogram", "gaugehistogram"})
 # The v1 field of a family's plain samples, by family type.
@@ -95,40 +91,27 @@ class Point(NamedTuple):
     timestamp_ns: int
 
 
-def _escape(text: str, specials: frozenset[str]) -> str:
-    text = text.replace("\r", "\\r").replace("\n", "\\n")
-    out: list[str] = []
-    # influxd's scanner reads a backslash and the character after it as one pair, so
-    # track whether the last backslash written is still waiting for its partner.
-    unpaired = False
-    for char in text:
-        if char in specials:
-            if unpaired:
-                out.append("\\")  # or it would pair with the escape written next
-            out.append("\\" + char)
-            unpaired = False
-        elif char == "\\":
-            out.append(char)
-            unpaired = not unpaired
-        else:
-            out.append(char)
-            unpaired = False
-    if unpaired:
-        out.append("\\")  # or it would swallow the separator after the element
-    return "".join(out)
+def _escape(text: str, specials: str) -> str:
+    # influxd's scanner reads a backslash and the character after it as one pair: a run
+    # of backslashes of odd length before an escaped character or the end of the element
+    # gets one more backslash, or its last one would pair with what follows.
+    return re.sub(
+        rf"(?<!\\)(\\*)([{specials}]|\Z)",
+        lambda m: m[1] + "\\" * (len(m[1]) % 2) + ("\\" + m[2] if m[2] else ""),
+        text.replace("\r", "\\r").replace("\n", "\\n"),
+    )
 
 
 def escape_measurement(name: str) -> str:
-    return _escape(name, MEASUREMENT_SPECIALS)
+    return _escape(name, ", ")
 
 
 def escape_tag(text: str) -> str:
-    """A tag key or tag value."""
-    return _escape(text, KEY_SPECIALS)
+    """A tag key, tag value or field key: they escape the same characters."""
+    return _escape(text, ",= ")
 
 
-def escape_field_key(key: str) -> str:
-    return _escape(key, KEY_SPECIALS)
+escape_field_key = escape_tag
 
 
 def escape_string_field(value: str) -> str:
@@ -170,25 +153,16 @@ def go_float(value: float | str) -> str:
         return "NaN"
     if math.isinf(number):
         return "+Inf" if number > 0 else "-Inf"
-    sign = "-" if math.copysign(1.0, number) < 0 else ""
-    if number == 0:
-        return sign + "0"
     # repr is the shortest string that reads back as the same float, like Go's.
-    _, digit_tuple, exponent = Decimal(repr(abs(number))).as_tuple()
+    exact = Decimal(repr(number)).normalize()
+    negative, digit_tuple, exponent = exact.as_tuple()
     assert isinstance(exponent, int)
-    digits = "".join(map(str, digit_tuple)).lstrip("0")
-    point_position = len(digits) + exponent  # value = 0.<digits> * 10**point_position
-    digits = digits.rstrip("0")
-    decimal_exponent = point_position - 1
-    if decimal_exponent < -4 or decimal_exponent >= 6:  # Go's switch to %e for shortest
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        exp_sign = "-" if decimal_exponent < 0 else "+"
-        return f"{sign}{mantissa}e{exp_sign}{abs(decimal_exponent):02d}"
-    if point_position <= 0:
-        return f"{sign}0.{'0' * -point_position}{digits}"
-    if point_position >= len(digits):
-        return sign + digits + "0" * (point_position - len(digits))
-    return f"{sign}{digits[:point_position]}.{digits[point_position:]}"
+    digits = "".join(map(str, digit_tuple))
+    decimal_exponent = len(digits) + exponent - 1
+    if -4 <= decimal_exponent < 6:  # Go's switch to %e for shortest
+        return f"{exact:f}"
+    mantissa = f"{digits[0]}.{digits[1:]}".rstrip(".")
+    return f"{'-' * negative}{mantissa}e{decimal_exponent:+03d}"
 
 
 def _timestamp_ns(sample: Sample, default_ns: int) -> int:
@@ -202,89 +176,52 @@ def _timestamp_ns(sample: Sample, default_ns: int) -> int:
     return round(float(stamp) * 1000) * 1_000_000
 
 
-def _tags(labels: Mapping[str, str], extra: Mapping[str, str] | None = None) -> TagSet:
-    merged = {**labels, **(extra or {})}
-    return tuple(sorted((k, v) for k, v in merged.items() if v != ""))
+def _v1_field(family: Metric, sample: Sample, url: str) -> tuple[str, dict[str, str], str]:
+    """The measurement, labels and field key of a sample in layout 1 (which has no url)."""
+    labels = dict(sample.labels)
+    suffix = sample.name[len(family.name) :] if sample.name.startswith(family.name) else ""
+    if family.type in HISTOGRAM_TYPES and suffix == "_bucket" and "le" in labels:
+        key = go_float(labels.pop("le"))
+    elif family.type == "summary" and suffix == "" and "quantile" in labels:
+        key = go_float(labels.pop("quantile"))
+    else:
+        key = V1_SUFFIX_FIELD.get(suffix) or V1_VALUE_FIELD.get(family.type, "value")
+    measurement = family.name + "_total" if family.type == "counter" else family.name
+    return measurement, labels, key
 
 
-class _Grouper:
-    """Collects fields into points keyed by (measurement, tags, time), in first-seen order."""
-
-    def __init__(self) -> None:
-        self._fields: dict[tuple[str, TagSet, int], dict[str, FieldValue]] = {}
-
-    def add(
-        self,
-        measurement: str,
-        tags: TagSet,
-        timestamp_ns: int,
-        key: str,
-        value: float,
-    ) -> None:
-        if not math.isfinite(value):
-            return
-        self._fields.setdefault((measurement, tags, timestamp_ns), {})[key] = float(value)
-
-    def points(self) -> list[Point]:
-        return [
-            Point(measurement, tags, tuple(fields.items()), timestamp_ns)
-            for (measurement, tags, timestamp_ns), fields in self._fields.items()
-        ]
-
-
-def _v1_family(family: Metric, default_ns: int) -> list[Point]:
-    grouper = _Grouper()
-    family_type = family.type
-    measurement = family.name + "_total" if family_type == "counter" else family.name
-    for sample in family.samples:
-        if sample.native_histogram is not None:
-            continue  # no line protocol layout for native histograms
-        labels = dict(sample.labels)
-        suffix = sample.name[len(family.name) :] if sample.name.startswith(family.name) else ""
-        if family_type in HISTOGRAM_TYPES and suffix == "_bucket" and "le" in labels:
-            key = go_float(labels.pop("le"))
-        elif family_type == "summary" and suffix == "" and "quantile" in labels:
-            key = go_float(labels.pop("quantile"))
-        elif suffix in V1_SUFFIX_FIELD:
-            key = V1_SUFFIX_FIELD[suffix]
-        else:
-            key = V1_VALUE_FIELD.get(family_type, "value")
-        grouper.add(
-            measurement, _tags(labels), _timestamp_ns(sample, default_ns), key, sample.value
-        )
-    return grouper.points()
-
-
-def _v2_family(family: Metric, default_ns: int, url: str) -> list[Point]:
-    grouper = _Grouper()
-    for sample in family.samples:
-        if sample.native_histogram is not None:
-            continue
-        labels = dict(sample.labels)
-        key = sample.name
-        if family.type in HISTOGRAM_TYPES and key.endswith("_bucket") and "le" in labels:
-            key = key[: -len("_bucket")]
-            labels["le"] = go_float(labels["le"])
-        elif family.type == "summary" and "quantile" in labels:
-            labels["quantile"] = go_float(labels["quantile"])
-        tags = _tags(labels, {V2_URL_TAG: url})
-        grouper.add(V2_MEASUREMENT, tags, _timestamp_ns(sample, default_ns), key, sample.value)
-    return grouper.points()
+def _v2_field(family: Metric, sample: Sample, url: str) -> tuple[str, dict[str, str], str]:
+    labels = {**sample.labels, "url": url}
+    key = sample.name
+    if family.type in HISTOGRAM_TYPES and key.endswith("_bucket") and "le" in labels:
+        key = key[: -len("_bucket")]
+        labels["le"] = go_float(labels["le"])
+    elif family.type == "summary" and "quantile" in labels:
+        labels["quantile"] = go_float(labels["quantile"])
+    return "prometheus", labels, key
 
 
 def points(
     families: Iterable[Metric], version: Version, *, timestamp_ns: int, url: str = ""
 ) -> list[Point]:
-    """The points InfluxDB would store for `families` scraped at `timestamp_ns`.
-    `url` (the scraped URL) is the v2 `url` tag; v1 has none."""
+    """The points InfluxDB would store for `families` scraped at `timestamp_ns`, one per
+    family, tags and time, in first-seen order. `url` (the scraped URL) is the v2 `url`
+    tag; v1 has none."""
+    layout = {1: _v1_field, 2: _v2_field}.get(version)
     result: list[Point] = []
     for family in families:
-        if version == 1:
-            result.extend(_v1_family(family, timestamp_ns))
-        elif version == 2:
-            result.extend(_v2_family(family, timestamp_ns, url))
-        else:
+        if layout is None:
             raise ValueError(f"line protocol layout version must be 1 or 2, got {version!r}")
+        grouped: dict[tuple[str, TagSet, int], dict[str, FieldValue]] = {}
+        for sample in family.samples:
+            if sample.native_histogram is not None:
+                continue  # no line protocol layout for native histograms
+            measurement, labels, key = layout(family, sample, url)
+            if math.isfinite(sample.value):
+                tags = tuple(sorted((k, v) for k, v in labels.items() if v != ""))
+                point = (measurement, tags, _timestamp_ns(sample, timestamp_ns))
+                grouped.setdefault(point, {})[key] = float(sample.value)
+        result.extend(Point(m, t, tuple(f.items()), ns) for (m, t, ns), f in grouped.items())
     return result
 
 
@@ -292,8 +229,5 @@ def to_line_protocol(
     families: Iterable[Metric], version: Version, *, timestamp_ns: int, url: str = ""
 ) -> str:
     """Line protocol text, one point per line, each line ending in a newline."""
-    lines: Sequence[str] = [
-        encode_point(point)
-        for point in points(families, version, timestamp_ns=timestamp_ns, url=url)
-    ]
-    return "".join(line + "\n" for line in lines)
+    found = points(families, version, timestamp_ns=timestamp_ns, url=url)
+    return "".join(encode_point(point) + "\n" for point in found)
