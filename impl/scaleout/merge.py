@@ -39,20 +39,10 @@ from prometheus_client.utils import floatToGoString
 
 from impl.metrics.encoding import escape_value, help_line
 from impl.metrics.names import selects
-from impl.scaleout.files import Key, Labels
+from impl.scaleout.files import Key, Labels, SourceKeys
 
 # prometheus_client's own float formatting (Go's style), left unannotated upstream.
 go_float: Callable[[float], str] = floatToGoString
-_DROP_PID = frozenset({"min", "livemin", "max", "livemax", "sum", "livesum"})
-_DROP_PID |= {"mostrecent", "livemostrecent"}
-
-
-class SourceKeys(NamedTuple):
-    """What the plan needs to know of a source: its kind, its writer's pid, its keys."""
-
-    kind: str  # counter, histogram, summary, gauge_<mode>
-    pid: str
-    keys: Sequence[Key]
 
 
 class Line(NamedTuple):
@@ -205,11 +195,6 @@ class Planner:
         return line
 
 
-def build(sources: Sequence[SourceKeys]) -> Plan:
-    """A plan for `sources`, from nothing."""
-    return Planner().build(sources)
-
-
 def _place(family: Family, key: Key, pid: str, index: int) -> None:
     if family.type == "histogram" and key.bound is not None:
         series = family.series.get(key.without_le)
@@ -237,7 +222,7 @@ def _rule(family: Family) -> str:
 def _plan(family: Family, line: Callable[[str, Labels, float | None], Line]) -> PlannedFamily:
     rule = _rule(family)
     series: Iterable[Series] = family.series.values()
-    if family.type == "gauge" and family.mode in _DROP_PID:
+    if family.type == "gauge" and rule != "last":  # the modes that drop the pid
         series = _without_pid(family)
     lines: list[Line] = []
     indices: list[tuple[int, ...]] = []
@@ -293,10 +278,8 @@ def _rank(family: Family, sample: str) -> tuple[int, str]:
 
 def _line(sample: str, labels: Labels) -> Line:
     name = escape_metric_name(sample)
-    if not labels:
-        return Line(sample, labels, f"{name} ")
     text = ",".join(f'{escape_label_name(k)}="{escape_value(v)}"' for k, v in labels)
-    return Line(sample, labels, f"{name}{{{text}}} ")
+    return Line(sample, labels, f"{name}{{{text}}} " if labels else f"{name} ")
 
 
-__all__ = ["Line", "Plan", "PlannedFamily", "Planner", "SourceKeys", "build"]
+__all__ = ["Line", "Plan", "PlannedFamily", "Planner"]

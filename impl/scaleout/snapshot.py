@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from impl.scaleout.directory import ARCHIVE_NAME, metrics_file_pid
-from impl.scaleout.files import Key, KeyCache, MappedFile
-from impl.scaleout.fold import Archive, ArchivedSource
-from impl.scaleout.merge import Plan, Planner, SourceKeys
+from impl.scaleout.files import Key, KeyCache, MappedFile, SourceKeys
+from impl.scaleout.fold import Archive
+from impl.scaleout.merge import Plan, Planner
 
 # A scrape that sees this many folds publish while it reads gives up (each fold
 # publishes twice, within milliseconds; in practice a scrape restarts rarely, once).
@@ -40,25 +40,20 @@ class HeldArchive:
 
     fd: int | None  # None: no archive yet
     inode: int | None
-    sources: list[ArchivedSource]
     pending: frozenset[tuple[str, int]]
-    values: tuple[float, ...]
-    stamps: tuple[float, ...]
+    sources: list[SourceKeys]
+    values: list[float]
+    stamps: list[float]
 
     @classmethod
     def empty(cls) -> HeldArchive:
-        return cls(None, None, [], frozenset(), (), ())
+        return cls(None, None, frozenset(), [], [], [])
 
     @classmethod
     def read(cls, fd: int, inode: int) -> HeldArchive:
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        archive = Archive.parse(b"".join(chunks).decode("utf-8"))
-        sources = archive.sources()
-        values = tuple(v for source in sources for v in source.values)
-        stamps = tuple(s for source in sources for s in source.stamps)
-        return cls(fd, inode, sources, archive.pending, values, stamps)
+        with open(fd, encoding="utf-8", closefd=False) as text:
+            archive = Archive.parse(text.read())
+        return cls(fd, inode, archive.pending, *archive.sources())
 
     def close(self) -> None:
         if self.fd is not None:
@@ -97,23 +92,21 @@ class DirectoryReader:
         """Every key of `kind` recorded by the instance, exited workers' included: the
         archive's and the counted files', as a scrape counts them (R1 to R4)."""
         with self._lock:
-            archive, files = self._consistent()
+            archive, counted = self._consistent()
             keys = [key for source in archive.sources if source.kind == kind for key in source.keys]
-            for handle in files:
-                if (
-                    _kind(handle.name) == kind
-                    and (handle.name, handle.inode) not in archive.pending
-                ):
+            for handle in counted:
+                if handle.kind == kind:
                     handle.refresh()
                     keys.extend(handle.keys)
             return keys
 
     def _consistent(self) -> tuple[HeldArchive, list[MappedFile]]:
+        """The archive, and the held files it does not count already (R1 to R3)."""
         for _ in range(MAX_ATTEMPTS):
             archive = self._hold_archive()  # R1
             files = self._hold_files()  # R2
             if self._archive_inode() == archive.inode:  # R3
-                return archive, files
+                return archive, [f for f in files if (f.name, f.inode) not in archive.pending]
         raise UnstableDirectory(f"{self._directory}: the archive kept changing")
 
     def _archive_inode(self) -> int | None:
@@ -156,21 +149,19 @@ class DirectoryReader:
         self._files = held
         return list(held.values())
 
-    def _evaluate(self, archive: HeldArchive, files: list[MappedFile]) -> Snapshot:
-        counted = [f for f in files if (f.name, f.inode) not in archive.pending]
+    def _evaluate(self, archive: HeldArchive, counted: list[MappedFile]) -> Snapshot:
         grew = False
         for handle in counted:
             grew = handle.refresh() or grew
         shape = (archive.inode, *((f.inode, len(f.keys)) for f in counted))
         if self._plan is None or grew or shape != self._plan_for:
-            sources = [SourceKeys(s.kind, s.pid, s.keys) for s in archive.sources]
-            sources += [SourceKeys(_kind(f.name), _pid(f.name), f.keys) for f in counted]
+            sources = [*archive.sources, *(SourceKeys(f.kind, f.pid, f.keys) for f in counted)]
             self._plan, self._plan_for = self._planner.build(sources), shape
         values = list(archive.values)
         for handle in counted:
             values.extend(handle.values())
         stamps = list(archive.stamps) if self._plan.needs_stamps else []
-        if stamps or self._plan.needs_stamps:
+        if self._plan.needs_stamps:
             for handle in counted:
                 stamps.extend(handle.timestamps())
         return Snapshot(self._plan, values, stamps)
@@ -182,14 +173,6 @@ class DirectoryReader:
             self._files = {}
             self._archive.close()
             self._archive = HeldArchive.empty()
-
-
-def _kind(name: str) -> str:
-    return name.rsplit("_", 1)[0]
-
-
-def _pid(name: str) -> str:
-    return name.rsplit("_", 1)[1].removesuffix(".db")
 
 
 __all__ = ["DirectoryReader", "Snapshot", "UnstableDirectory"]
