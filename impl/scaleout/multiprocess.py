@@ -53,6 +53,12 @@ PID_LABEL = "pid"
 # How often a worker copies its interpreter's GC statistics into its multiprocess
 # files: a scrape sees another worker's collections at most this late.
 GC_MIRROR_SECONDS = 1.0
+# GCCollector's families (names, help texts, label), kept as counters by GcMirror.
+GC_FAMILIES = {
+    "collected": ("python_gc_objects_collected", "Objects collected during gc"),
+    "uncollectable": ("python_gc_objects_uncollectable", "Uncollectable objects found during GC"),
+    "collections": ("python_gc_collections", "Number of times this generation was collected"),
+}
 
 
 @dataclass(frozen=True)
@@ -238,30 +244,15 @@ class GcMirror:
     """
 
     def __init__(self) -> None:
-        # Help texts and label as GCCollector's, so both modes show the same families.
-        self._collected = Counter(
-            "python_gc_objects_collected",
-            "Objects collected during gc",
-            ["generation"],
-            registry=None,
-        )
-        self._uncollectable = Counter(
-            "python_gc_objects_uncollectable",
-            "Uncollectable objects found during GC",
-            ["generation"],
-            registry=None,
-        )
-        self._collections = Counter(
-            "python_gc_collections",
-            "Number of times this generation was collected",
-            ["generation"],
-            registry=None,
-        )
+        self._counters = {
+            stat: Counter(name, help_text, ["generation"], registry=None)
+            for stat, (name, help_text) in GC_FAMILIES.items()
+        }
         # Counted from here on: what the worker inherited from the arbiter at fork is
         # the arbiter's, and would be counted once per worker otherwise.
         self._last = gc.get_stats()
         for generation in range(len(self._last)):
-            for counter in (self._collected, self._uncollectable, self._collections):
+            for counter in self._counters.values():
                 counter.labels(str(generation))  # present from the first scrape, at 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gc-mirror", daemon=True)
@@ -282,10 +273,8 @@ class GcMirror:
     def mirror(self) -> None:
         current = gc.get_stats()
         for generation, (now, before) in enumerate(zip(current, self._last, strict=True)):
-            label = str(generation)
-            self._collected.labels(label).inc(now["collected"] - before["collected"])
-            self._uncollectable.labels(label).inc(now["uncollectable"] - before["uncollectable"])
-            self._collections.labels(label).inc(now["collections"] - before["collections"])
+            for stat, counter in self._counters.items():
+                counter.labels(str(generation)).inc(now[stat] - before[stat])
         self._last = current
 
 

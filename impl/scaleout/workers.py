@@ -96,28 +96,6 @@ class ServiceLogs(GunicornLogger):  # type: ignore[misc]
         self.access_log.disabled = True  # impl/http/observe.py writes the access log
 
 
-def gunicorn_options(config: Config, listener_fd: int) -> dict[str, Any]:
-    return {
-        # Bound already (serving.listen): gunicorn adopts it, and closes it at exit.
-        "bind": [f"fd://{listener_fd}"],
-        "workers": config.workers,
-        "worker_class": worker_class(config),
-        "proc_name": PROC_NAME,
-        "loglevel": config.log_level,
-        "logger_class": f"{__name__}.ServiceLogs",
-        # gunicorn's name for uvicorn's timeout_keep_alive, which uvicorn_options sets too.
-        # The other limits (head size and timeout, connections) have no gunicorn
-        # counterpart that applies to uvicorn workers: each worker enforces them.
-        "keepalive": config.keep_alive_timeout,
-        # Worker recycling; each exited worker is folded (child_exit), so the files
-        # do not pile up however often workers are replaced.
-        "max_requests": config.max_requests,
-        "max_requests_jitter": config.max_requests_jitter,
-        # The control socket is a thread in the arbiter, which forks the workers.
-        "control_socket_disable": True,
-    }
-
-
 class WorkersApplication(BaseApplication):  # type: ignore[misc]
     """gunicorn's view of the service: options from Config, one app per worker."""
 
@@ -131,10 +109,29 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
         super().__init__(prog=PROC_NAME)
 
     def load_config(self) -> None:
-        for key, value in gunicorn_options(self._config, self._listener_fd).items():
+        options = {
+            # Bound already (serving.listen): gunicorn adopts it, and closes it at exit.
+            "bind": [f"fd://{self._listener_fd}"],
+            "workers": self._config.workers,
+            "worker_class": worker_class(self._config),
+            "proc_name": PROC_NAME,
+            "loglevel": self._config.log_level,
+            "logger_class": f"{__name__}.ServiceLogs",
+            # gunicorn's name for uvicorn's timeout_keep_alive, which uvicorn_options sets
+            # too. The other limits (head size and timeout, connections) have no gunicorn
+            # counterpart that applies to uvicorn workers: each worker enforces them.
+            "keepalive": self._config.keep_alive_timeout,
+            # Worker recycling; each exited worker is folded (child_exit), so the files
+            # do not pile up however often workers are replaced.
+            "max_requests": self._config.max_requests,
+            "max_requests_jitter": self._config.max_requests_jitter,
+            # The control socket is a thread in the arbiter, which forks the workers.
+            "control_socket_disable": True,
+            "child_exit": self.child_exit,
+            "worker_exit": self.worker_exit,
+        }
+        for key, value in options.items():
             self.cfg.set(key, value)
-        self.cfg.set("child_exit", self.child_exit)
-        self.cfg.set("worker_exit", self.worker_exit)
 
     def load(self) -> Any:
         """In each worker, after the fork: its own state, registry and app."""
