@@ -144,42 +144,23 @@ class MergedFamily(EncodedFamily):
 
 class DirectoryCollector(Collector):
     """The merged families of a multiprocess directory: its workers' files and the
-    archive of exited ones, read anew at each scrape (impl/scaleout/snapshot.py)."""
+    archive of exited ones, read anew at each scrape (impl/scaleout/snapshot.py); then
+    those of `others` (for a worker: the live processes, the platform, the identity)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *others: Collector) -> None:
         self._reader = DirectoryReader(directory)
+        self._others = others
 
-    def text_families(self) -> list[MergedFamily]:
-        """For impl/metrics/encoding.py: families that write their own text."""
+    def text_families(self) -> Iterator[Metric | MergedFamily]:
+        """For impl/metrics/encoding.py: the merged families write their own text."""
         snapshot = self._reader.read()
-        return [MergedFamily(planned, snapshot) for planned in snapshot.plan.families]
+        yield from (MergedFamily(planned, snapshot) for planned in snapshot.plan.families)
+        for collector in self._others:
+            yield from collector.collect()
 
     def collect(self) -> Iterator[Metric]:
         for family in self.text_families():
-            yield family.metric()
-
-
-class MergedView(Collector):
-    """The instance's families: the multiprocess directory's, then the live processes,
-    the platform and the identity."""
-
-    def __init__(self, context: WorkerContext, identity: Collector) -> None:
-        self._directory = DirectoryCollector(context.directory)
-        self._others: list[Collector] = [
-            ServiceProcessCollector(context.arbiter_pid),
-            PlatformCollector(registry=None),
-            identity,
-        ]
-
-    def text_families(self) -> Iterator[Metric | EncodedFamily]:
-        yield from self._directory.text_families()
-        for collector in self._others:
-            yield from collector.collect()
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self._directory.collect()
-        for collector in self._others:
-            yield from collector.collect()
+            yield family.metric() if isinstance(family, MergedFamily) else family
 
 
 class RecordedLabelSets:
@@ -216,7 +197,9 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
     instance_id = load_or_create_instance_id(config.state_dir)
     identity = IdentityCollector(config, instance_id, context.started_monotonic)
     registry = CollectorRegistry()
-    registry.register(MergedView(context, identity))
+    processes = ServiceProcessCollector(context.arbiter_pid)
+    platform = PlatformCollector(registry=None)
+    registry.register(DirectoryCollector(context.directory, processes, platform, identity))
     return AppState(
         config=config,
         instance_id=instance_id,
@@ -281,7 +264,6 @@ class GcMirror:
 __all__ = [
     "DirectoryCollector",
     "GcMirror",
-    "MergedView",
     "ServiceProcessCollector",
     "WorkerContext",
     "service_pids",
