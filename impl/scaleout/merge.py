@@ -196,20 +196,18 @@ class Planner:
 
 
 def _place(family: Family, key: Key, pid: str, index: int) -> None:
-    if family.type == "histogram" and key.bound is not None:
-        series = family.series.get(key.without_le)
-        if series is None:
-            series = family.series[key.without_le] = Series(key.without_le)
-        series.buckets.setdefault(key.bound, []).append(index)
-        return
-    labels = key.labels
+    bound = key.bound if family.type == "histogram" else None  # a bucket's
+    labels = key.labels if bound is None else key.without_le
     if family.type == "gauge":
         # Where the mode drops the pid, a label so named goes too (as there).
         labels = tuple(sorted((*labels, ("pid", pid))))
     series = family.series.get(labels)
     if series is None:
         series = family.series[labels] = Series(labels)
-    series.samples.setdefault(key.sample, []).append(index)
+    if bound is None:
+        series.samples.setdefault(key.sample, []).append(index)
+    else:
+        series.buckets.setdefault(bound, []).append(index)
 
 
 def _rule(family: Family) -> str:

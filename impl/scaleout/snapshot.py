@@ -166,13 +166,5 @@ class DirectoryReader:
                 stamps.extend(handle.timestamps())
         return Snapshot(self._plan, values, stamps)
 
-    def close(self) -> None:
-        with self._lock:
-            for handle in self._files.values():
-                handle.close()
-            self._files = {}
-            self._archive.close()
-            self._archive = HeldArchive.empty()
-
 
 __all__ = ["DirectoryReader", "Snapshot", "UnstableDirectory"]
