@@ -218,7 +218,8 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
 
 
 class GcMirror:
-    """Copies this worker's `gc.get_stats()` into multiprocess counters.
+    """Copies this worker's `gc.get_stats()` into multiprocess counters, from its
+    creation until `stop`.
 
     GCCollector reads only the interpreter that answers, so in this mode the same three
     families are kept as counters in the shared files instead, and summed like the
@@ -239,10 +240,7 @@ class GcMirror:
                 counter.labels(str(generation))  # present from the first scrape, at 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gc-mirror", daemon=True)
-
-    def start(self) -> GcMirror:
         self._thread.start()
-        return self
 
     def stop(self) -> None:
         self._stop.set()

@@ -127,7 +127,7 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
             "max_requests_jitter": self._config.max_requests_jitter,
             # The control socket is a thread in the arbiter, which forks the workers.
             "control_socket_disable": True,
-            "child_exit": self.child_exit,
+            "child_exit": self.fold,
             "worker_exit": self.worker_exit,
         }
         for key, value in options.items():
@@ -140,28 +140,25 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
 
         configure(self._config.log_level, self._config.log_format, self._config.tokens)
         state = worker_state(self._config, self._context)
-        self._gc_mirror = GcMirror().start()
+        self._gc_mirror = GcMirror()
         return create_app(self._config, state)
 
-    def child_exit(self, _arbiter: Any, worker: Any) -> None:
-        """In the arbiter, for every worker that has exited, however it ended, before
-        any new worker is forked: its files go into the archive."""
-        self._fold(worker.pid)
-
-    def worker_exit(self, _arbiter: Any, worker: Any) -> None:
+    def worker_exit(self, arbiter: Any, worker: Any) -> None:
         """In a worker that exits normally: its last GC counts reach the files. (gunicorn
         also calls it in the arbiter for a worker found gone without being reaped.)"""
         if os.getpid() == self._context.arbiter_pid:
-            self._fold(worker.pid)
+            self.fold(arbiter, worker)
         elif self._gc_mirror is not None:
             self._gc_mirror.stop()
 
-    def _fold(self, pid: int) -> None:
-        self.writers.add(pid)
+    def fold(self, _arbiter: Any, worker: Any) -> None:
+        """In the arbiter, for every worker that has exited, however it ended, before
+        any new worker is forked (child_exit): its files go into the archive."""
+        self.writers.add(worker.pid)
         try:
-            fold_process(self._context.directory, pid)
+            fold_process(self._context.directory, worker.pid)
         except Exception:  # the files stay, and are read as they are: nothing is lost
-            log.exception("could not fold the files of worker %s", pid)
+            log.exception("could not fold the files of worker %s", worker.pid)
 
 
 def serve_workers(config: Config) -> int:
