@@ -13,9 +13,10 @@ What the directory holds:
 - the lock file (`influxdb-sysinfo.lock`), locked (flock) by the instance that owns
   the directory for as long as it runs, with its pid in it.
 
-A second instance started on the same directory finds the lock held and stops before
-touching anything: wiping the first one's files would drop its totals, and removing
-the directory at exit would break its scrapes.
+Its mode is 0700: the files hold every request's labels, and whoever could write
+them could forge the counts. A second instance started on the same directory finds
+the lock held and stops before touching anything: wiping the first one's files would
+drop its totals, and removing the directory at exit would break its scrapes.
 """
 
 from __future__ import annotations

@@ -190,7 +190,9 @@ class Planner:
         if line is None:
             if bound is not None:
                 labels = tuple(sorted((*labels, ("le", go_float(bound)))))
-            line = _line(sample, labels)
+            name = escape_metric_name(sample)
+            text = ",".join(f'{escape_label_name(k)}="{escape_value(v)}"' for k, v in labels)
+            line = Line(sample, labels, f"{name}{{{text}}} " if labels else f"{name} ")
         self._used[key] = line
         return line
 
@@ -272,12 +274,6 @@ def _rank(family: Family, sample: str) -> tuple[int, str]:
         order = {family.name + "_count": 0, family.name + "_sum": 1}
         return (order.get(sample, 2), sample)
     return (0, sample)
-
-
-def _line(sample: str, labels: Labels) -> Line:
-    name = escape_metric_name(sample)
-    text = ",".join(f'{escape_label_name(k)}="{escape_value(v)}"' for k, v in labels)
-    return Line(sample, labels, f"{name}{{{text}}} " if labels else f"{name} ")
 
 
 __all__ = ["Line", "Plan", "PlannedFamily", "Planner"]

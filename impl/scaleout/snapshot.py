@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from impl.scaleout.directory import ARCHIVE_NAME, metrics_file_pid
@@ -38,16 +38,12 @@ class UnstableDirectory(RuntimeError):
 class HeldArchive:
     """One archive version, held open so that its inode stays its own (R1)."""
 
-    fd: int | None  # None: no archive yet
-    inode: int | None
-    pending: frozenset[tuple[str, int]]
-    sources: list[SourceKeys]
-    values: list[float]
-    stamps: list[float]
-
-    @classmethod
-    def empty(cls) -> HeldArchive:
-        return cls(None, None, frozenset(), [], [], [])
+    fd: int | None = None  # None: no archive yet
+    inode: int | None = None
+    pending: frozenset[tuple[str, int]] = frozenset()
+    sources: list[SourceKeys] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    stamps: list[float] = field(default_factory=list)
 
     @classmethod
     def read(cls, fd: int, inode: int) -> HeldArchive:
@@ -76,7 +72,7 @@ class DirectoryReader:
         self._directory = str(directory)
         self._archive_path = os.path.join(self._directory, ARCHIVE_NAME)
         self._keys = KeyCache()
-        self._archive = HeldArchive.empty()
+        self._archive = HeldArchive()
         self._files: dict[str, MappedFile] = {}
         self._planner = Planner()
         self._plan: Plan | None = None
@@ -123,7 +119,7 @@ class DirectoryReader:
         try:
             fd = os.open(self._archive_path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            fresh = HeldArchive.empty()
+            fresh = HeldArchive()
         else:
             fresh = HeldArchive.read(fd, os.fstat(fd).st_ino)
         current.close()

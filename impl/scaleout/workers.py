@@ -2,17 +2,11 @@
 
 Order matters. prometheus_client decides, when it is first imported, whether values
 live in process memory or in per-process files under PROMETHEUS_MULTIPROC_DIR, and
-gunicorn forks every worker from this process. So the directory is prepared and
-exported here before anything imports prometheus_client; impl/main.py imports
-this module before anything else of the service's for that reason.
-
-The directory belongs to one instance while it runs (impl/scaleout/directory.py):
-locked, emptied at start, mode 0700 (its files hold every request's labels, and
-whoever could write them could forge the counts), and what the instance created is
-removed at exit. When a worker exits, however it ended, the arbiter folds its files
-into the archive (impl/scaleout/fold.py): its completed requests stay counted and the
-files stay as many as the live workers. What each family shows is decided in
-impl/scaleout/multiprocess.py.
+gunicorn forks every worker from this process. So the directory is prepared
+(impl/scaleout/directory.py) and exported here before anything imports
+prometheus_client; impl/main.py imports this module before anything else of the
+service's for that reason. The arbiter folds each exited worker's files into the
+archive (fold.py); what each family shows is decided in multiprocess.py.
 """
 
 from __future__ import annotations
@@ -99,13 +93,14 @@ class ServiceLogs(GunicornLogger):  # type: ignore[misc]
 class WorkersApplication(BaseApplication):  # type: ignore[misc]
     """gunicorn's view of the service: options from Config, one app per worker."""
 
-    def __init__(self, config: Config, context: WorkerContext, listener_fd: int) -> None:
+    def __init__(
+        self, config: Config, context: WorkerContext, listener_fd: int, writers: set[int]
+    ) -> None:
         self._config = config
         self._context = context
         self._listener_fd = listener_fd
         self._gc_mirror: GcMirror | None = None
-        # Every process that may have written into the directory: removed at exit.
-        self.writers = {context.arbiter_pid}
+        self._writers = writers
         super().__init__(prog=PROC_NAME)
 
     def load_config(self) -> None:
@@ -154,7 +149,7 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
     def fold(self, _arbiter: Any, worker: Any) -> None:
         """In the arbiter, for every worker that has exited, however it ended, before
         any new worker is forked (child_exit): its files go into the archive."""
-        self.writers.add(worker.pid)
+        self._writers.add(worker.pid)
         try:
             fold_process(self._context.directory, worker.pid)
         except Exception:  # the files stay, and are read as they are: nothing is lost
@@ -170,10 +165,9 @@ def serve_workers(config: Config) -> int:
     # error, where gunicorn would retry for five seconds and exit with its own.
     listener = listen(config)
     owned = prepare_directory(config.multiproc_dir)
-    directory = owned.path
-    os.environ[ENV_VAR] = str(directory)
+    os.environ[ENV_VAR] = str(owned.path)
     arbiter_pid = os.getpid()
-    writers = {arbiter_pid}
+    writers = {arbiter_pid}  # every process that may write into the directory
     try:
         from impl.scaleout.multiprocess import WorkerContext
         from impl.server.identity import load_or_create_instance_id
@@ -183,7 +177,7 @@ def serve_workers(config: Config) -> int:
         # Loaded before the fork, so that every worker shares its pages.
         import impl.server.app  # noqa: F401
 
-        context = WorkerContext(directory, arbiter_pid, time.time_ns(), time.monotonic())
+        context = WorkerContext(owned.path, arbiter_pid, time.time_ns(), time.monotonic())
         log.info(
             "starting",
             extra={
@@ -192,13 +186,11 @@ def serve_workers(config: Config) -> int:
                     "instance_id": instance_id,
                     "token_protected": config.token_protected,
                     "workers": config.workers,
-                    "multiproc_dir": str(directory),
+                    "multiproc_dir": str(owned.path),
                 }
             },
         )
-        application = WorkersApplication(config, context, listener.detach())
-        writers = application.writers
-        application.run()  # ends in sys.exit
+        WorkersApplication(config, context, listener.detach(), writers).run()  # ends in sys.exit
     finally:
         # Each worker leaves through here as well (gunicorn ends it with sys.exit).
         if os.getpid() == arbiter_pid:
