@@ -161,15 +161,3 @@ def _read_holder(fd: int) -> str:
     with contextlib.suppress(OSError, ValueError):
         return f" (pid {int(os.pread(fd, 32, 0).decode().strip())})"
     return ""
-
-
-__all__ = [
-    "ARCHIVE_NAME",
-    "ARCHIVE_TEMPORARY",
-    "LOCK_NAME",
-    "METRICS_FILE",
-    "MultiprocDirError",
-    "OwnedDirectory",
-    "metrics_file_pid",
-    "prepare_directory",
-]

@@ -161,6 +161,3 @@ class DirectoryReader:
             for handle in counted:
                 stamps.extend(handle.timestamps())
         return Snapshot(self._plan, values, stamps)
-
-
-__all__ = ["DirectoryReader", "Snapshot", "UnstableDirectory"]
