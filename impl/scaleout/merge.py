@@ -90,8 +90,9 @@ class PlannedFamily:
         rule = self.rule
         if rule == "mostrecent":
             return [_most_recent(indices, values, stamps) for indices in self.indices]
-        if rule == "min" or rule == "max":
-            return [_extreme(indices, values, rule == "min") for indices in self.indices]
+        if rule == "min" or rule == "max":  # the first smallest (largest), as there
+            pick = min if rule == "min" else max
+            return [values[pick(indices, key=values.__getitem__)] for indices in self.indices]
         if rule == "last":
             return [values[indices[-1]] for indices in self.indices]
         out: list[float | None] = []
@@ -130,15 +131,6 @@ class PlannedFamily:
 
     def selected(self, wanted: frozenset[str] | None) -> bool:
         return selects(wanted, self.name, self.sample_names)
-
-
-def _extreme(indices: tuple[int, ...], values: Sequence[float], smallest: bool) -> float:
-    best = values[indices[0]]
-    for index in indices[1:]:
-        value = values[index]
-        if (value < best) if smallest else (value > best):
-            best = value
-    return best
 
 
 def _most_recent(
