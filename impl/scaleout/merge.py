@@ -5,11 +5,11 @@ groups samples by family and label set, applies each type's rule, and hands
 `generate_latest` a Sample per value. Here that work is split by how often its
 inputs change:
 
-- the plan (`build`): which values make which line, and each line's text up to its
+- the plan (`Planner.build`): which values make which line, and each line's text up to its
   value (name, escaped labels). It depends only on the keys of the sources (the
   archive's groups and the files), so it is rebuilt only when a key appears;
-- the evaluation (`Plan.values`): the values of every line from the current values
-  of the sources, by the rule of the line's family; and the text (`Plan.text`).
+- the evaluation (`PlannedFamily.values`): the values of every line from the current
+  values of the sources, by the rule of the line's family; and the text (`.text`).
 
 The rules are MultiProcessCollector's, source by source in order (the archive's
 groups, then the files as listed): counters, summaries, histograms and gauges `sum`
