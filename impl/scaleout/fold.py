@@ -152,10 +152,10 @@ def _merge(
 ) -> tuple[float, float]:
     """A slot's archived value with one more process's value folded in, by the rule
     MultiProcessCollector applies to the same values across files."""
-    if before is None:
-        return (0.0 + new[0], 0.0) if kind in SUMMED_KINDS else new
     if kind in SUMMED_KINDS:
-        return (before[0] + new[0], 0.0)
+        return ((0.0 if before is None else before[0]) + new[0], 0.0)
+    if before is None:
+        return new
     if kind == "gauge_min":
         return new if new[0] < before[0] else before
     if kind == "gauge_max":

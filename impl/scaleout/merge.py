@@ -38,7 +38,6 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from impl.metrics.encoding import escape_value, help_line
-from impl.metrics.names import selects
 from impl.scaleout.files import Key, Labels, SourceKeys
 
 # prometheus_client's own float formatting (Go's style), left unannotated upstream.
@@ -128,9 +127,6 @@ class PlannedFamily:
             if value is not None
         ]
         return metric
-
-    def selected(self, wanted: frozenset[str] | None) -> bool:
-        return selects(wanted, self.name, self.sample_names)
 
 
 def _most_recent(

@@ -41,6 +41,7 @@ from prometheus_client.registry import Collector
 
 from impl.metrics.encoding import EncodedFamily
 from impl.metrics.http_metrics import HttpMetrics
+from impl.metrics.names import selects
 from impl.metrics.series_limit import LabelSet
 from impl.scaleout.files import CorruptFile
 from impl.scaleout.merge import PlannedFamily
@@ -131,7 +132,7 @@ class MergedFamily(EncodedFamily):
         self._snapshot = snapshot
 
     def encode(self, wanted: frozenset[str] | None) -> bytes:
-        if not self._planned.selected(wanted):
+        if not selects(wanted, self.name, self._planned.sample_names):
             return b""
         return self._planned.text(self._values()).encode("utf-8")
 

@@ -45,12 +45,6 @@ class HeldArchive:
     values: list[float] = field(default_factory=list)
     stamps: list[float] = field(default_factory=list)
 
-    @classmethod
-    def read(cls, fd: int, inode: int) -> HeldArchive:
-        with open(fd, encoding="utf-8", closefd=False) as text:
-            archive = Archive.parse(text.read())
-        return cls(fd, inode, archive.pending, *archive.sources())
-
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
@@ -121,7 +115,9 @@ class DirectoryReader:
         except FileNotFoundError:
             fresh = HeldArchive()
         else:
-            fresh = HeldArchive.read(fd, os.fstat(fd).st_ino)
+            with open(fd, encoding="utf-8", closefd=False) as text:
+                archive = Archive.parse(text.read())
+            fresh = HeldArchive(fd, os.fstat(fd).st_ino, archive.pending, *archive.sources())
         current.close()
         self._archive = fresh
         return fresh
