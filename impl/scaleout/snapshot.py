@@ -76,7 +76,20 @@ class DirectoryReader:
 
     def read(self) -> Snapshot:
         with self._lock:
-            return self._evaluate(*self._consistent())  # R4
+            archive, counted = self._consistent()
+            grew = any([handle.refresh() for handle in counted])  # every one refreshed
+            shape = (archive.inode, *((f.inode, len(f.keys)) for f in counted))
+            if self._plan is None or grew or shape != self._plan_for:
+                sources = [*archive.sources, *(SourceKeys(f.kind, f.pid, f.keys) for f in counted)]
+                self._plan, self._plan_for = self._planner.build(sources), shape
+            values = list(archive.values)  # R4
+            for handle in counted:
+                values.extend(handle.values())
+            stamps = list(archive.stamps) if self._plan.needs_stamps else []
+            if self._plan.needs_stamps:
+                for handle in counted:
+                    stamps.extend(handle.timestamps())
+            return Snapshot(self._plan, values, stamps)
 
     def keys(self, kind: str) -> list[Key]:
         """Every key of `kind` recorded by the instance, exited workers' included: the
@@ -140,20 +153,3 @@ class DirectoryReader:
             gone.close()
         self._files = held
         return list(held.values())
-
-    def _evaluate(self, archive: HeldArchive, counted: list[MappedFile]) -> Snapshot:
-        grew = False
-        for handle in counted:
-            grew = handle.refresh() or grew
-        shape = (archive.inode, *((f.inode, len(f.keys)) for f in counted))
-        if self._plan is None or grew or shape != self._plan_for:
-            sources = [*archive.sources, *(SourceKeys(f.kind, f.pid, f.keys) for f in counted)]
-            self._plan, self._plan_for = self._planner.build(sources), shape
-        values = list(archive.values)
-        for handle in counted:
-            values.extend(handle.values())
-        stamps = list(archive.stamps) if self._plan.needs_stamps else []
-        if self._plan.needs_stamps:
-            for handle in counted:
-                stamps.extend(handle.timestamps())
-        return Snapshot(self._plan, values, stamps)
