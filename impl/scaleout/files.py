@@ -37,8 +37,9 @@ HEADER_BYTES = 8
 DOUBLE = 8
 
 
-class CorruptFile(RuntimeError):
-    """An entry runs past what the file says it uses: not prometheus_client's format."""
+class CorruptFile(OSError):
+    """An entry runs past what the file says it uses: not prometheus_client's format.
+    (An OSError, as the series limit expects of a directory gone wrong.)"""
 
 
 Labels = tuple[tuple[str, str], ...]

@@ -73,9 +73,6 @@ Never twice, never zero. Each scrape also sees each live value at some instant
 between its start and its end, and archived values only grow: a scrape's total
 lies between the true totals at its start and its end, so totals are monotone
 across scrapes that do not overlap.
-
-A reader that sees the archive change restarts; folds are rare and take
-milliseconds, so restarts are too. R2's listing and the archive are both cheap.
 """
 
 from __future__ import annotations

@@ -43,9 +43,8 @@ from impl.metrics.encoding import EncodedFamily
 from impl.metrics.http_metrics import HttpMetrics
 from impl.metrics.names import selects
 from impl.metrics.series_limit import LabelSet
-from impl.scaleout.files import CorruptFile
 from impl.scaleout.merge import PlannedFamily
-from impl.scaleout.snapshot import DirectoryReader, Snapshot, UnstableDirectory
+from impl.scaleout.snapshot import DirectoryReader, Snapshot
 from impl.server.config import Config
 from impl.server.identity import IdentityCollector, load_or_create_instance_id
 from impl.server.state import AppState
@@ -183,11 +182,9 @@ class RecordedLabelSets:
             os.close(fd)  # which releases the lock
 
     def label_sets(self, family: str, label_names: tuple[str, ...]) -> Iterator[LabelSet]:
-        try:
-            keys = self._reader.keys("counter")
-        except (UnstableDirectory, CorruptFile) as err:
-            raise OSError(str(err)) from err
-        for key in keys:
+        # A directory gone wrong raises an OSError (UnstableDirectory, CorruptFile),
+        # which the series limit handles.
+        for key in self._reader.keys("counter"):
             if key.metric == family:
                 labels = dict(key.labels)
                 yield tuple(labels.get(name, "") for name in label_names)

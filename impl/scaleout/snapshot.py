@@ -8,9 +8,8 @@ archive only when a fold has published a new version, and the plan of lines
 (impl/scaleout/merge.py) is rebuilt only when either happened. Nothing is cached
 by time: every scrape reads every value anew.
 
-Which files and which archive version a scrape counts follows the protocol written
-out, with the proof that a folded worker is counted exactly once, in
-impl/scaleout/fold.py (steps R1 to R4).
+Which files and which archive version a scrape counts: steps R1 to R4, with the
+proof that a folded worker is counted exactly once, in impl/scaleout/fold.py.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from impl.scaleout.merge import Plan, Planner
 MAX_ATTEMPTS = 50
 
 
-class UnstableDirectory(RuntimeError):
+class UnstableDirectory(OSError):
     """The archive kept changing while a scrape read the directory."""
 
 
