@@ -28,7 +28,7 @@ a summary's `_count`, `_sum`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -52,9 +52,8 @@ class Line(NamedTuple):
 
 @dataclass
 class Series:
-    """One label set of a family: lines and, per line, the indices of its values."""
+    """One label set of a family: per sample (bucket), the indices of its values."""
 
-    labels: Labels
     samples: dict[str, list[int]] = field(default_factory=dict)
     buckets: dict[float, list[int]] = field(default_factory=dict)  # histograms
 
@@ -193,7 +192,7 @@ def _place(family: Family, key: Key, pid: str, index: int) -> None:
         labels = tuple(sorted((*labels, ("pid", pid))))
     series = family.series.get(labels)
     if series is None:
-        series = family.series[labels] = Series(labels)
+        series = family.series[labels] = Series()
     if bound is None:
         series.samples.setdefault(key.sample, []).append(index)
     else:
@@ -209,22 +208,22 @@ def _rule(family: Family) -> str:
 
 def _plan(family: Family, line: Callable[[str, Labels, float | None], Line]) -> PlannedFamily:
     rule = _rule(family)
-    series: Iterable[Series] = family.series.values()
-    if family.type == "gauge" and rule != "last":  # the modes that drop the pid
-        series = _without_pid(family)
+    drop_pid = family.type == "gauge" and rule != "last"  # the modes that drop it
+    series = _without_pid(family) if drop_pid else family.series
     lines: list[Line] = []
     indices: list[tuple[int, ...]] = []
     runs: list[tuple[int, int]] = []
-    for one in sorted(series, key=lambda s: s.labels):
+    for labels in sorted(series):
+        one = series[labels]
         if one.buckets:
             runs.append((len(lines), len(one.buckets)))
             for bound in sorted(one.buckets):
-                lines.append(line(family.name + "_bucket", one.labels, bound))
+                lines.append(line(family.name + "_bucket", labels, bound))
                 indices.append(tuple(one.buckets[bound]))
-            lines.append(line(family.name + "_count", one.labels, None))
+            lines.append(line(family.name + "_count", labels, None))
             indices.append(())
         for sample in sorted(one.samples, key=lambda name: _rank(family, name)):
-            lines.append(line(sample, one.labels, None))
+            lines.append(line(sample, labels, None))
             indices.append(tuple(one.samples[sample]))
     shown = family.name + "_total" if family.type == "counter" else family.name
     exposed = escape_metric_name(shown)
@@ -242,17 +241,16 @@ def _plan(family: Family, line: Callable[[str, Labels, float | None], Line]) -> 
     )
 
 
-def _without_pid(family: Family) -> Iterable[Series]:
+def _without_pid(family: Family) -> dict[Labels, Series]:
     merged: dict[Labels, Series] = {}
-    for one in family.series.values():
-        labels = tuple(pair for pair in one.labels if pair[0] != "pid")
-        target = merged.setdefault(labels, Series(labels))
+    for labels, one in family.series.items():
+        target = merged.setdefault(tuple(pair for pair in labels if pair[0] != "pid"), Series())
         for sample, indices in one.samples.items():
             target.samples.setdefault(sample, []).extend(indices)
     for one in merged.values():
-        for sample in one.samples:
-            one.samples[sample].sort()  # sources in order, as read
-    return merged.values()
+        for indices in one.samples.values():
+            indices.sort()  # sources in order, as read
+    return merged
 
 
 def _rank(family: Family, sample: str) -> tuple[int, str]:
