@@ -29,8 +29,9 @@ import fcntl
 import gc
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter
@@ -106,7 +107,7 @@ class ServiceProcessCollector(Collector):
         merged: dict[str, Metric] = {}
         for pid in service_pids(self._arbiter_pid):
             # A process that exits while it is read yields fewer (or no) families.
-            for family in ProcessCollector(pid=_constant(pid), registry=None).collect():
+            for family in ProcessCollector(pid=partial(int, pid), registry=None).collect():
                 target = merged.setdefault(
                     family.name,
                     Metric(family.name, family.documentation, family.type, family.unit),
@@ -116,10 +117,6 @@ class ServiceProcessCollector(Collector):
                     for sample in family.samples
                 )
         yield from merged.values()
-
-
-def _constant(pid: int) -> Callable[[], int]:
-    return lambda: pid
 
 
 class MergedFamily(EncodedFamily):

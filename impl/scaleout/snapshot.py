@@ -44,10 +44,6 @@ class HeldArchive:
     values: list[float] = field(default_factory=list)
     stamps: list[float] = field(default_factory=list)
 
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -130,7 +126,8 @@ class DirectoryReader:
             with open(fd, encoding="utf-8", closefd=False) as text:
                 archive = Archive.parse(text.read())
             fresh = HeldArchive(fd, os.fstat(fd).st_ino, archive.pending, *archive.sources())
-        current.close()
+        if current.fd is not None:
+            os.close(current.fd)  # which unpins its inode
         self._archive = fresh
         return fresh
 

@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 PROC_NAME = "influxdb-sysinfo"
-
-
 # How long a leaving worker waits, no longer accepting, before it closes the
 # connections that have not sent a request yet (see DrainingServer).
 FIRST_REQUEST_GRACE_SECONDS = 0.1
