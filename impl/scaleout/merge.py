@@ -199,15 +199,11 @@ def _place(family: Family, key: Key, pid: str, index: int) -> None:
         series.buckets.setdefault(bound, []).append(index)
 
 
-def _rule(family: Family) -> str:
-    if family.type != "gauge":
-        return "histogram" if family.type == "histogram" else "sum"
-    mode = family.mode.removeprefix("live")
-    return {"min": "min", "max": "max", "sum": "sum", "mostrecent": "mostrecent"}.get(mode, "last")
-
-
 def _plan(family: Family, line: Callable[[str, Labels, float | None], Line]) -> PlannedFamily:
-    rule = _rule(family)
+    rule = "histogram" if family.type == "histogram" else "sum"
+    if family.type == "gauge":
+        mode = family.mode.removeprefix("live")
+        rule = mode if mode in ("min", "max", "sum", "mostrecent") else "last"
     drop_pid = family.type == "gauge" and rule != "last"  # the modes that drop it
     series = _without_pid(family) if drop_pid else family.series
     lines: list[Line] = []

@@ -2,14 +2,11 @@
 live series.
 
 Each worker keeps one DirectoryReader for its life. Per scrape it lists the
-directory, reads the `used` length of each file it holds, and reads the values
-in place (impl/scaleout/files.py); keys are decoded only when they appear, the
-archive only when a fold has published a new version, and the plan of lines
-(impl/scaleout/merge.py) is rebuilt only when either happened. Nothing is cached
-by time: every scrape reads every value anew.
-
-Which files and which archive version a scrape counts: steps R1 to R4, with the
-proof that a folded worker is counted exactly once, in impl/scaleout/fold.py.
+directory and reads every value in place (impl/scaleout/files.py); keys are decoded
+only when they appear, the archive only when a fold has published a new version,
+and the plan of lines (merge.py) is rebuilt only when either happened. Nothing is
+cached by time. Which files and which archive version a scrape counts: steps R1 to
+R4, with the proof that a folded worker is counted exactly once, in fold.py.
 """
 
 from __future__ import annotations
