@@ -166,7 +166,6 @@ class Planner:
                     family.mode = mode
                 _place(family, key, source.pid, index)
                 index += 1
-        self._used = {}
         planned = [_plan(family, self._line) for family in families.values()]
         self._lines, self._used = self._used, {}
         return Plan(planned, any(family.rule == "mostrecent" for family in planned))

@@ -97,15 +97,15 @@ def _children_by_scan(parent: int, proc: Path) -> list[int]:
     return children
 
 
+@dataclass
 class ServiceProcessCollector(Collector):
     """prometheus_client's `process_*` families for every live process, labelled `pid`."""
 
-    def __init__(self, arbiter_pid: int) -> None:
-        self._arbiter_pid = arbiter_pid
+    arbiter_pid: int
 
     def collect(self) -> Iterator[Metric]:
         merged: dict[str, Metric] = {}
-        for pid in service_pids(self._arbiter_pid):
+        for pid in service_pids(self.arbiter_pid):
             # A process that exits while it is read yields fewer (or no) families.
             for family in ProcessCollector(pid=partial(int, pid), registry=None).collect():
                 target = merged.setdefault(

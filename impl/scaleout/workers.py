@@ -36,10 +36,7 @@ if TYPE_CHECKING:  # imported for real only once the directory is exported
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 PROC_NAME = "influxdb-sysinfo"
-# How long a leaving worker waits, no longer accepting, before it closes the
-# connections that have not sent a request yet (see DrainingServer).
 FIRST_REQUEST_GRACE_SECONDS = 0.1
 
 
@@ -163,7 +160,7 @@ def serve_workers(config: Config) -> int:
     # error, where gunicorn would retry for five seconds and exit with its own.
     listener = listen(config)
     owned = prepare_directory(config.multiproc_dir)
-    os.environ[ENV_VAR] = str(owned.path)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(owned.path)
     arbiter_pid = os.getpid()
     writers = {arbiter_pid}  # every process that may write into the directory
     try:
