@@ -78,8 +78,7 @@ class PlannedFamily:
     lines: list[Line]
     indices: list[tuple[int, ...]]
     rule: str  # sum, min, max, mostrecent, last, histogram
-    # Histograms: per series, how many bucket lines (the `_count` line follows them).
-    bucket_runs: list[tuple[int, int]]  # (index of its first line, bucket count)
+    bucket_runs: list[tuple[int, int]]  # per histogram series: (first line, buckets)
     sample_names: frozenset[str]
 
     def values(self, values: Sequence[float], stamps: Sequence[float]) -> list[float | None]:

@@ -77,24 +77,19 @@ def service_pids(arbiter_pid: int, proc: Path = Path("/proc")) -> list[int]:
     children_file = proc / str(arbiter_pid) / "task" / str(arbiter_pid) / "children"
     try:
         children = [int(pid) for pid in children_file.read_text().split()]
-    except FileNotFoundError:
-        children = _children_by_scan(arbiter_pid, proc)  # kernels without that file
+    except FileNotFoundError:  # kernels without that file: every process's parent
+        children = []
+        for entry in proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # exited meanwhile
+            # Field 4 is the parent pid; the command name before it may hold spaces.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == arbiter_pid:
+                children.append(int(entry.name))
     return [arbiter_pid, *sorted(children)]
-
-
-def _children_by_scan(parent: int, proc: Path) -> list[int]:
-    children = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        # Field 4 is the parent pid; the command name before it may hold spaces.
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-            children.append(int(entry.name))
-    return children
 
 
 @dataclass
