@@ -134,15 +134,12 @@ class DirectoryReader:
         with os.scandir(self._directory) as entries:
             listed = [(e.name, e.inode()) for e in entries if metrics_file_pid(e.name) is not None]
         for name, inode in listed:
-            handle = self._files.pop(name, None)
-            if handle is not None and handle.inode != inode:
-                handle.close()  # the name is another file now
-                handle = None
-            if handle is None:
-                handle = MappedFile.open(self._directory, name, inode, self._keys)
-            if handle is not None:
-                held[name] = handle
-        for gone in self._files.values():
+            kept = self._files.get(name)
+            if kept is not None and kept.inode == inode:
+                held[name] = self._files.pop(name)
+            elif (opened := MappedFile.open(self._directory, name, inode, self._keys)) is not None:
+                held[name] = opened
+        for gone in self._files.values():  # no longer listed, or the name is another file
             gone.close()
         self._files = held
         return list(held.values())
