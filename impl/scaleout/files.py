@@ -72,8 +72,7 @@ class KeyCache(dict[bytes, Key]):
 
 
 class SourceKeys(NamedTuple):
-    """What a plan (impl/scaleout/merge.py) needs to know of a source: a file, or a
-    group of the archive's values held as one file would hold them."""
+    """A source of a plan (merge.py): a file, or archived values grouped as one file."""
 
     kind: str  # counter, histogram, summary, gauge_<mode>
     pid: str

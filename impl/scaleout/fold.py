@@ -216,10 +216,9 @@ def fold_steps(directory: Path, pid: int) -> Iterator[str]:
         return
     archive = load_archive(directory)
     earlier = _still_linked(directory, archive.pending)
-    cache = KeyCache()
     folded = []
     for name, inode in foldable:  # W1
-        handle = MappedFile.open(str(directory), name, inode, cache)
+        handle = MappedFile.open(str(directory), name, inode, KeyCache())
         if handle is None:
             continue
         try:

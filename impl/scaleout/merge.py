@@ -137,8 +137,7 @@ def _most_recent(
     return chosen
 
 
-@dataclass
-class Plan:
+class Plan(NamedTuple):
     families: list[PlannedFamily]
     needs_stamps: bool
 

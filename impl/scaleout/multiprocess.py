@@ -50,7 +50,6 @@ from impl.server.config import Config
 from impl.server.identity import IdentityCollector, load_or_create_instance_id
 from impl.server.state import AppState
 
-PID_LABEL = "pid"
 # How often a worker copies its interpreter's GC statistics into its multiprocess
 # files: a scrape sees another worker's collections at most this late.
 GC_MIRROR_SECONDS = 1.0
@@ -108,7 +107,7 @@ class ServiceProcessCollector(Collector):
                     Metric(family.name, family.documentation, family.type, family.unit),
                 )
                 target.samples.extend(
-                    sample._replace(labels={**sample.labels, PID_LABEL: str(pid)})
+                    sample._replace(labels={**sample.labels, "pid": str(pid)})
                     for sample in family.samples
                 )
         yield from merged.values()
@@ -196,7 +195,6 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
         registry=registry,
         # Recorded into this worker's multiprocess files; the registry reads them
         # back with every other worker's, so the metrics must not be registered too.
-        # The series limit holds for the instance: every worker reads the same files.
         http_metrics=HttpMetrics(
             registry=None,
             max_series=config.max_http_series,
@@ -208,8 +206,7 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
 
 
 class GcMirror:
-    """Copies this worker's `gc.get_stats()` into multiprocess counters, from its
-    creation until `stop`.
+    """Copies this worker's `gc.get_stats()` into multiprocess counters until `stop`.
 
     GCCollector reads only the interpreter that answers, so in this mode the same three
     families are kept as counters in the shared files instead, and summed like the
