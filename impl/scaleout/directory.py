@@ -150,3 +150,15 @@ def _lock(path: Path) -> int:
                 return fd
         os.close(fd)
     raise MultiprocDirError(f"multiproc dir {path}: its lock file keeps being replaced")
+
+
+__all__ = [
+    "ARCHIVE_NAME",
+    "ARCHIVE_TEMPORARY",
+    "LOCK_NAME",
+    "METRICS_FILE",
+    "MultiprocDirError",
+    "OwnedDirectory",
+    "metrics_file_pid",
+    "prepare_directory",
+]

@@ -175,3 +175,6 @@ class MappedFile:
     def close(self) -> None:
         self._release()
         os.close(self._fd)
+
+
+__all__ = ["CorruptFile", "Key", "KeyCache", "Labels", "MappedFile", "SourceKeys", "make_key"]

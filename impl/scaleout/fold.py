@@ -241,3 +241,6 @@ def fold_steps(directory: Path, pid: int) -> Iterator[str]:
     archive.pending = frozenset(earlier | left)
     publish(directory, archive)
     yield "W4"
+
+
+__all__ = ["Archive", "fold_process", "fold_steps", "load_archive", "publish"]

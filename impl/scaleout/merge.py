@@ -253,3 +253,6 @@ def _rank(family: Family, sample: str) -> tuple[int, str]:
         order = {family.name + "_count": 0, family.name + "_sum": 1}
         return (order.get(sample, 2), sample)
     return (0, sample)
+
+
+__all__ = ["Line", "Plan", "PlannedFamily", "Planner"]

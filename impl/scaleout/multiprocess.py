@@ -244,3 +244,13 @@ class GcMirror:
             for stat, counter in self._counters.items():
                 counter.labels(str(generation)).inc(now[stat] - before[stat])
         self._last = current
+
+
+__all__ = [
+    "DirectoryCollector",
+    "GcMirror",
+    "ServiceProcessCollector",
+    "WorkerContext",
+    "service_pids",
+    "worker_state",
+]

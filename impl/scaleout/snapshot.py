@@ -143,3 +143,6 @@ class DirectoryReader:
             gone.close()
         self._files = held
         return list(held.values())
+
+
+__all__ = ["DirectoryReader", "Snapshot", "UnstableDirectory"]

@@ -25,7 +25,7 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger as GunicornLogger
 from uvicorn_worker import UvicornWorker
 
-from impl.scaleout.directory import prepare_directory
+from impl.scaleout.directory import MultiprocDirError, prepare_directory
 from impl.scaleout.fold import fold_process
 from impl.server.config import Config
 from impl.server.logs import configure
@@ -191,3 +191,6 @@ def serve_workers(config: Config) -> int:
         if os.getpid() == arbiter_pid:
             owned.release(writers)
     return 0
+
+
+__all__ = ["MultiprocDirError", "serve_workers"]
