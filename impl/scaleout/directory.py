@@ -13,9 +13,10 @@ What the directory holds:
 - the lock file (`influxdb-sysinfo.lock`), locked (flock) by the instance that owns
   the directory for as long as it runs, with its pid in it.
 
-A second instance started on the same directory finds the lock held and stops before
-touching anything: wiping the first one's files would drop its totals, and removing
-the directory at exit would break its scrapes.
+Its mode is 0700: the files hold every request's labels, and whoever could write
+them could forge the counts. A second instance started on the same directory finds
+the lock held and stops before touching anything: wiping the first one's files would
+drop its totals, and removing the directory at exit would break its scrapes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,14 +67,12 @@ class OwnedDirectory:
     path: Path
     lock_fd: int
 
-    def release(self, writers: Iterable[int]) -> None:
+    def release(self, writers: set[int]) -> None:
         """Remove what this instance created: the files of `writers` (its workers'
         pids and its own), the archive, the lock file; then the directory once empty.
         Another program's files stay, and so does the directory holding them."""
-        wanted = set(writers)
         for entry in self.path.iterdir():
-            pid = metrics_file_pid(entry.name)
-            if (pid is not None and pid in wanted) or entry.name in SERVICE_FILES:
+            if metrics_file_pid(entry.name) in writers or entry.name in SERVICE_FILES:
                 with contextlib.suppress(FileNotFoundError):
                     entry.unlink()
         try:
@@ -85,16 +83,15 @@ class OwnedDirectory:
             os.close(self.lock_fd)  # the lock goes with the last descriptor
 
 
-def prepare_directory(configured: Path | None) -> OwnedDirectory:
+def prepare_directory(path: Path | None) -> OwnedDirectory:
     """A directory only this user can enter, locked for this instance and emptied."""
-    if configured is None:
+    if path is None:
         try:
             # mkdtemp creates it 0700 and unique, so instances never share one.
             path = Path(tempfile.mkdtemp(prefix="influxdb-sysinfo-metrics-"))
             return OwnedDirectory(path, _lock(path))
         except OSError as err:
             raise MultiprocDirError(f"no temporary multiproc dir: {err.strerror}") from err
-    path = configured
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = path.lstat()
@@ -137,29 +134,22 @@ def _lock(path: Path) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_holder(fd)
+            holder = ""
+            with contextlib.suppress(OSError, ValueError):
+                holder = f" (pid {int(os.pread(fd, 32, 0).decode().strip())})"
             os.close(fd)
             raise MultiprocDirError(
                 f"multiproc dir {path} is in use by another instance{holder}"
             ) from None
         # An exiting owner unlinks the lock file before it lets go: a lock taken on
         # that file guards nothing, since the next instance creates a new one.
-        try:
-            current = os.stat(lock_path, follow_symlinks=False).st_ino
-        except FileNotFoundError:
-            current = -1
-        if current == os.fstat(fd).st_ino:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            return fd
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(lock_path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                return fd
         os.close(fd)
     raise MultiprocDirError(f"multiproc dir {path}: its lock file keeps being replaced")
-
-
-def _read_holder(fd: int) -> str:
-    with contextlib.suppress(OSError, ValueError):
-        return f" (pid {int(os.pread(fd, 32, 0).decode().strip())})"
-    return ""
 
 
 __all__ = [

@@ -28,7 +28,7 @@ import json
 import mmap
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -37,8 +37,9 @@ HEADER_BYTES = 8
 DOUBLE = 8
 
 
-class CorruptFile(RuntimeError):
-    """An entry runs past what the file says it uses: not prometheus_client's format."""
+class CorruptFile(OSError):
+    """An entry runs past what the file says it uses: not prometheus_client's format.
+    (An OSError, as the series limit expects of a directory gone wrong.)"""
 
 
 Labels = tuple[tuple[str, str], ...]
@@ -61,19 +62,21 @@ def make_key(metric: str, sample: str, labels: Labels, help_text: str) -> Key:
     return Key(metric, sample, labels, help_text, without, None if le is None else float(le))
 
 
-class KeyCache:
+class KeyCache(dict[bytes, Key]):
     """Decoded keys by their bytes: every worker writes the same keys, decoded once."""
 
-    def __init__(self) -> None:
-        self._keys: dict[bytes, Key] = {}
-
-    def decode(self, raw: bytes) -> Key:
-        key = self._keys.get(raw)
-        if key is None:
-            metric, sample, labels, help_text = json.loads(raw)
-            key = make_key(metric, sample, tuple(sorted(labels.items())), help_text)
-            self._keys[raw] = key
+    def __missing__(self, raw: bytes) -> Key:
+        metric, sample, labels, help_text = json.loads(raw)
+        key = self[raw] = make_key(metric, sample, tuple(sorted(labels.items())), help_text)
         return key
+
+
+class SourceKeys(NamedTuple):
+    """A source of a plan (merge.py): a file, or archived values grouped as one file."""
+
+    kind: str  # counter, histogram, summary, gauge_<mode>
+    pid: str
+    keys: Sequence[Key]
 
 
 def _getter(indices: list[int]) -> Callable[[Any], tuple[float, ...]]:
@@ -93,6 +96,8 @@ class MappedFile:
 
     def __init__(self, name: str, fd: int, inode: int, keys: KeyCache) -> None:
         self.name = name
+        self.kind, _, pid = name.rpartition("_")
+        self.pid = pid.removesuffix(".db")
         self.inode = inode
         self._fd = fd
         self._cache = keys
@@ -118,19 +123,27 @@ class MappedFile:
 
     def refresh(self) -> bool:
         """Decode the entries appended since the last call; True when there were any."""
-        used = self._used()
+        data = self._map
+        if data is None:
+            size = os.fstat(self._fd).st_size
+            if size < HEADER_BYTES:
+                return False  # created, not yet sized by its writer
+            data = self._remap(size)
+        used: int = _INT.unpack_from(data, 0)[0]
         if used <= self._parsed_to:
             return False
-        data = self._mapped(used)
+        if used > len(data):  # grown by its writer since it was mapped
+            data = self._remap(os.fstat(self._fd).st_size)
+            if used > len(data):
+                raise CorruptFile(f"{self.name}: uses {used} bytes of {len(data)}")
         pos = self._parsed_to
         while pos < used:
             length = _INT.unpack_from(data, pos)[0]
             start = pos + 4
             if length <= 0 or start + length > used:
                 raise CorruptFile(f"{self.name}: entry at {pos} runs past {used}")
-            raw = data[start : start + length]
             pos = start + length + (DOUBLE - (length + 4) % DOUBLE)
-            self.keys.append(self._cache.decode(raw))
+            self.keys.append(self._cache[data[start : start + length]])
             self._slots.append(pos // DOUBLE)
             pos += 2 * DOUBLE
         self._parsed_to = pos
@@ -145,31 +158,11 @@ class MappedFile:
     def timestamps(self) -> tuple[float, ...]:
         return self._stamps(self._view) if self.keys else ()
 
-    def _used(self) -> int:
-        if self._map is None:
-            size = os.fstat(self._fd).st_size
-            if size < HEADER_BYTES:
-                return 0  # created, not yet sized by its writer
-            self._remap(size)
-        assert self._map is not None
-        used: int = _INT.unpack_from(self._map, 0)[0]
-        return used
-
-    def _mapped(self, used: int) -> mmap.mmap:
-        """The mapping, grown to the file's current size when `used` is beyond it."""
-        assert self._map is not None
-        if used > len(self._map):
-            self._remap(os.fstat(self._fd).st_size)
-        assert self._map is not None
-        if used > len(self._map):
-            raise CorruptFile(f"{self.name}: uses {used} bytes of {len(self._map)}")
-        return self._map
-
-    def _remap(self, size: int) -> None:
+    def _remap(self, size: int) -> mmap.mmap:
         self._release()
         self._map = mmap.mmap(self._fd, size, access=mmap.ACCESS_READ)
-        whole = size - size % DOUBLE
-        self._view = memoryview(self._map)[:whole].cast("d")
+        self._view = memoryview(self._map)[: size - size % DOUBLE].cast("d")
+        return self._map
 
     def _release(self) -> None:
         if self._view is not None:
@@ -184,4 +177,4 @@ class MappedFile:
         os.close(self._fd)
 
 
-__all__ = ["CorruptFile", "Key", "KeyCache", "Labels", "MappedFile", "make_key"]
+__all__ = ["CorruptFile", "Key", "KeyCache", "Labels", "MappedFile", "SourceKeys", "make_key"]

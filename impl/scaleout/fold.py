@@ -73,9 +73,6 @@ Never twice, never zero. Each scrape also sees each live value at some instant
 between its start and its end, and archived values only grow: a scrape's total
 lies between the true totals at its start and its end, so totals are monotone
 across scrapes that do not overlap.
-
-A reader that sees the archive change restarts; folds are rare and take
-milliseconds, so restarts are too. R2's listing and the archive are both cheap.
 """
 
 from __future__ import annotations
@@ -89,31 +86,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from impl.scaleout.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY, metrics_file_pid
-from impl.scaleout.files import Key, KeyCache, MappedFile, make_key
+from impl.scaleout.files import Key, KeyCache, MappedFile, SourceKeys, make_key
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
 SUMMED_KINDS = frozenset({"counter", "histogram", "summary", "gauge_sum"})
-# Gauge modes whose series carry the writing process's pid.
-PID_MODES = frozenset({"all", "liveall"})
+# Gauge kinds whose series carry the writing process's pid.
+PID_KINDS = frozenset({"gauge_all", "gauge_liveall"})
 
 Slot = tuple[str, str, Key]  # kind, pid ("" when the kind's series have no pid), key
-
-
-def is_live_gauge(kind: str) -> bool:
-    return kind.startswith("gauge_live")
-
-
-@dataclass
-class ArchivedSource:
-    """The archived values of one kind (and pid, for gauge `all`), like one file."""
-
-    kind: str
-    pid: str
-    keys: list[Key]
-    values: tuple[float, ...]
-    stamps: tuple[float, ...]
 
 
 @dataclass
@@ -143,31 +125,23 @@ class Archive:
         pending = sorted([name, inode] for name, inode in self.pending)
         return json.dumps({"format": FORMAT, "pending": pending, "entries": entries})
 
-    def sources(self) -> list[ArchivedSource]:
-        """The archived values grouped as files would hold them, in a fixed order."""
-        grouped: dict[tuple[str, str], list[tuple[Key, tuple[float, float]]]] = {}
+    def sources(self) -> tuple[list[SourceKeys], list[float], list[float]]:
+        """The archived keys grouped as files would hold them (one group per kind, and
+        pid for gauge `all`), in a fixed order; their values and timestamps in that order."""
+        grouped: dict[tuple[str, str], dict[Key, tuple[float, float]]] = {}
         for (kind, pid, key), value in self.values.items():
-            grouped.setdefault((kind, pid), []).append((key, value))
-        return [
-            ArchivedSource(
-                kind,
-                pid,
-                [key for key, _ in entries],
-                tuple(value for _, (value, _) in entries),
-                tuple(stamp for _, (_, stamp) in entries),
-            )
-            for (kind, pid), entries in sorted(grouped.items(), key=lambda item: item[0])
-        ]
+            grouped.setdefault((kind, pid), {})[key] = value
+        order = sorted(grouped)
+        sources = [SourceKeys(kind, pid, list(grouped[kind, pid])) for kind, pid in order]
+        pairs = [pair for group in order for pair in grouped[group].values()]
+        return sources, [value for value, _ in pairs], [stamp for _, stamp in pairs]
 
-    def add(self, kind: str, pid: str, keys: list[Key], values: Iterable[float],
-            stamps: Iterable[float]) -> None:  # fmt: skip
-        """Fold one dead process's file of `kind` into these values."""
-        mode = kind.removeprefix("gauge_")
-        owner = pid if kind.startswith("gauge_") and mode in PID_MODES else ""
-        for key, value, stamp in zip(keys, values, stamps, strict=True):
-            slot = (kind, owner, key)
-            before = self.values.get(slot)
-            self.values[slot] = _merge(kind, before, (value, stamp))
+    def add(self, dead: MappedFile) -> None:
+        """Fold one dead process's file into these values."""
+        owner = dead.pid if dead.kind in PID_KINDS else ""
+        for key, value, stamp in zip(dead.keys, dead.values(), dead.timestamps(), strict=True):
+            slot = (dead.kind, owner, key)
+            self.values[slot] = _merge(dead.kind, self.values.get(slot), (value, stamp))
 
 
 def _merge(
@@ -175,10 +149,10 @@ def _merge(
 ) -> tuple[float, float]:
     """A slot's archived value with one more process's value folded in, by the rule
     MultiProcessCollector applies to the same values across files."""
-    if before is None:
-        return (0.0 + new[0], 0.0) if kind in SUMMED_KINDS else new
     if kind in SUMMED_KINDS:
-        return (before[0] + new[0], 0.0)
+        return ((0.0 if before is None else before[0]) + new[0], 0.0)
+    if before is None:
+        return new
     if kind == "gauge_min":
         return new if new[0] < before[0] else before
     if kind == "gauge_max":
@@ -222,37 +196,34 @@ def _still_linked(directory: Path, pending: Iterable[tuple[str, int]]) -> set[tu
 def fold_process(directory: Path, pid: int) -> None:
     """Fold the files of exited process `pid` into the archive. Only for a process
     that has exited: its files must be final."""
-    for _step in fold_steps(directory, pid):
-        pass
+    list(fold_steps(directory, pid))
 
 
 def fold_steps(directory: Path, pid: int) -> Iterator[str]:
     """The fold, one step at a time: yields the name of each step once it is done
     ("live gauges", "W2", "W3", "W4"), so that the steps can be seen in order."""
-    listed = [
-        (entry.name, entry.inode())
-        for entry in os.scandir(directory)
-        if metrics_file_pid(entry.name) == pid
-    ]
-    for name, _ in listed:
-        if is_live_gauge(_kind(name)):
+    foldable = []
+    for entry in os.scandir(directory):
+        if metrics_file_pid(entry.name) != pid:
+            continue
+        if entry.name.startswith("gauge_live"):
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(directory / name)
+                os.unlink(entry.path)
+        else:
+            foldable.append((entry.name, entry.inode()))
     yield "live gauges"
-    foldable = [(name, inode) for name, inode in listed if not is_live_gauge(_kind(name))]
     if not foldable:
         return
     archive = load_archive(directory)
     earlier = _still_linked(directory, archive.pending)
-    cache = KeyCache()
     folded = []
     for name, inode in foldable:  # W1
-        handle = MappedFile.open(str(directory), name, inode, cache)
+        handle = MappedFile.open(str(directory), name, inode, KeyCache())
         if handle is None:
             continue
         try:
             handle.refresh()
-            archive.add(_kind(name), str(pid), handle.keys, handle.values(), handle.timestamps())
+            archive.add(handle)
         finally:
             handle.close()
         folded.append((name, inode))
@@ -272,16 +243,4 @@ def fold_steps(directory: Path, pid: int) -> Iterator[str]:
     yield "W4"
 
 
-def _kind(name: str) -> str:
-    return name.rsplit("_", 1)[0]
-
-
-__all__ = [
-    "Archive",
-    "ArchivedSource",
-    "fold_process",
-    "fold_steps",
-    "is_live_gauge",
-    "load_archive",
-    "publish",
-]
+__all__ = ["Archive", "fold_process", "fold_steps", "load_archive", "publish"]

@@ -5,11 +5,11 @@ groups samples by family and label set, applies each type's rule, and hands
 `generate_latest` a Sample per value. Here that work is split by how often its
 inputs change:
 
-- the plan (`build`): which values make which line, and each line's text up to its
+- the plan (`Planner.build`): which values make which line, and each line's text up to its
   value (name, escaped labels). It depends only on the keys of the sources (the
   archive's groups and the files), so it is rebuilt only when a key appears;
-- the evaluation (`Plan.values`): the values of every line from the current values
-  of the sources, by the rule of the line's family; and the text (`Plan.text`).
+- the evaluation (`PlannedFamily.values`): the values of every line from the current
+  values of the sources, by the rule of the line's family; and the text (`.text`).
 
 The rules are MultiProcessCollector's, source by source in order (the archive's
 groups, then the files as listed): counters, summaries, histograms and gauges `sum`
@@ -28,7 +28,7 @@ a summary's `_count`, `_sum`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -38,21 +38,10 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from impl.metrics.encoding import escape_value, help_line
-from impl.metrics.names import selects
-from impl.scaleout.files import Key, Labels
+from impl.scaleout.files import Key, Labels, SourceKeys
 
 # prometheus_client's own float formatting (Go's style), left unannotated upstream.
 go_float: Callable[[float], str] = floatToGoString
-_DROP_PID = frozenset({"min", "livemin", "max", "livemax", "sum", "livesum"})
-_DROP_PID |= {"mostrecent", "livemostrecent"}
-
-
-class SourceKeys(NamedTuple):
-    """What the plan needs to know of a source: its kind, its writer's pid, its keys."""
-
-    kind: str  # counter, histogram, summary, gauge_<mode>
-    pid: str
-    keys: Sequence[Key]
 
 
 class Line(NamedTuple):
@@ -63,9 +52,8 @@ class Line(NamedTuple):
 
 @dataclass
 class Series:
-    """One label set of a family: lines and, per line, the indices of its values."""
+    """One label set of a family: per sample (bucket), the indices of its values."""
 
-    labels: Labels
     samples: dict[str, list[int]] = field(default_factory=dict)
     buckets: dict[float, list[int]] = field(default_factory=dict)  # histograms
 
@@ -90,8 +78,7 @@ class PlannedFamily:
     lines: list[Line]
     indices: list[tuple[int, ...]]
     rule: str  # sum, min, max, mostrecent, last, histogram
-    # Histograms: per series, how many bucket lines (the `_count` line follows them).
-    bucket_runs: list[tuple[int, int]]  # (index of its first line, bucket count)
+    bucket_runs: list[tuple[int, int]]  # per histogram series: (first line, buckets)
     sample_names: frozenset[str]
 
     def values(self, values: Sequence[float], stamps: Sequence[float]) -> list[float | None]:
@@ -100,8 +87,9 @@ class PlannedFamily:
         rule = self.rule
         if rule == "mostrecent":
             return [_most_recent(indices, values, stamps) for indices in self.indices]
-        if rule == "min" or rule == "max":
-            return [_extreme(indices, values, rule == "min") for indices in self.indices]
+        if rule == "min" or rule == "max":  # the first smallest (largest), as there
+            pick = min if rule == "min" else max
+            return [values[pick(indices, key=values.__getitem__)] for indices in self.indices]
         if rule == "last":
             return [values[indices[-1]] for indices in self.indices]
         out: list[float | None] = []
@@ -138,18 +126,6 @@ class PlannedFamily:
         ]
         return metric
 
-    def selected(self, wanted: frozenset[str] | None) -> bool:
-        return selects(wanted, self.name, self.sample_names)
-
-
-def _extreme(indices: tuple[int, ...], values: Sequence[float], smallest: bool) -> float:
-    best = values[indices[0]]
-    for index in indices[1:]:
-        value = values[index]
-        if (value < best) if smallest else (value > best):
-            best = value
-    return best
-
 
 def _most_recent(
     indices: tuple[int, ...], values: Sequence[float], stamps: Sequence[float]
@@ -161,8 +137,7 @@ def _most_recent(
     return chosen
 
 
-@dataclass
-class Plan:
+class Plan(NamedTuple):
     families: list[PlannedFamily]
     needs_stamps: bool
 
@@ -189,7 +164,6 @@ class Planner:
                     family.mode = mode
                 _place(family, key, source.pid, index)
                 index += 1
-        self._used = {}
         planned = [_plan(family, self._line) for family in families.values()]
         self._lines, self._used = self._used, {}
         return Plan(planned, any(family.rule == "mostrecent" for family in planned))
@@ -200,58 +174,49 @@ class Planner:
         if line is None:
             if bound is not None:
                 labels = tuple(sorted((*labels, ("le", go_float(bound)))))
-            line = _line(sample, labels)
+            name = escape_metric_name(sample)
+            text = ",".join(f'{escape_label_name(k)}="{escape_value(v)}"' for k, v in labels)
+            line = Line(sample, labels, f"{name}{{{text}}} " if labels else f"{name} ")
         self._used[key] = line
         return line
 
 
-def build(sources: Sequence[SourceKeys]) -> Plan:
-    """A plan for `sources`, from nothing."""
-    return Planner().build(sources)
-
-
 def _place(family: Family, key: Key, pid: str, index: int) -> None:
-    if family.type == "histogram" and key.bound is not None:
-        series = family.series.get(key.without_le)
-        if series is None:
-            series = family.series[key.without_le] = Series(key.without_le)
-        series.buckets.setdefault(key.bound, []).append(index)
-        return
-    labels = key.labels
+    bound = key.bound if family.type == "histogram" else None  # a bucket's
+    labels = key.labels if bound is None else key.without_le
     if family.type == "gauge":
         # Where the mode drops the pid, a label so named goes too (as there).
         labels = tuple(sorted((*labels, ("pid", pid))))
     series = family.series.get(labels)
     if series is None:
-        series = family.series[labels] = Series(labels)
-    series.samples.setdefault(key.sample, []).append(index)
-
-
-def _rule(family: Family) -> str:
-    if family.type != "gauge":
-        return "histogram" if family.type == "histogram" else "sum"
-    mode = family.mode.removeprefix("live")
-    return {"min": "min", "max": "max", "sum": "sum", "mostrecent": "mostrecent"}.get(mode, "last")
+        series = family.series[labels] = Series()
+    if bound is None:
+        series.samples.setdefault(key.sample, []).append(index)
+    else:
+        series.buckets.setdefault(bound, []).append(index)
 
 
 def _plan(family: Family, line: Callable[[str, Labels, float | None], Line]) -> PlannedFamily:
-    rule = _rule(family)
-    series: Iterable[Series] = family.series.values()
-    if family.type == "gauge" and family.mode in _DROP_PID:
-        series = _without_pid(family)
+    rule = "histogram" if family.type == "histogram" else "sum"
+    if family.type == "gauge":
+        mode = family.mode.removeprefix("live")
+        rule = mode if mode in ("min", "max", "sum", "mostrecent") else "last"
+    drop_pid = family.type == "gauge" and rule != "last"  # the modes that drop it
+    series = _without_pid(family) if drop_pid else family.series
     lines: list[Line] = []
     indices: list[tuple[int, ...]] = []
     runs: list[tuple[int, int]] = []
-    for one in sorted(series, key=lambda s: s.labels):
+    for labels in sorted(series):
+        one = series[labels]
         if one.buckets:
             runs.append((len(lines), len(one.buckets)))
             for bound in sorted(one.buckets):
-                lines.append(line(family.name + "_bucket", one.labels, bound))
+                lines.append(line(family.name + "_bucket", labels, bound))
                 indices.append(tuple(one.buckets[bound]))
-            lines.append(line(family.name + "_count", one.labels, None))
+            lines.append(line(family.name + "_count", labels, None))
             indices.append(())
         for sample in sorted(one.samples, key=lambda name: _rank(family, name)):
-            lines.append(line(sample, one.labels, None))
+            lines.append(line(sample, labels, None))
             indices.append(tuple(one.samples[sample]))
     shown = family.name + "_total" if family.type == "counter" else family.name
     exposed = escape_metric_name(shown)
@@ -269,17 +234,16 @@ def _plan(family: Family, line: Callable[[str, Labels, float | None], Line]) -> 
     )
 
 
-def _without_pid(family: Family) -> Iterable[Series]:
+def _without_pid(family: Family) -> dict[Labels, Series]:
     merged: dict[Labels, Series] = {}
-    for one in family.series.values():
-        labels = tuple(pair for pair in one.labels if pair[0] != "pid")
-        target = merged.setdefault(labels, Series(labels))
+    for labels, one in family.series.items():
+        target = merged.setdefault(tuple(pair for pair in labels if pair[0] != "pid"), Series())
         for sample, indices in one.samples.items():
             target.samples.setdefault(sample, []).extend(indices)
     for one in merged.values():
-        for sample in one.samples:
-            one.samples[sample].sort()  # sources in order, as read
-    return merged.values()
+        for indices in one.samples.values():
+            indices.sort()  # sources in order, as read
+    return merged
 
 
 def _rank(family: Family, sample: str) -> tuple[int, str]:
@@ -291,12 +255,4 @@ def _rank(family: Family, sample: str) -> tuple[int, str]:
     return (0, sample)
 
 
-def _line(sample: str, labels: Labels) -> Line:
-    name = escape_metric_name(sample)
-    if not labels:
-        return Line(sample, labels, f"{name} ")
-    text = ",".join(f'{escape_label_name(k)}="{escape_value(v)}"' for k, v in labels)
-    return Line(sample, labels, f"{name}{{{text}}} ")
-
-
-__all__ = ["Line", "Plan", "PlannedFamily", "Planner", "SourceKeys", "build"]
+__all__ = ["Line", "Plan", "PlannedFamily", "Planner"]

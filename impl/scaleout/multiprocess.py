@@ -29,8 +29,9 @@ import fcntl
 import gc
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter
@@ -41,18 +42,23 @@ from prometheus_client.registry import Collector
 
 from impl.metrics.encoding import EncodedFamily
 from impl.metrics.http_metrics import HttpMetrics
+from impl.metrics.names import selects
 from impl.metrics.series_limit import LabelSet
-from impl.scaleout.files import CorruptFile
 from impl.scaleout.merge import PlannedFamily
-from impl.scaleout.snapshot import DirectoryReader, Snapshot, UnstableDirectory
+from impl.scaleout.snapshot import DirectoryReader, Snapshot
 from impl.server.config import Config
 from impl.server.identity import IdentityCollector, load_or_create_instance_id
 from impl.server.state import AppState
 
-PID_LABEL = "pid"
 # How often a worker copies its interpreter's GC statistics into its multiprocess
 # files: a scrape sees another worker's collections at most this late.
 GC_MIRROR_SECONDS = 1.0
+# GCCollector's families (names, help texts, label), kept as counters by GcMirror.
+GC_FAMILIES = {
+    "collected": ("python_gc_objects_collected", "Objects collected during gc"),
+    "uncollectable": ("python_gc_objects_uncollectable", "Uncollectable objects found during GC"),
+    "collections": ("python_gc_collections", "Number of times this generation was collected"),
+}
 
 
 @dataclass(frozen=True)
@@ -70,50 +76,41 @@ def service_pids(arbiter_pid: int, proc: Path = Path("/proc")) -> list[int]:
     children_file = proc / str(arbiter_pid) / "task" / str(arbiter_pid) / "children"
     try:
         children = [int(pid) for pid in children_file.read_text().split()]
-    except FileNotFoundError:
-        children = _children_by_scan(arbiter_pid, proc)  # kernels without that file
+    except FileNotFoundError:  # kernels without that file: every process's parent
+        children = []
+        for entry in proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # exited meanwhile
+            # Field 4 is the parent pid; the command name before it may hold spaces.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == arbiter_pid:
+                children.append(int(entry.name))
     return [arbiter_pid, *sorted(children)]
 
 
-def _children_by_scan(parent: int, proc: Path) -> list[int]:
-    children = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        # Field 4 is the parent pid; the command name before it may hold spaces.
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-            children.append(int(entry.name))
-    return children
-
-
+@dataclass
 class ServiceProcessCollector(Collector):
     """prometheus_client's `process_*` families for every live process, labelled `pid`."""
 
-    def __init__(self, arbiter_pid: int) -> None:
-        self._arbiter_pid = arbiter_pid
+    arbiter_pid: int
 
     def collect(self) -> Iterator[Metric]:
         merged: dict[str, Metric] = {}
-        for pid in service_pids(self._arbiter_pid):
+        for pid in service_pids(self.arbiter_pid):
             # A process that exits while it is read yields fewer (or no) families.
-            for family in ProcessCollector(pid=_constant(pid), registry=None).collect():
+            for family in ProcessCollector(pid=partial(int, pid), registry=None).collect():
                 target = merged.setdefault(
                     family.name,
                     Metric(family.name, family.documentation, family.type, family.unit),
                 )
                 target.samples.extend(
-                    sample._replace(labels={**sample.labels, PID_LABEL: str(pid)})
+                    sample._replace(labels={**sample.labels, "pid": str(pid)})
                     for sample in family.samples
                 )
         yield from merged.values()
-
-
-def _constant(pid: int) -> Callable[[], int]:
-    return lambda: pid
 
 
 class MergedFamily(EncodedFamily):
@@ -125,7 +122,7 @@ class MergedFamily(EncodedFamily):
         self._snapshot = snapshot
 
     def encode(self, wanted: frozenset[str] | None) -> bytes:
-        if not self._planned.selected(wanted):
+        if not selects(wanted, self.name, self._planned.sample_names):
             return b""
         return self._planned.text(self._values()).encode("utf-8")
 
@@ -138,42 +135,23 @@ class MergedFamily(EncodedFamily):
 
 class DirectoryCollector(Collector):
     """The merged families of a multiprocess directory: its workers' files and the
-    archive of exited ones, read anew at each scrape (impl/scaleout/snapshot.py)."""
+    archive of exited ones, read anew at each scrape (impl/scaleout/snapshot.py); then
+    those of `others` (for a worker: the live processes, the platform, the identity)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *others: Collector) -> None:
         self._reader = DirectoryReader(directory)
+        self._others = others
 
-    def text_families(self) -> list[MergedFamily]:
-        """For impl/metrics/encoding.py: families that write their own text."""
+    def text_families(self) -> Iterator[Metric | MergedFamily]:
+        """For impl/metrics/encoding.py: the merged families write their own text."""
         snapshot = self._reader.read()
-        return [MergedFamily(planned, snapshot) for planned in snapshot.plan.families]
+        yield from (MergedFamily(planned, snapshot) for planned in snapshot.plan.families)
+        for collector in self._others:
+            yield from collector.collect()
 
     def collect(self) -> Iterator[Metric]:
         for family in self.text_families():
-            yield family.metric()
-
-
-class MergedView(Collector):
-    """The instance's families: the multiprocess directory's, then the live processes,
-    the platform and the identity."""
-
-    def __init__(self, context: WorkerContext, identity: Collector) -> None:
-        self._directory = DirectoryCollector(context.directory)
-        self._others: list[Collector] = [
-            ServiceProcessCollector(context.arbiter_pid),
-            PlatformCollector(registry=None),
-            identity,
-        ]
-
-    def text_families(self) -> Iterator[Metric | EncodedFamily]:
-        yield from self._directory.text_families()
-        for collector in self._others:
-            yield from collector.collect()
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self._directory.collect()
-        for collector in self._others:
-            yield from collector.collect()
+            yield family.metric() if isinstance(family, MergedFamily) else family
 
 
 class RecordedLabelSets:
@@ -195,11 +173,9 @@ class RecordedLabelSets:
             os.close(fd)  # which releases the lock
 
     def label_sets(self, family: str, label_names: tuple[str, ...]) -> Iterator[LabelSet]:
-        try:
-            keys = self._reader.keys("counter")
-        except (UnstableDirectory, CorruptFile) as err:
-            raise OSError(str(err)) from err
-        for key in keys:
+        # A directory gone wrong raises an OSError (UnstableDirectory, CorruptFile),
+        # which the series limit handles.
+        for key in self._reader.keys("counter"):
             if key.metric == family:
                 labels = dict(key.labels)
                 yield tuple(labels.get(name, "") for name in label_names)
@@ -210,14 +186,15 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
     instance_id = load_or_create_instance_id(config.state_dir)
     identity = IdentityCollector(config, instance_id, context.started_monotonic)
     registry = CollectorRegistry()
-    registry.register(MergedView(context, identity))
+    processes = ServiceProcessCollector(context.arbiter_pid)
+    platform = PlatformCollector(registry=None)
+    registry.register(DirectoryCollector(context.directory, processes, platform, identity))
     return AppState(
         config=config,
         instance_id=instance_id,
         registry=registry,
         # Recorded into this worker's multiprocess files; the registry reads them
         # back with every other worker's, so the metrics must not be registered too.
-        # The series limit holds for the instance: every worker reads the same files.
         http_metrics=HttpMetrics(
             registry=None,
             max_series=config.max_http_series,
@@ -229,7 +206,7 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
 
 
 class GcMirror:
-    """Copies this worker's `gc.get_stats()` into multiprocess counters.
+    """Copies this worker's `gc.get_stats()` into multiprocess counters until `stop`.
 
     GCCollector reads only the interpreter that answers, so in this mode the same three
     families are kept as counters in the shared files instead, and summed like the
@@ -238,37 +215,19 @@ class GcMirror:
     """
 
     def __init__(self) -> None:
-        # Help texts and label as GCCollector's, so both modes show the same families.
-        self._collected = Counter(
-            "python_gc_objects_collected",
-            "Objects collected during gc",
-            ["generation"],
-            registry=None,
-        )
-        self._uncollectable = Counter(
-            "python_gc_objects_uncollectable",
-            "Uncollectable objects found during GC",
-            ["generation"],
-            registry=None,
-        )
-        self._collections = Counter(
-            "python_gc_collections",
-            "Number of times this generation was collected",
-            ["generation"],
-            registry=None,
-        )
+        self._counters = {
+            stat: Counter(name, help_text, ["generation"], registry=None)
+            for stat, (name, help_text) in GC_FAMILIES.items()
+        }
         # Counted from here on: what the worker inherited from the arbiter at fork is
         # the arbiter's, and would be counted once per worker otherwise.
         self._last = gc.get_stats()
         for generation in range(len(self._last)):
-            for counter in (self._collected, self._uncollectable, self._collections):
+            for counter in self._counters.values():
                 counter.labels(str(generation))  # present from the first scrape, at 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gc-mirror", daemon=True)
-
-    def start(self) -> GcMirror:
         self._thread.start()
-        return self
 
     def stop(self) -> None:
         self._stop.set()
@@ -282,17 +241,14 @@ class GcMirror:
     def mirror(self) -> None:
         current = gc.get_stats()
         for generation, (now, before) in enumerate(zip(current, self._last, strict=True)):
-            label = str(generation)
-            self._collected.labels(label).inc(now["collected"] - before["collected"])
-            self._uncollectable.labels(label).inc(now["uncollectable"] - before["uncollectable"])
-            self._collections.labels(label).inc(now["collections"] - before["collections"])
+            for stat, counter in self._counters.items():
+                counter.labels(str(generation)).inc(now[stat] - before[stat])
         self._last = current
 
 
 __all__ = [
     "DirectoryCollector",
     "GcMirror",
-    "MergedView",
     "ServiceProcessCollector",
     "WorkerContext",
     "service_pids",

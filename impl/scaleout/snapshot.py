@@ -2,35 +2,31 @@
 live series.
 
 Each worker keeps one DirectoryReader for its life. Per scrape it lists the
-directory, reads the `used` length of each file it holds, and reads the values
-in place (impl/scaleout/files.py); keys are decoded only when they appear, the
-archive only when a fold has published a new version, and the plan of lines
-(impl/scaleout/merge.py) is rebuilt only when either happened. Nothing is cached
-by time: every scrape reads every value anew.
-
-Which files and which archive version a scrape counts follows the protocol written
-out, with the proof that a folded worker is counted exactly once, in
-impl/scaleout/fold.py (steps R1 to R4).
+directory and reads every value in place (impl/scaleout/files.py); keys are decoded
+only when they appear, the archive only when a fold has published a new version,
+and the plan of lines (merge.py) is rebuilt only when either happened. Nothing is
+cached by time. Which files and which archive version a scrape counts: steps R1 to
+R4, with the proof that a folded worker is counted exactly once, in fold.py.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from impl.scaleout.directory import ARCHIVE_NAME, metrics_file_pid
-from impl.scaleout.files import Key, KeyCache, MappedFile
-from impl.scaleout.fold import Archive, ArchivedSource
-from impl.scaleout.merge import Plan, Planner, SourceKeys
+from impl.scaleout.files import Key, KeyCache, MappedFile, SourceKeys
+from impl.scaleout.fold import Archive
+from impl.scaleout.merge import Plan, Planner
 
 # A scrape that sees this many folds publish while it reads gives up (each fold
 # publishes twice, within milliseconds; in practice a scrape restarts rarely, once).
 MAX_ATTEMPTS = 50
 
 
-class UnstableDirectory(RuntimeError):
+class UnstableDirectory(OSError):
     """The archive kept changing while a scrape read the directory."""
 
 
@@ -38,31 +34,12 @@ class UnstableDirectory(RuntimeError):
 class HeldArchive:
     """One archive version, held open so that its inode stays its own (R1)."""
 
-    fd: int | None  # None: no archive yet
-    inode: int | None
-    sources: list[ArchivedSource]
-    pending: frozenset[tuple[str, int]]
-    values: tuple[float, ...]
-    stamps: tuple[float, ...]
-
-    @classmethod
-    def empty(cls) -> HeldArchive:
-        return cls(None, None, [], frozenset(), (), ())
-
-    @classmethod
-    def read(cls, fd: int, inode: int) -> HeldArchive:
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        archive = Archive.parse(b"".join(chunks).decode("utf-8"))
-        sources = archive.sources()
-        values = tuple(v for source in sources for v in source.values)
-        stamps = tuple(s for source in sources for s in source.stamps)
-        return cls(fd, inode, sources, archive.pending, values, stamps)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
+    fd: int | None = None  # None: no archive yet
+    inode: int | None = None
+    pending: frozenset[tuple[str, int]] = frozenset()
+    sources: list[SourceKeys] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    stamps: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -81,7 +58,7 @@ class DirectoryReader:
         self._directory = str(directory)
         self._archive_path = os.path.join(self._directory, ARCHIVE_NAME)
         self._keys = KeyCache()
-        self._archive = HeldArchive.empty()
+        self._archive = HeldArchive()
         self._files: dict[str, MappedFile] = {}
         self._planner = Planner()
         self._plan: Plan | None = None
@@ -91,29 +68,40 @@ class DirectoryReader:
 
     def read(self) -> Snapshot:
         with self._lock:
-            return self._evaluate(*self._consistent())  # R4
+            archive, counted = self._consistent()
+            grew = any([handle.refresh() for handle in counted])  # every one refreshed
+            shape = (archive.inode, *((f.inode, len(f.keys)) for f in counted))
+            if self._plan is None or grew or shape != self._plan_for:
+                sources = [*archive.sources, *(SourceKeys(f.kind, f.pid, f.keys) for f in counted)]
+                self._plan, self._plan_for = self._planner.build(sources), shape
+            values = list(archive.values)  # R4
+            for handle in counted:
+                values.extend(handle.values())
+            stamps = list(archive.stamps) if self._plan.needs_stamps else []
+            if self._plan.needs_stamps:
+                for handle in counted:
+                    stamps.extend(handle.timestamps())
+            return Snapshot(self._plan, values, stamps)
 
     def keys(self, kind: str) -> list[Key]:
         """Every key of `kind` recorded by the instance, exited workers' included: the
         archive's and the counted files', as a scrape counts them (R1 to R4)."""
         with self._lock:
-            archive, files = self._consistent()
+            archive, counted = self._consistent()
             keys = [key for source in archive.sources if source.kind == kind for key in source.keys]
-            for handle in files:
-                if (
-                    _kind(handle.name) == kind
-                    and (handle.name, handle.inode) not in archive.pending
-                ):
+            for handle in counted:
+                if handle.kind == kind:
                     handle.refresh()
                     keys.extend(handle.keys)
             return keys
 
     def _consistent(self) -> tuple[HeldArchive, list[MappedFile]]:
+        """The archive, and the held files it does not count already (R1 to R3)."""
         for _ in range(MAX_ATTEMPTS):
             archive = self._hold_archive()  # R1
             files = self._hold_files()  # R2
             if self._archive_inode() == archive.inode:  # R3
-                return archive, files
+                return archive, [f for f in files if (f.name, f.inode) not in archive.pending]
         raise UnstableDirectory(f"{self._directory}: the archive kept changing")
 
     def _archive_inode(self) -> int | None:
@@ -130,10 +118,13 @@ class DirectoryReader:
         try:
             fd = os.open(self._archive_path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            fresh = HeldArchive.empty()
+            fresh = HeldArchive()
         else:
-            fresh = HeldArchive.read(fd, os.fstat(fd).st_ino)
-        current.close()
+            with open(fd, encoding="utf-8", closefd=False) as text:
+                archive = Archive.parse(text.read())
+            fresh = HeldArchive(fd, os.fstat(fd).st_ino, archive.pending, *archive.sources())
+        if current.fd is not None:
+            os.close(current.fd)  # which unpins its inode
         self._archive = fresh
         return fresh
 
@@ -143,53 +134,15 @@ class DirectoryReader:
         with os.scandir(self._directory) as entries:
             listed = [(e.name, e.inode()) for e in entries if metrics_file_pid(e.name) is not None]
         for name, inode in listed:
-            handle = self._files.pop(name, None)
-            if handle is not None and handle.inode != inode:
-                handle.close()  # the name is another file now
-                handle = None
-            if handle is None:
-                handle = MappedFile.open(self._directory, name, inode, self._keys)
-            if handle is not None:
-                held[name] = handle
-        for gone in self._files.values():
+            kept = self._files.get(name)
+            if kept is not None and kept.inode == inode:
+                held[name] = self._files.pop(name)
+            elif (opened := MappedFile.open(self._directory, name, inode, self._keys)) is not None:
+                held[name] = opened
+        for gone in self._files.values():  # no longer listed, or the name is another file
             gone.close()
         self._files = held
         return list(held.values())
-
-    def _evaluate(self, archive: HeldArchive, files: list[MappedFile]) -> Snapshot:
-        counted = [f for f in files if (f.name, f.inode) not in archive.pending]
-        grew = False
-        for handle in counted:
-            grew = handle.refresh() or grew
-        shape = (archive.inode, *((f.inode, len(f.keys)) for f in counted))
-        if self._plan is None or grew or shape != self._plan_for:
-            sources = [SourceKeys(s.kind, s.pid, s.keys) for s in archive.sources]
-            sources += [SourceKeys(_kind(f.name), _pid(f.name), f.keys) for f in counted]
-            self._plan, self._plan_for = self._planner.build(sources), shape
-        values = list(archive.values)
-        for handle in counted:
-            values.extend(handle.values())
-        stamps = list(archive.stamps) if self._plan.needs_stamps else []
-        if stamps or self._plan.needs_stamps:
-            for handle in counted:
-                stamps.extend(handle.timestamps())
-        return Snapshot(self._plan, values, stamps)
-
-    def close(self) -> None:
-        with self._lock:
-            for handle in self._files.values():
-                handle.close()
-            self._files = {}
-            self._archive.close()
-            self._archive = HeldArchive.empty()
-
-
-def _kind(name: str) -> str:
-    return name.rsplit("_", 1)[0]
-
-
-def _pid(name: str) -> str:
-    return name.rsplit("_", 1)[1].removesuffix(".db")
 
 
 __all__ = ["DirectoryReader", "Snapshot", "UnstableDirectory"]

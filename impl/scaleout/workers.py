@@ -2,17 +2,11 @@
 
 Order matters. prometheus_client decides, when it is first imported, whether values
 live in process memory or in per-process files under PROMETHEUS_MULTIPROC_DIR, and
-gunicorn forks every worker from this process. So the directory is prepared and
-exported here before anything imports prometheus_client; impl/main.py imports
-this module before anything else of the service's for that reason.
-
-The directory belongs to one instance while it runs (impl/scaleout/directory.py):
-locked, emptied at start, mode 0700 (its files hold every request's labels, and
-whoever could write them could forge the counts), and what the instance created is
-removed at exit. When a worker exits, however it ended, the arbiter folds its files
-into the archive (impl/scaleout/fold.py): its completed requests stay counted and the
-files stay as many as the live workers. What each family shows is decided in
-impl/scaleout/multiprocess.py.
+gunicorn forks every worker from this process. So the directory is prepared
+(impl/scaleout/directory.py) and exported here before anything imports
+prometheus_client; impl/main.py imports this module before anything else of the
+service's for that reason. The arbiter folds each exited worker's files into the
+archive (fold.py); what each family shows is decided in multiprocess.py.
 """
 
 from __future__ import annotations
@@ -42,12 +36,7 @@ if TYPE_CHECKING:  # imported for real only once the directory is exported
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 PROC_NAME = "influxdb-sysinfo"
-
-
-# How long a leaving worker waits, no longer accepting, before it closes the
-# connections that have not sent a request yet (see DrainingServer).
 FIRST_REQUEST_GRACE_SECONDS = 0.1
 
 
@@ -96,45 +85,43 @@ class ServiceLogs(GunicornLogger):  # type: ignore[misc]
         self.access_log.disabled = True  # impl/http/observe.py writes the access log
 
 
-def gunicorn_options(config: Config, listener_fd: int) -> dict[str, Any]:
-    return {
-        # Bound already (serving.listen): gunicorn adopts it, and closes it at exit.
-        "bind": [f"fd://{listener_fd}"],
-        "workers": config.workers,
-        "worker_class": worker_class(config),
-        "proc_name": PROC_NAME,
-        "loglevel": config.log_level,
-        "logger_class": f"{__name__}.ServiceLogs",
-        # gunicorn's name for uvicorn's timeout_keep_alive, which uvicorn_options sets too.
-        # The other limits (head size and timeout, connections) have no gunicorn
-        # counterpart that applies to uvicorn workers: each worker enforces them.
-        "keepalive": config.keep_alive_timeout,
-        # Worker recycling; each exited worker is folded (child_exit), so the files
-        # do not pile up however often workers are replaced.
-        "max_requests": config.max_requests,
-        "max_requests_jitter": config.max_requests_jitter,
-        # The control socket is a thread in the arbiter, which forks the workers.
-        "control_socket_disable": True,
-    }
-
-
 class WorkersApplication(BaseApplication):  # type: ignore[misc]
     """gunicorn's view of the service: options from Config, one app per worker."""
 
-    def __init__(self, config: Config, context: WorkerContext, listener_fd: int) -> None:
+    def __init__(
+        self, config: Config, context: WorkerContext, listener_fd: int, writers: set[int]
+    ) -> None:
         self._config = config
         self._context = context
         self._listener_fd = listener_fd
         self._gc_mirror: GcMirror | None = None
-        # Every process that may have written into the directory: removed at exit.
-        self.writers = {context.arbiter_pid}
+        self._writers = writers
         super().__init__(prog=PROC_NAME)
 
     def load_config(self) -> None:
-        for key, value in gunicorn_options(self._config, self._listener_fd).items():
+        options = {
+            # Bound already (serving.listen): gunicorn adopts it, and closes it at exit.
+            "bind": [f"fd://{self._listener_fd}"],
+            "workers": self._config.workers,
+            "worker_class": worker_class(self._config),
+            "proc_name": PROC_NAME,
+            "loglevel": self._config.log_level,
+            "logger_class": f"{__name__}.ServiceLogs",
+            # gunicorn's name for uvicorn's timeout_keep_alive, which uvicorn_options sets
+            # too. The other limits (head size and timeout, connections) have no gunicorn
+            # counterpart that applies to uvicorn workers: each worker enforces them.
+            "keepalive": self._config.keep_alive_timeout,
+            # Worker recycling; each exited worker is folded (child_exit), so the files
+            # do not pile up however often workers are replaced.
+            "max_requests": self._config.max_requests,
+            "max_requests_jitter": self._config.max_requests_jitter,
+            # The control socket is a thread in the arbiter, which forks the workers.
+            "control_socket_disable": True,
+            "child_exit": self.fold,
+            "worker_exit": self.worker_exit,
+        }
+        for key, value in options.items():
             self.cfg.set(key, value)
-        self.cfg.set("child_exit", self.child_exit)
-        self.cfg.set("worker_exit", self.worker_exit)
 
     def load(self) -> Any:
         """In each worker, after the fork: its own state, registry and app."""
@@ -143,28 +130,25 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
 
         configure(self._config.log_level, self._config.log_format, self._config.tokens)
         state = worker_state(self._config, self._context)
-        self._gc_mirror = GcMirror().start()
+        self._gc_mirror = GcMirror()
         return create_app(self._config, state)
 
-    def child_exit(self, _arbiter: Any, worker: Any) -> None:
-        """In the arbiter, for every worker that has exited, however it ended, before
-        any new worker is forked: its files go into the archive."""
-        self._fold(worker.pid)
-
-    def worker_exit(self, _arbiter: Any, worker: Any) -> None:
+    def worker_exit(self, arbiter: Any, worker: Any) -> None:
         """In a worker that exits normally: its last GC counts reach the files. (gunicorn
         also calls it in the arbiter for a worker found gone without being reaped.)"""
         if os.getpid() == self._context.arbiter_pid:
-            self._fold(worker.pid)
+            self.fold(arbiter, worker)
         elif self._gc_mirror is not None:
             self._gc_mirror.stop()
 
-    def _fold(self, pid: int) -> None:
-        self.writers.add(pid)
+    def fold(self, _arbiter: Any, worker: Any) -> None:
+        """In the arbiter, for every worker that has exited, however it ended, before
+        any new worker is forked (child_exit): its files go into the archive."""
+        self._writers.add(worker.pid)
         try:
-            fold_process(self._context.directory, pid)
+            fold_process(self._context.directory, worker.pid)
         except Exception:  # the files stay, and are read as they are: nothing is lost
-            log.exception("could not fold the files of worker %s", pid)
+            log.exception("could not fold the files of worker %s", worker.pid)
 
 
 def serve_workers(config: Config) -> int:
@@ -176,10 +160,9 @@ def serve_workers(config: Config) -> int:
     # error, where gunicorn would retry for five seconds and exit with its own.
     listener = listen(config)
     owned = prepare_directory(config.multiproc_dir)
-    directory = owned.path
-    os.environ[ENV_VAR] = str(directory)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(owned.path)
     arbiter_pid = os.getpid()
-    writers = {arbiter_pid}
+    writers = {arbiter_pid}  # every process that may write into the directory
     try:
         from impl.scaleout.multiprocess import WorkerContext
         from impl.server.identity import load_or_create_instance_id
@@ -189,7 +172,7 @@ def serve_workers(config: Config) -> int:
         # Loaded before the fork, so that every worker shares its pages.
         import impl.server.app  # noqa: F401
 
-        context = WorkerContext(directory, arbiter_pid, time.time_ns(), time.monotonic())
+        context = WorkerContext(owned.path, arbiter_pid, time.time_ns(), time.monotonic())
         log.info(
             "starting",
             extra={
@@ -198,13 +181,11 @@ def serve_workers(config: Config) -> int:
                     "instance_id": instance_id,
                     "token_protected": config.token_protected,
                     "workers": config.workers,
-                    "multiproc_dir": str(directory),
+                    "multiproc_dir": str(owned.path),
                 }
             },
         )
-        application = WorkersApplication(config, context, listener.detach())
-        writers = application.writers
-        application.run()  # ends in sys.exit
+        WorkersApplication(config, context, listener.detach(), writers).run()  # ends in sys.exit
     finally:
         # Each worker leaves through here as well (gunicorn ends it with sys.exit).
         if os.getpid() == arbiter_pid:
