@@ -95,27 +95,16 @@ class Observe:
                 trace_id=trace_id,
             )
         finally:  # one line per request, whatever happened to its count
-            self._log(scope, path, status, seconds, user_agent, trace_id)
-
-    def _log(
-        self,
-        scope: Scope,
-        path: str,
-        status: int,
-        seconds: float,
-        user_agent: str | None,
-        trace_id: str | None,
-    ) -> None:
-        fields: dict[str, Any] = {
-            "method": scope["method"],
-            "path": path,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 3),
-            "user_agent": agent_name(user_agent),
-        }
-        if trace_id:
-            fields["trace_id"] = trace_id
-        access_log.info("request", extra={"fields": fields})
+            fields: dict[str, Any] = {
+                "method": scope["method"],
+                "path": path,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "user_agent": agent_name(user_agent),
+            }
+            if trace_id:
+                fields["trace_id"] = trace_id
+            access_log.info("request", extra={"fields": fields})
 
 
 __all__ = ["ACCESS_LOGGER", "Observe"]
