@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 from impl.client.conform import plan
-from impl.client.conform.gates import answer, judged, token_reason
+from impl.client.conform.gates import answer, judged, judged_one, skip, token_reason
 from impl.client.conform.model import Check, Exchange, Level, Observations, Verdict
 from impl.client.conform.spec import Spec, pointer
 
@@ -63,33 +63,21 @@ def http_checks(spec: Spec) -> list[Check]:
 
 
 def _unknown_path(observations: Observations) -> Verdict:
-    exchange, verdict = answer(observations, plan.UNKNOWN_PATH_PURPOSE)
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    status = exchange.response.status
-    problems = [] if status == 404 else [f"answered {status}, not 404"]
-    return judged([exchange], [(exchange, problems)], exchange.summary())
+    exchange, response = answer(observations, plan.UNKNOWN_PATH_PURPOSE)
+    problems = [] if response.status == 404 else [f"answered {response.status}, not 404"]
+    return judged_one(exchange, problems, exchange.summary())
 
 
-def _wrong_method_answers(observations: Observations) -> tuple[list[Exchange], Verdict | None]:
-    found: list[Exchange] = []
-    withheld_from = []
-    for purpose, exchange in observations.exchanges.items():
-        if not purpose.startswith("method:"):
-            continue
-        if exchange.response is not None and exchange.response.status == 401:
-            withheld_from.append(exchange)
-        else:
-            found.append(exchange)
-    if not found and withheld_from:
-        return [], Verdict.skipped(token_reason(observations), withheld_from)
-    return found, None
+def _wrong_method_answers(observations: Observations) -> list[Exchange]:
+    sent = [e for p, e in observations.exchanges.items() if p.startswith("method:")]
+    found = [e for e in sent if e.response is None or e.response.status != 401]
+    if sent and not found:
+        skip(token_reason(observations), *sent)
+    return found
 
 
 def _wrong_method_status(observations: Observations) -> Verdict:
-    subjects, verdict = _wrong_method_answers(observations)
-    if verdict:
-        return verdict
+    subjects = _wrong_method_answers(observations)
 
     def problems(exchange: Exchange) -> list[str]:
         if exchange.response is None:
@@ -106,14 +94,14 @@ def _wrong_method_status(observations: Observations) -> Verdict:
 
 
 def _wrong_method_allow(spec: Spec, observations: Observations) -> Verdict:
-    subjects, verdict = _wrong_method_answers(observations)
-    if verdict:
-        return verdict
-    answered = [e for e in subjects if e.response is not None and e.response.status == 405]
+    answered = [
+        exchange
+        for exchange in _wrong_method_answers(observations)
+        if exchange.response is not None and exchange.response.status == 405
+    ]
 
     def problems(exchange: Exchange) -> list[str]:
-        assert exchange.response is not None
-        allow = exchange.response.header("Allow")
+        allow = exchange.response.header("Allow") if exchange.response else None
         if allow is None:
             return ["no Allow header"]
         listed = {method.strip().upper() for method in allow.split(",") if method.strip()}
@@ -139,7 +127,6 @@ def _outcome(exchange: Exchange) -> str:
 
 
 def _trace_span(operation_ids: list[str], observations: Observations) -> Verdict:
-    subjects: list[Exchange] = []
     problems: list[tuple[Exchange, list[str]]] = []
     for operation_id in operation_ids:
         baseline = observations.get(f"op:{operation_id}")
@@ -147,28 +134,28 @@ def _trace_span(operation_ids: list[str], observations: Observations) -> Verdict
             exchange = observations.get(f"trace:{operation_id}:{variant}")
             if exchange is None or baseline is None:
                 continue
-            subjects.append(exchange)
             expected, got = _outcome(baseline), _outcome(exchange)
             differs = [] if got == expected else [f"{variant} span: {got}; without it: {expected}"]
             problems.append((exchange, differs))
     return judged(
-        subjects,
+        [exchange for exchange, _ in problems],
         problems,
-        f"no trace header changed an answer ({len(subjects)} judged)",
+        f"no trace header changed an answer ({len(problems)} judged)",
     )
 
 
 def _head_no_body(observations: Observations) -> Verdict:
-    heads = [e for e in observations.answered() if e.request.method == "HEAD"]
-
-    def problems(exchange: Exchange) -> list[str]:
-        assert exchange.response is not None
-        extra = len(exchange.response.body) + len(exchange.response.trailing)
-        return [f"{extra} bytes of body after the headers"] if extra else []
-
+    heads = [
+        (exchange, exchange.response)
+        for exchange in observations.answered()
+        if exchange.request.method == "HEAD" and exchange.response is not None
+    ]
+    extra = [
+        (exchange, len(response.body) + len(response.trailing)) for exchange, response in heads
+    ]
     return judged(
-        heads,
-        ((exchange, problems(exchange)) for exchange in heads),
+        [exchange for exchange, _ in heads],
+        ((e, [f"{n} bytes of body after the headers"] if n else []) for e, n in extra),
         f"no HEAD answer has a body ({len(heads)} judged)",
         "no HEAD answer to judge",
     )

@@ -10,8 +10,16 @@ from __future__ import annotations
 from functools import partial
 
 from impl.client.conform import judge, plan
-from impl.client.conform.gates import any_answer, judged, success
-from impl.client.conform.model import Check, Exchange, Level, Observations, Verdict
+from impl.client.conform.gates import (
+    any_answer,
+    error_answers,
+    judged,
+    judged_codes,
+    judged_one,
+    skip,
+    success,
+)
+from impl.client.conform.model import Check, Exchange, Level, Observations, Received, Verdict
 from impl.client.conform.spec import Operation, Spec
 
 MUST, SHOULD = Level.MUST, Level.SHOULD
@@ -28,14 +36,12 @@ def reachable_check() -> Check:
 
 
 def _reachable(observations: Observations) -> Verdict:
-    exchanges = observations.all()
-    if not exchanges:
+    first = next(iter(observations.exchanges), None)
+    if first is None:
         why = next(iter(observations.not_sent.values()), "no request could be sent")
         return Verdict.failed(why, problems=[why])
-    first = exchanges[0]
-    if first.response is None:
-        return Verdict.failed(first.summary(), [first], [str(first.error)])
-    return Verdict.passed(first.summary(), [first])
+    exchange, _ = any_answer(observations, first)
+    return Verdict.passed(exchange.summary(), [exchange])
 
 
 def operation_checks(spec: Spec, operation: Operation) -> list[Check]:
@@ -86,66 +92,38 @@ def operation_checks(spec: Spec, operation: Operation) -> list[Check]:
 
 def _status(operation: Operation, observations: Observations) -> Verdict:
     # A 401 is judged too: it is a declared response.
-    exchange, verdict = any_answer(observations, plan.baseline_purpose(operation))
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    return judged(
-        [exchange],
-        [(exchange, judge.status_problems(operation, exchange.response.status))],
-        exchange.summary(),
-    )
+    exchange, response = any_answer(observations, plan.baseline_purpose(operation))
+    problems = judge.status_problems(operation, response.status)
+    return judged_one(exchange, problems, exchange.summary())
 
 
 def _headers(spec: Spec, operation: Operation, observations: Observations) -> Verdict:
-    exchange, verdict = any_answer(observations, plan.baseline_purpose(operation))
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    problems = judge.header_problems(spec, operation, exchange.response)
-    return judged([exchange], [(exchange, problems)], f"{exchange.summary()}: headers valid")
+    exchange, response = any_answer(observations, plan.baseline_purpose(operation))
+    problems = judge.header_problems(spec, operation, response)
+    return judged_one(exchange, problems, f"{exchange.summary()}: headers valid")
+
+
+def _declared_success(
+    operation: Operation, observations: Observations
+) -> tuple[Exchange, Received]:
+    see = f"spec.{operation.slug}.status"
+    exchange, response = success(observations, plan.baseline_purpose(operation), True, see)
+    if operation.declared(response.status) is None:
+        skip(f"an undeclared status (see {see})", exchange)
+    return exchange, response
 
 
 def _media_type(operation: Operation, observations: Observations) -> Verdict:
-    see = f"spec.{operation.slug}.status"
-    exchange, verdict = success(observations, plan.baseline_purpose(operation), True, see)
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    if operation.declared(exchange.response.status) is None:
-        return Verdict.skipped(f"an undeclared status (see {see})", [exchange])
-    problems = judge.media_type_problems(operation, exchange.response)
-    shown = exchange.response.header("Content-Type") or "no Content-Type"
-    return judged([exchange], [(exchange, problems)], f"{exchange.summary()}: {shown}")
+    exchange, response = _declared_success(operation, observations)
+    problems = judge.media_type_problems(operation, response)
+    shown = response.header("Content-Type") or "no Content-Type"
+    return judged_one(exchange, problems, f"{exchange.summary()}: {shown}")
 
 
 def _body(spec: Spec, operation: Operation, observations: Observations) -> Verdict:
-    see = f"spec.{operation.slug}.status"
-    exchange, verdict = success(observations, plan.baseline_purpose(operation), True, see)
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    if operation.declared(exchange.response.status) is None:
-        return Verdict.skipped(f"an undeclared status (see {see})", [exchange])
-    problems = judge.body_problems(spec, operation, exchange.response)
-    return judged([exchange], [(exchange, problems)], f"{exchange.summary()}: body valid")
-
-
-def _error_answers(observations: Observations) -> list[Exchange]:
-    """Every error answer with a body (HEAD answers have none)."""
-    return [
-        exchange
-        for exchange in observations.answered()
-        if exchange.response is not None
-        and exchange.response.status >= 400
-        and exchange.request.method != "HEAD"
-    ]
-
-
-def _coded(observations: Observations) -> list[tuple[Exchange, str]]:
-    found = []
-    for exchange in _error_answers(observations):
-        assert exchange.response is not None
-        code = judge.error_code(exchange.response)
-        if code is not None:
-            found.append((exchange, code))
-    return found
+    exchange, response = _declared_success(operation, observations)
+    problems = judge.body_problems(spec, operation, response)
+    return judged_one(exchange, problems, f"{exchange.summary()}: body valid")
 
 
 def error_checks(spec: Spec) -> list[Check]:
@@ -163,7 +141,11 @@ def error_checks(spec: Spec) -> list[Check]:
             MUST,
             "every error code is one the spec lists",
             f"openapi.yaml{enum_pointer}",
-            partial(_code_enum, spec),
+            lambda observations: judged_codes(
+                observations,
+                lambda _, code: judge.code_enum_problems(spec, code),
+                "every error code is in the enum",
+            ),
         ),
         Check(
             "errors.code-status",
@@ -171,47 +153,27 @@ def error_checks(spec: Spec) -> list[Check]:
             "every error code comes with the status influxd gives it",
             "influxd: each error code has one status (not found 404, invalid 400, "
             "unauthorized 401, method not allowed 405, internal error 500, ...)",
-            _code_status,
+            lambda observations: judged_codes(
+                observations,
+                lambda response, code: judge.code_status_problems(code, response.status),
+                "every error code has influxd's status",
+            ),
         ),
     ]
 
 
 def _error_bodies(spec: Spec, observations: Observations) -> Verdict:
-    subjects = _error_answers(observations)
-
-    def problems(exchange: Exchange) -> list[str]:
-        assert exchange.response is not None
-        operation = spec.operations_by_id().get(exchange.operation or "")
-        return judge.error_body_problems(spec, operation, exchange.response)
-
+    subjects = error_answers(observations)
+    operations = spec.operations_by_id()
     return judged(
-        subjects,
-        ((exchange, problems(exchange)) for exchange in subjects),
+        [exchange for exchange, _ in subjects],
+        (
+            (
+                exchange,
+                judge.error_body_problems(spec, operations.get(exchange.operation or ""), response),
+            )
+            for exchange, response in subjects
+        ),
         f"every error answer is an InfluxDB error ({len(subjects)} judged)",
         "no error answer to judge",
-    )
-
-
-def _code_enum(spec: Spec, observations: Observations) -> Verdict:
-    coded = _coded(observations)
-    return judged(
-        [exchange for exchange, _ in coded],
-        ((exchange, judge.code_enum_problems(spec, code)) for exchange, code in coded),
-        f"every error code is in the enum ({len(coded)} judged)",
-        "no error answer with a code to judge",
-    )
-
-
-def _code_status(observations: Observations) -> Verdict:
-    coded = _coded(observations)
-
-    def problems(exchange: Exchange, code: str) -> list[str]:
-        assert exchange.response is not None
-        return judge.code_status_problems(code, exchange.response.status)
-
-    return judged(
-        [exchange for exchange, _ in coded],
-        ((exchange, problems(exchange, code)) for exchange, code in coded),
-        f"every error code has influxd's status ({len(coded)} judged)",
-        "no error answer with a code to judge",
     )

@@ -31,12 +31,6 @@ class SentRequest:
     headers: tuple[tuple[str, str], ...]  # as sent, the token masked
     body: bytes = b""
 
-    def header(self, name: str) -> str | None:
-        return _find(self.headers, name)
-
-    def line(self) -> str:
-        return f"{self.method} {self.target}"
-
 
 @dataclass(frozen=True)
 class Received:
@@ -47,7 +41,7 @@ class Received:
     trailing: bytes = b""  # bytes after the framed response: a HEAD or 204 body
 
     def header(self, name: str) -> str | None:
-        return _find(self.headers, name)
+        return next(iter(self.header_values(name)), None)
 
     def header_values(self, name: str) -> list[str]:
         lowered = name.lower()
@@ -76,15 +70,7 @@ class Exchange:
             if self.response is not None
             else f"no answer: {self.error}"
         )
-        return f"{self.request.line()} -> {outcome}"
-
-
-def _find(headers: Iterable[tuple[str, str]], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers:
-        if key.lower() == lowered:
-            return value
-    return None
+        return f"{self.request.method} {self.request.target} -> {outcome}"
 
 
 @dataclass(frozen=True)
@@ -120,9 +106,6 @@ class Observations:
 
     def get(self, purpose: str) -> Exchange | None:
         return self.exchanges.get(purpose)
-
-    def all(self) -> list[Exchange]:
-        return list(self.exchanges.values())
 
     def answered(self) -> list[Exchange]:
         return [exchange for exchange in self.exchanges.values() if exchange.response is not None]

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from impl.client.conform import plan
 from impl.client.conform.checks_http import http_checks
-from impl.client.conform.checks_influxd import IDENTITY_HEADERS, influxd_checks
+from impl.client.conform.checks_influxd import influxd_checks
 from impl.client.conform.checks_metrics import family_to_select, metrics_checks
 from impl.client.conform.checks_spec import error_checks, operation_checks, reachable_check
-from impl.client.conform.gates import NEEDS_TOKEN, TOKEN_REFUSED
+from impl.client.conform.gates import NEEDS_TOKEN, TOKEN_REFUSED, Settled, claims_influxd
 from impl.client.conform.model import Check, Level, Observations, Outcome, Result, Verdict
 from impl.client.conform.probe import OutOfTime, Probe
 from impl.client.conform.spec import Spec, carried_spec
@@ -100,20 +100,13 @@ class Report:
             wanting = sum(1 for r in self.results if r.verdict.reason == reason)
             if wanting:
                 found.append(f"{wanting} checks skipped: {reason}")
-        if self.reachable and not self._identified():
+        evidence = (exchange for result in self.results for exchange in result.verdict.evidence)
+        if self.reachable and not claims_influxd(evidence):
             found.append(
                 "no answer carried X-Influxdb-Build or X-Influxdb-Version: "
                 "this does not look like InfluxDB"
             )
         return found
-
-    def _identified(self) -> bool:
-        return any(
-            exchange.response is not None
-            and any(exchange.response.header(name) for name in IDENTITY_HEADERS)
-            for result in self.results
-            for exchange in result.verdict.evidence
-        )
 
 
 def catalogue(spec: Spec) -> list[Check]:
@@ -162,6 +155,8 @@ def _send_all(probe: Probe, spec: Spec, observations: Observations) -> str | Non
 def _evaluate(check: Check, observations: Observations) -> Verdict:
     try:
         return check.evaluate(observations)
+    except Settled as settled:
+        return settled.verdict
     except Exception as err:  # a bug here must not hide the other checks' results
         # The reason tells users; the traceback is for whoever configures logging.
         log.debug("check %s could not be evaluated", check.id, exc_info=True)
@@ -182,7 +177,8 @@ def run(options: Options) -> Report:
     )
     observations = Observations(token_given=options.token is not None)
     stopped = _send_all(probe, spec, observations)
-    unreachable = bool(observations.exchanges) and observations.all()[0].response is None
+    first = next(iter(observations.exchanges.values()), None)
+    unreachable = first is not None and first.response is None
     results = []
     for check in catalogue(spec):
         if unreachable and check.id != "http.reachable":
