@@ -29,7 +29,6 @@ class SentRequest:
     method: str
     target: str
     headers: tuple[tuple[str, str], ...]  # as sent, the token masked
-    body: bytes = b""
 
 
 @dataclass(frozen=True)
