@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from impl.client.conform.model import Received
-from impl.client.conform.spec import Operation, Spec
+from impl.client.conform.spec import ERROR_SCHEMA_POINTER, Operation, Spec
 from impl.errors import STATUS_OF_CODE
 
 # influxd answers each error code with one status (the service keeps the same table).
@@ -188,7 +188,7 @@ def error_body_problems(spec: Spec, operation: Operation | None, response: Recei
         return [f"the body is not a JSON object: {quote(response.body)}"]
     schema_pointer = (
         declared.schema_pointer(response.media_type) if declared is not None else None
-    ) or spec.error_schema_pointer()
+    ) or ERROR_SCHEMA_POINTER
     return [
         f"{'/'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"
         for error in spec.schema_errors(document, schema_pointer)
