@@ -127,28 +127,25 @@ def _send_all(probe: Probe, spec: Spec, observations: Observations) -> str | Non
     """Sends the plan; returns why it stopped early, if it did."""
     planned = plan.requests(spec)
     exposition = plan.exposition_operation(spec)
-    index = 0
-    while index < len(planned):
-        item = planned[index]
+    # The name[] request joins the plan once the scrape that names its family is in.
+    for index, item in enumerate(planned):
         try:
             exchange = probe.send(
-                item.purpose, item.method, item.path, item.headers, operation=item.operation
+                item.purpose, item.method, item.path, item.headers, item.operation
             )
         except OutOfTime as stop:
-            for rest in planned[index:]:
-                observations.not_sent[rest.purpose] = f"{STOPPED}: {stop}"
+            observations.not_sent |= {
+                rest.purpose: f"{STOPPED}: {stop}" for rest in planned[index:]
+            }
             return str(stop)
         observations.exchanges[item.purpose] = exchange
         if index == 0 and exchange.response is None:
-            for rest in planned[1:]:
-                observations.not_sent[rest.purpose] = UNREACHED
+            observations.not_sent |= {rest.purpose: UNREACHED for rest in planned[1:]}
             return None
         if exposition is not None and item.purpose == plan.baseline_purpose(exposition):
             family = family_to_select(observations, exposition)
             names = plan.names_request(exposition, family) if family else None
-            if names is not None:
-                planned.append(names)
-        index += 1
+            planned += [names] if names else []
     return None
 
 
@@ -179,13 +176,12 @@ def run(options: Options) -> Report:
     stopped = _send_all(probe, spec, observations)
     first = next(iter(observations.exchanges.values()), None)
     unreachable = first is not None and first.response is None
-    results = []
-    for check in catalogue(spec):
-        if unreachable and check.id != "http.reachable":
-            verdict = Verdict.skipped(UNREACHED)
-        else:
-            verdict = _evaluate(check, observations)
-        results.append(Result(check, verdict))
+    results = [
+        Result(check, Verdict.skipped(UNREACHED))
+        if unreachable and check.id != "http.reachable"
+        else Result(check, _evaluate(check, observations))
+        for check in catalogue(spec)
+    ]
     return Report(
         url=options.url,
         spec_title=spec.title,
