@@ -12,10 +12,9 @@ import time
 from dataclasses import dataclass
 
 from impl.client.conform import plan
-from impl.client.conform.checks_http import http_checks
 from impl.client.conform.checks_influxd import influxd_checks
 from impl.client.conform.checks_metrics import family_to_select, metrics_checks
-from impl.client.conform.checks_spec import error_checks, operation_checks, reachable_check
+from impl.client.conform.checks_spec import spec_checks
 from impl.client.conform.gates import NEEDS_TOKEN, TOKEN_REFUSED, Settled, claims_influxd
 from impl.client.conform.model import Check, Level, Observations, Outcome, Result, Verdict
 from impl.client.conform.probe import OutOfTime, Probe
@@ -112,15 +111,8 @@ class Report:
 def catalogue(spec: Spec) -> list[Check]:
     """Every check of a run, in report order."""
     exposition = plan.exposition_operation(spec)
-    checks = [reachable_check()]
-    for operation in spec.operations():
-        checks += operation_checks(spec, operation)
-    checks += error_checks(spec)
-    checks += http_checks(spec)
-    if exposition is not None:
-        checks += metrics_checks(exposition)
-    checks += influxd_checks(spec, exposition)
-    return checks
+    metrics = metrics_checks(exposition) if exposition is not None else []
+    return spec_checks(spec) + metrics + influxd_checks(spec, exposition)
 
 
 def _send_all(probe: Probe, spec: Spec, observations: Observations) -> str | None:
