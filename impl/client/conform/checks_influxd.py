@@ -115,7 +115,7 @@ def influxd_checks(spec: Spec, exposition: Operation | None) -> list[Check]:
 
 
 def _identity_headers(observations: Observations) -> Verdict:
-    answered = [(e, e.response) for e in observations.answered() if e.response is not None]
+    answered = observations.answered()
     return judged(
         [exchange for exchange, _ in answered],
         (
@@ -198,7 +198,7 @@ def _ready_field(
 
 
 def _families(operation: Operation, observations: Observations) -> Verdict:
-    if not claims_influxd(observations.answered()):
+    if not claims_influxd(observations.exchanges.values()):
         skip("the server does not claim to be influxd (no X-Influxdb-* header)")
     exchange, parsed = parsed_body(observations, operation)
     by_name = {expo.exposed_name(family): family for family in parsed.families}

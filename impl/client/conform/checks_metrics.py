@@ -72,6 +72,7 @@ def parsed_body(observations: Observations, operation: Operation) -> tuple[Excha
 
 def metrics_checks(operation: Operation) -> list[Check]:
     where = f"{operation.method} {operation.path}"
+    names = plan.names_parameter(operation)
     lint: list[tuple[str, Level, str, str, Callable[[expo.Parsed], list[str]]]] = [
         ("help-type", SHOULD, "every family has HELP and TYPE", PROMTOOL,
          expo.help_type_problems),
@@ -107,16 +108,12 @@ def metrics_checks(operation: Operation) -> list[Check]:
             partial(_parses, operation),
         ),
     ]
-    for name, level, title, reference, rule in lint:
-        checks.append(
-            Check(
-                f"metrics.exposition.{name}",
-                level,
-                title,
-                reference,
-                partial(_lint, operation, rule),
-            )
+    checks += [
+        Check(
+            f"metrics.exposition.{name}", level, title, reference, partial(_lint, operation, rule)
         )
+        for name, level, title, reference, rule in lint
+    ]
     checks += [
         Check(
             "metrics.head",
@@ -157,16 +154,11 @@ def metrics_checks(operation: Operation) -> list[Check]:
             "metrics.name-filter",
             MAY,
             "name[], when honoured, returns exactly the named family",
-            "openapi.yaml" + _names_pointer(operation),
+            "openapi.yaml" + (names.pointer if names else operation.pointer + "/parameters"),
             partial(_name_filter, operation),
         ),
     ]
     return checks
-
-
-def _names_pointer(operation: Operation) -> str:
-    parameter = plan.names_parameter(operation)
-    return parameter.pointer if parameter else operation.pointer + "/parameters"
 
 
 def _content_type(operation: Operation, observations: Observations) -> Verdict:
@@ -212,13 +204,9 @@ def _head(operation: Operation, observations: Observations) -> Verdict:
     return Verdict.passed(f"{head.summary()}: as {get.summary()}", [head, get])
 
 
-def _gzip_answer(operation: Operation, observations: Observations) -> tuple[Exchange, Received]:
-    see = _see_if_plain_failed(observations, operation)
-    return success(observations, plan.METRICS_GZIP, True, see)
-
-
 def _gzip(operation: Operation, observations: Observations) -> Verdict:
-    exchange, response = _gzip_answer(operation, observations)
+    see = _see_if_plain_failed(observations, operation)
+    exchange, response = success(observations, plan.METRICS_GZIP, True, see)
     encoding = (response.header("Content-Encoding") or "").lower()
     if encoding != "gzip":
         fail(exchange, f"Content-Encoding {encoding or 'absent'}: the gzip asked for was ignored")
@@ -229,7 +217,8 @@ def _gzip(operation: Operation, observations: Observations) -> Verdict:
 
 
 def _gzip_vary(operation: Operation, observations: Observations) -> Verdict:
-    exchange, response = _gzip_answer(operation, observations)
+    see = _see_if_plain_failed(observations, operation)
+    exchange, response = success(observations, plan.METRICS_GZIP, True, see)
     if (response.header("Content-Encoding") or "").lower() != "gzip":
         skip("the answer was not compressed (see metrics.gzip)", exchange)
     varies = {

@@ -171,7 +171,7 @@ def _error_checks(spec: Spec) -> list[Check]:
 
 def _error_bodies(spec: Spec, observations: Observations) -> Verdict:
     subjects = error_answers(observations)
-    operations = spec.operations_by_id()
+    operations = {operation.id: operation for operation in spec.operations()}
     return judged(
         [exchange for exchange, _ in subjects],
         (
@@ -318,17 +318,11 @@ def _trace_span(operation_ids: list[str], observations: Observations) -> Verdict
 
 
 def _head_no_body(observations: Observations) -> Verdict:
-    heads = [
-        (exchange, exchange.response)
-        for exchange in observations.answered()
-        if exchange.request.method == "HEAD" and exchange.response is not None
-    ]
-    extra = [
-        (exchange, len(response.body) + len(response.trailing)) for exchange, response in heads
-    ]
+    answered = observations.answered()
+    heads = [(e, len(r.body) + len(r.trailing)) for e, r in answered if e.request.method == "HEAD"]
     return judged(
         [exchange for exchange, _ in heads],
-        ((e, [f"{n} bytes of body after the headers"] if n else []) for e, n in extra),
+        ((e, [f"{n} bytes of body after the headers"] if n else []) for e, n in heads),
         f"no HEAD answer has a body ({len(heads)} judged)",
         "no HEAD answer to judge",
     )

@@ -42,17 +42,10 @@ class Parsed:
 
 
 def _metadata(text: str) -> tuple[frozenset[str], dict[str, str]]:
-    helps: set[str] = set()
-    types: dict[str, str] = {}
-    for line in text.splitlines():
-        found = METADATA.match(line)
-        if found:
-            name = found.group(2).strip('"')
-            if found.group(1) == "HELP":
-                helps.add(name)
-            else:
-                types[name] = found.group(3) or ""
-    return frozenset(helps), types
+    found = [match for match in map(METADATA.match, text.splitlines()) if match]
+    helps = frozenset(match.group(2).strip('"') for match in found if match.group(1) == "HELP")
+    types = {m.group(2).strip('"'): m.group(3) or "" for m in found if m.group(1) == "TYPE"}
+    return helps, types
 
 
 def _parse(text: str, parser: Callable[[str], Iterable[Metric]], openmetrics: bool) -> Parsed:

@@ -80,13 +80,8 @@ def success(
 
 def error_answers(observations: Observations) -> list[tuple[Exchange, Received]]:
     """Every error answer with a body (HEAD answers have none)."""
-    return [
-        (exchange, exchange.response)
-        for exchange in observations.answered()
-        if exchange.response is not None
-        and exchange.response.status >= 400
-        and exchange.request.method != "HEAD"
-    ]
+    answered = observations.answered()
+    return [(e, r) for e, r in answered if r.status >= 400 and e.request.method != "HEAD"]
 
 
 def coded(observations: Observations) -> list[tuple[Exchange, Received, str]]:

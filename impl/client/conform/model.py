@@ -106,17 +106,14 @@ class Observations:
     def get(self, purpose: str) -> Exchange | None:
         return self.exchanges.get(purpose)
 
-    def answered(self) -> list[Exchange]:
-        return [exchange for exchange in self.exchanges.values() if exchange.response is not None]
+    def answered(self) -> list[tuple[Exchange, Received]]:
+        return [(e, e.response) for e in self.exchanges.values() if e.response is not None]
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         """`compute()` once per run: several checks read the same parsed body."""
         if key not in self._memo:
             self._memo[key] = compute()
         return cast(T, self._memo[key])
-
-
-Evaluate = Callable[[Observations], Verdict]
 
 
 @dataclass(frozen=True)
@@ -127,7 +124,7 @@ class Check:
     # Where the rule comes from: a JSON pointer into the carried openapi.yaml, an RFC
     # section, the exposition format, or the influxd behaviour it encodes.
     reference: str
-    evaluate: Evaluate
+    evaluate: Callable[[Observations], Verdict]
 
 
 @dataclass(frozen=True)

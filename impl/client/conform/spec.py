@@ -135,9 +135,6 @@ class Spec:
     def operations(self) -> list[Operation]:
         return list(self._operations)
 
-    def operations_by_id(self) -> dict[str, Operation]:
-        return {operation.id: operation for operation in self._operations}
-
     def methods_of(self, path: str) -> list[str]:
         return [op.method for op in self._operations if op.path == path]
 
