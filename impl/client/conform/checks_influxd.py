@@ -115,14 +115,13 @@ def influxd_checks(spec: Spec, exposition: Operation | None) -> list[Check]:
 
 
 def _identity_headers(observations: Observations) -> Verdict:
-    answered = observations.answered()
+    found = [
+        (exchange, [f"no {name}" for name in IDENTITY_HEADERS if not response.header(name)])
+        for exchange, response in observations.answered()
+    ]
     return judged(
-        [exchange for exchange, _ in answered],
-        (
-            (exchange, [f"no {name}" for name in IDENTITY_HEADERS if not response.header(name)])
-            for exchange, response in answered
-        ),
-        f"every answer has both headers ({len(answered)} judged)",
+        found,
+        f"every answer has both headers ({len(found)} judged)",
         "no answer to judge",
     )
 

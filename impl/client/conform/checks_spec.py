@@ -172,16 +172,16 @@ def _error_checks(spec: Spec) -> list[Check]:
 def _error_bodies(spec: Spec, observations: Observations) -> Verdict:
     subjects = error_answers(observations)
     operations = {operation.id: operation for operation in spec.operations()}
-    return judged(
-        [exchange for exchange, _ in subjects],
+    found = [
         (
-            (
-                exchange,
-                judge.error_body_problems(spec, operations.get(exchange.operation or ""), response),
-            )
-            for exchange, response in subjects
-        ),
-        f"every error answer is an InfluxDB error ({len(subjects)} judged)",
+            exchange,
+            judge.error_body_problems(spec, operations.get(exchange.operation or ""), response),
+        )
+        for exchange, response in subjects
+    ]
+    return judged(
+        found,
+        f"every error answer is an InfluxDB error ({len(found)} judged)",
         "no error answer to judge",
     )
 
@@ -259,8 +259,7 @@ def _wrong_method_status(observations: Observations) -> Verdict:
         return [] if status == 405 else [f"answered {status}, not 405"]
 
     return judged(
-        subjects,
-        ((exchange, problems(exchange)) for exchange in subjects),
+        [(exchange, problems(exchange)) for exchange in subjects],
         f"every wrong method got 405 ({len(subjects)} judged)",
         "no path declares only GET and HEAD: no wrong method was sent",
     )
@@ -286,8 +285,7 @@ def _wrong_method_allow(spec: Spec, observations: Observations) -> Verdict:
         return found
 
     return judged(
-        answered,
-        ((exchange, problems(exchange)) for exchange in answered),
+        [(exchange, problems(exchange)) for exchange in answered],
         f"every 405 lists the declared methods ({len(answered)} judged)",
         "no 405 answer to judge (see spec.wrong-method.status)",
     )
@@ -311,7 +309,6 @@ def _trace_span(operation_ids: list[str], observations: Observations) -> Verdict
             differs = [] if got == expected else [f"{variant} span: {got}; without it: {expected}"]
             problems.append((exchange, differs))
     return judged(
-        [exchange for exchange, _ in problems],
         problems,
         f"no trace header changed an answer ({len(problems)} judged)",
     )
@@ -321,8 +318,7 @@ def _head_no_body(observations: Observations) -> Verdict:
     answered = observations.answered()
     heads = [(e, len(r.body) + len(r.trailing)) for e, r in answered if e.request.method == "HEAD"]
     return judged(
-        [exchange for exchange, _ in heads],
-        ((e, [f"{n} bytes of body after the headers"] if n else []) for e, n in heads),
+        [(e, [f"{n} bytes of body after the headers"] if n else []) for e, n in heads],
         f"no HEAD answer has a body ({len(heads)} judged)",
         "no HEAD answer to judge",
     )

@@ -84,12 +84,6 @@ def error_answers(observations: Observations) -> list[tuple[Exchange, Received]]
     return [(e, r) for e, r in answered if r.status >= 400 and e.request.method != "HEAD"]
 
 
-def coded(observations: Observations) -> list[tuple[Exchange, Received, str]]:
-    """The error answers that are InfluxDB errors, with their codes."""
-    found = [(e, r, judge.error_code(r)) for e, r in error_answers(observations)]
-    return [(exchange, response, code) for exchange, response, code in found if code is not None]
-
-
 def claims_influxd(exchanges: Iterable[Exchange]) -> bool:
     return any(
         exchange.response is not None
@@ -99,29 +93,23 @@ def claims_influxd(exchanges: Iterable[Exchange]) -> bool:
 
 
 def judged(
-    subjects: Sequence[Exchange],
-    problems_of: Iterable[tuple[Exchange, list[str]]],
-    passed: str,
-    empty: str = NOTHING_TO_JUDGE,
+    found: Sequence[tuple[Exchange, list[str]]], passed: str, empty: str = NOTHING_TO_JUDGE
 ) -> Verdict:
-    """A verdict over several exchanges: failed with each offender's problems, passed
-    with a sample of what was judged, skipped when there was nothing to judge."""
-    if not subjects:
+    """A verdict over several exchanges and the problems found in each: failed with each
+    offender's problems, passed with a sample of what was judged, skipped when there was
+    nothing to judge."""
+    if not found:
         return Verdict.skipped(empty)
-    offenders: list[Exchange] = []
-    problems: list[str] = []
-    for exchange, found in problems_of:
-        if found:
-            offenders.append(exchange)
-            problems += [f"{exchange.summary()}: {problem}" for problem in found]
+    offenders = [exchange for exchange, problems in found if problems]
+    problems = [f"{exchange.summary()}: {each}" for exchange, some in found for each in some]
     if offenders:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return Verdict.failed(problems[0] + more, offenders[:MAX_EVIDENCE], problems)
-    return Verdict.passed(passed, subjects[:MAX_EVIDENCE])
+    return Verdict.passed(passed, [exchange for exchange, _ in found[:MAX_EVIDENCE]])
 
 
 def judged_one(exchange: Exchange, problems: list[str], passed: str) -> Verdict:
-    return judged([exchange], [(exchange, problems)], passed)
+    return judged([(exchange, problems)], passed)
 
 
 def judged_codes(
@@ -130,11 +118,7 @@ def judged_codes(
     passed: str,
     empty: str = "no error answer with a code to judge",
 ) -> Verdict:
-    """A verdict over the InfluxDB error answers: `problems_of(response, code)`."""
-    found = coded(observations)
-    return judged(
-        [exchange for exchange, _, _ in found],
-        ((exchange, problems_of(response, code)) for exchange, response, code in found),
-        f"{passed} ({len(found)} judged)",
-        empty,
-    )
+    """A verdict over the error answers that are InfluxDB errors: problems_of(response, code)."""
+    coded = [(e, r, judge.error_code(r)) for e, r in error_answers(observations)]
+    found = [(e, problems_of(r, code)) for e, r, code in coded if code is not None]
+    return judged(found, f"{passed} ({len(found)} judged)", empty)
