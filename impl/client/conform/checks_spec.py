@@ -210,29 +210,21 @@ def _http_checks(spec: Spec) -> list[Check]:
             partial(_wrong_method_allow, spec),
         ),
     ]
-    traced = [op for op in spec.operations() if plan.trace_parameter(op) is not None]
+    traced = [(op, p) for op in spec.operations() if (p := plan.trace_parameter(op)) is not None]
     if traced:
-        parameter = plan.trace_parameter(traced[0])
-        assert parameter is not None
         checks.append(
             Check(
                 "spec.trace-span.no-effect",
                 MUST,
                 f"a malformed, non-JSON or oversized {plan.TRACE_HEADER} changes nothing",
-                f"openapi.yaml{parameter.pointer} (a malformed value never fails the request)",
-                partial(_trace_span, [op.id for op in traced]),
+                f"openapi.yaml{traced[0][1].pointer} (a malformed value never fails the request)",
+                partial(_trace_span, [op.id for op, _ in traced]),
             )
         )
-    checks.append(
-        Check(
-            "http.head-no-body",
-            MUST,
-            "a HEAD answer has no body",
-            "RFC 9110 §9.3.2",
-            _head_no_body,
-        )
+    head = Check(
+        "http.head-no-body", MUST, "a HEAD answer has no body", "RFC 9110 §9.3.2", _head_no_body
     )
-    return checks
+    return [*checks, head]
 
 
 def _unknown_path(observations: Observations) -> Verdict:
@@ -308,10 +300,7 @@ def _trace_span(operation_ids: list[str], observations: Observations) -> Verdict
             expected, got = _outcome(baseline), _outcome(exchange)
             differs = [] if got == expected else [f"{variant} span: {got}; without it: {expected}"]
             problems.append((exchange, differs))
-    return judged(
-        problems,
-        f"no trace header changed an answer ({len(problems)} judged)",
-    )
+    return judged(problems, f"no trace header changed an answer ({len(problems)} judged)")
 
 
 def _head_no_body(observations: Observations) -> Verdict:

@@ -121,28 +121,25 @@ def _failure_details(result: Result, brief: bool = False) -> list[str]:
 
 
 def exchange_json(exchange: Exchange) -> dict[str, Any]:
-    request = exchange.request
-    document: dict[str, Any] = {
+    request, response = exchange.request, exchange.response
+    return {
         "request": {
             "method": request.method,
             "target": request.target,
             "headers": [list(pair) for pair in request.headers],
         },
-        "response": None,
-        "error": exchange.error,
-        "elapsed_ms": round(exchange.elapsed * 1000, 1),
-    }
-    response = exchange.response
-    if response is not None:
-        document["response"] = {
+        "response": response
+        and {
             "status": response.status,
             "reason": response.reason,
             "headers": [list(pair) for pair in response.headers],
             "body": body_preview(response.body, response.header("Content-Encoding")),
             "body_bytes": len(response.body),
             "bytes_after_response": len(response.trailing),
-        }
-    return document
+        },
+        "error": exchange.error,
+        "elapsed_ms": round(exchange.elapsed * 1000, 1),
+    }
 
 
 def result_json(result: Result) -> dict[str, Any]:
