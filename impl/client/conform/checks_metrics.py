@@ -222,9 +222,7 @@ def _gzip_vary(operation: Operation, observations: Observations) -> Verdict:
     if (response.header("Content-Encoding") or "").lower() != "gzip":
         skip("the answer was not compressed (see metrics.gzip)", exchange)
     varies = {
-        token.strip().lower()
-        for value in response.header_values("Vary")
-        for token in value.split(",")
+        token.strip() for token in ",".join(response.header_values("Vary")).lower().split(",")
     }
     problems = [] if varies & {"accept-encoding", "*"} else ["no Vary: Accept-Encoding"]
     return judged_one(exchange, problems, "Vary: Accept-Encoding")

@@ -22,10 +22,10 @@ MAX_QUOTED = 80
 CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
 
 
-def quote(data: bytes | str, limit: int = MAX_QUOTED) -> str:
+def quote(data: bytes | str) -> str:
     """A short, printable rendering of some received text."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    shown = text if len(text) <= limit else text[:limit] + "…"
+    shown = text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "…"
     return json.dumps(shown, ensure_ascii=False)
 
 
