@@ -117,16 +117,11 @@ class Probe:
         head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines)
         return SentRequest(method, target, tuple(shown)), (head + "\r\n").encode("latin-1")
 
-    def _connect(self, budget: float) -> socket.socket:
-        sock = socket.create_connection((self.host, self.port), timeout=budget)
-        if self.scheme == "https":
-            context = ssl.create_default_context()
-            sock = context.wrap_socket(sock, server_hostname=self.host)
-        return sock
-
     def _exchange(self, method: str, wire: bytes, budget: float) -> Received:
         deadline = time.monotonic() + budget
-        sock = self._connect(budget)
+        sock = socket.create_connection((self.host, self.port), timeout=budget)
+        if self.scheme == "https":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
         # A watchdog bounds the whole exchange, whatever the server trickles.
         fired = threading.Event()
         watchdog = threading.Timer(budget, _abort, args=(sock, fired))
