@@ -111,7 +111,6 @@ class Spec:
         if not str(document.get("openapi", "")).startswith("3.0"):
             raise ValueError(f"{source}: only OpenAPI 3.0 documents are supported")
         self.document = document
-        self.source = source
         resource: Resource[Any] = DRAFT4.create_resource(document)
         self._registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
         self._operations = [
