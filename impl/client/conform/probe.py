@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from impl.client.conform.model import Exchange, Received, SentRequest
+from impl.client.conform.plan import Planned
 
 USER_AGENT = "influx-metrics-conform/0.1"
 TOKEN_SCHEME = "Token"  # what influxd documents and its official clients send
@@ -68,21 +69,15 @@ class Probe:
         self.max_requests = max_requests
         self.sent = 0
 
-    def send(
-        self,
-        purpose: str,
-        method: str,
-        path: str,
-        headers: Sequence[tuple[str, str]] = (),
-        operation: str | None = None,
-    ) -> Exchange:
+    def send(self, planned: Planned) -> Exchange:
         if self.sent >= self.max_requests:
             raise OutOfTime(f"the budget of {self.max_requests} requests is used up")
         budget = min(self.timeout, self.deadline - time.monotonic())
         if budget <= 0:
             raise OutOfTime("the overall time limit is reached")
         self.sent += 1
-        request, wire = self._request(method, path, headers)
+        purpose, method, operation = planned.purpose, planned.method, planned.operation
+        request, wire = self._request(method, planned.path, planned.headers)
         started = time.monotonic()
         try:
             response = self._exchange(method, wire, budget)

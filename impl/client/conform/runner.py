@@ -122,9 +122,7 @@ def _send_all(probe: Probe, spec: Spec, observations: Observations) -> str | Non
     # The name[] request joins the plan once the scrape that names its family is in.
     for index, item in enumerate(planned):
         try:
-            exchange = probe.send(
-                item.purpose, item.method, item.path, item.headers, item.operation
-            )
+            exchange = probe.send(item)
         except OutOfTime as stop:
             observations.not_sent |= {
                 rest.purpose: f"{STOPPED}: {stop}" for rest in planned[index:]
