@@ -6,19 +6,29 @@ dashboards) rely on these; a server passes the spec without them."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from impl.client.conform import exposition as expo
 from impl.client.conform import judge, plan
-from impl.client.conform.checks_metrics import parsed_scrape
-from impl.client.conform.gates import judged, success
-from impl.client.conform.model import Check, Exchange, Level, Observations, Verdict
+from impl.client.conform.checks_metrics import parsed_body
+from impl.client.conform.gates import (
+    IDENTITY_HEADERS,
+    any_answer,
+    claims_influxd,
+    fail,
+    judged,
+    judged_codes,
+    judged_one,
+    skip,
+    success,
+)
+from impl.client.conform.model import Check, Exchange, Level, Observations, Received, Verdict
 from impl.client.conform.spec import Operation, Spec
 
 SHOULD = Level.SHOULD
-IDENTITY_HEADERS = ("X-Influxdb-Build", "X-Influxdb-Version")
 ERROR_CODE_HEADER = "X-Platform-Error-Code"
 # Go marshals a time.Time in UTC as RFC 3339 with up to nine fractional digits,
 # trailing zeros dropped (no fraction at all when it is zero).
@@ -53,7 +63,12 @@ def influxd_checks(spec: Spec, exposition: Operation | None) -> list[Check]:
             SHOULD,
             f"every InfluxDB error carries {ERROR_CODE_HEADER} with its code",
             f"influxd: an error's code is repeated in {ERROR_CODE_HEADER}",
-            _error_code_header,
+            lambda observations: judged_codes(
+                observations,
+                _code_header_problems,
+                "every InfluxDB error repeats its code",
+                "no InfluxDB error answer to judge",
+            ),
         ),
     ]
     health = spec.operation_for("/health", "GET")
@@ -101,85 +116,55 @@ def influxd_checks(spec: Spec, exposition: Operation | None) -> list[Check]:
 
 
 def _identity_headers(observations: Observations) -> Verdict:
-    answered = observations.answered()
-
-    def problems(exchange: Exchange) -> list[str]:
-        assert exchange.response is not None
-        return [f"no {name}" for name in IDENTITY_HEADERS if not exchange.response.header(name)]
-
+    found = [
+        (exchange, [f"no {name}" for name in IDENTITY_HEADERS if not response.header(name)])
+        for exchange, response in observations.answered()
+    ]
     return judged(
-        answered,
-        ((exchange, problems(exchange)) for exchange in answered),
-        f"every answer has both headers ({len(answered)} judged)",
+        found,
+        f"every answer has both headers ({len(found)} judged)",
         "no answer to judge",
     )
 
 
-def _error_code_header(observations: Observations) -> Verdict:
-    coded = []
-    for exchange in observations.answered():
-        assert exchange.response is not None
-        if exchange.response.status >= 400 and exchange.request.method != "HEAD":
-            code = judge.error_code(exchange.response)
-            if code is not None:
-                coded.append((exchange, code))
-
-    def problems(exchange: Exchange, code: str) -> list[str]:
-        assert exchange.response is not None
-        header = exchange.response.header(ERROR_CODE_HEADER)
-        if header is None:
-            return [f"no {ERROR_CODE_HEADER} (the body's code is {code!r})"]
-        return (
-            [] if header == code else [f"{ERROR_CODE_HEADER}: {header!r}, the body's code {code!r}"]
-        )
-
-    return judged(
-        [exchange for exchange, _ in coded],
-        ((exchange, problems(exchange, code)) for exchange, code in coded),
-        f"every InfluxDB error repeats its code ({len(coded)} judged)",
-        "no InfluxDB error answer to judge",
-    )
+def _code_header_problems(response: Received, code: str) -> list[str]:
+    header = response.header(ERROR_CODE_HEADER)
+    if header is None:
+        return [f"no {ERROR_CODE_HEADER} (the body's code is {code!r})"]
+    return [] if header == code else [f"{ERROR_CODE_HEADER}: {header!r}, the body's code {code!r}"]
 
 
 def _json_answer(
     observations: Observations, operation: Operation, statuses: tuple[int, ...] = (200,)
-) -> tuple[Exchange | None, dict[str, Any], Verdict | None]:
+) -> tuple[Exchange, Received, dict[str, Any]]:
     purpose = plan.baseline_purpose(operation)
-    see = f"spec.{operation.slug}.status"
-    exchange = observations.get(purpose)
-    if exchange is None or exchange.response is None or exchange.response.status not in statuses:
-        exchange, verdict = success(observations, purpose, see=see)
-        if exchange is None or exchange.response is None:
-            return None, {}, verdict
-    document = judge.error_document(exchange.response)  # any JSON object
+    exchange, response = any_answer(observations, purpose)
+    if response.status not in statuses:
+        exchange, response = success(observations, purpose, see=f"spec.{operation.slug}.status")
+    document = judge.error_document(response)  # any JSON object
     if document is None:
-        return (
-            None,
-            {},
-            Verdict.skipped(f"no JSON object (see spec.{operation.slug}.body)", [exchange]),
-        )
-    return exchange, document, None
+        skip(f"no JSON object (see spec.{operation.slug}.body)", exchange)
+    return exchange, response, document
 
 
 def _health(operation: Operation, observations: Observations) -> Verdict:
-    exchange, document, verdict = _json_answer(observations, operation, (200, 503))
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    status = exchange.response.status
+    exchange, response, document = _json_answer(observations, operation, (200, 503))
     problems = []
     if document.get("name") != "influxdb":
         problems.append(f"name is {document.get('name')!r}, not 'influxdb'")
-    expected = "pass" if status == 200 else "fail"
+    expected = "pass" if response.status == 200 else "fail"
     if document.get("status") != expected:
-        problems.append(f"status is {document.get('status')!r} with {status}, not {expected!r}")
+        problems.append(
+            f"status is {document.get('status')!r} with {response.status}, not {expected!r}"
+        )
     for field, kind in (("message", str), ("checks", list), ("version", str), ("commit", str)):
         if not isinstance(document.get(field), kind):
             problems.append(f"{field} is missing or not a {kind.__name__}")
-    header = exchange.response.header("X-Influxdb-Version")
+    header = response.header("X-Influxdb-Version")
     version = document.get("version")
     if header is not None and isinstance(version, str) and version != header:
         problems.append(f"version {version!r} differs from X-Influxdb-Version {header!r}")
-    return judged([exchange], [(exchange, problems)], f"{exchange.summary()}: influxd's fields")
+    return judged_one(exchange, problems, f"{exchange.summary()}: influxd's fields")
 
 
 def _started_problem(value: object) -> str | None:
@@ -201,37 +186,20 @@ def _up_problem(value: object) -> str | None:
 def _ready_field(
     operation: Operation,
     field: str,
-    problem_of: Any,
+    problem_of: Callable[[object], str | None],
     observations: Observations,
 ) -> Verdict:
-    exchange, document, verdict = _json_answer(observations, operation)
-    if exchange is None:
-        return verdict or Verdict.skipped("not sent")
+    exchange, _, document = _json_answer(observations, operation)
     if field not in document:
-        return Verdict.failed(f"{exchange.summary()}: no {field}", [exchange], [f"no {field}"])
+        fail(exchange, f"no {field}")
     problem = problem_of(document[field])
-    problems = [problem] if problem else []
-    return judged([exchange], [(exchange, problems)], f"{field}: {document[field]}")
-
-
-def _claims_influxd(observations: Observations) -> bool:
-    return any(
-        exchange.response is not None
-        and any(exchange.response.header(name) for name in IDENTITY_HEADERS)
-        for exchange in observations.answered()
-    )
+    return judged_one(exchange, [problem] if problem else [], f"{field}: {document[field]}")
 
 
 def _families(operation: Operation, observations: Observations) -> Verdict:
-    if not _claims_influxd(observations):
-        return Verdict.skipped("the server does not claim to be influxd (no X-Influxdb-* header)")
-    exchange, parsed, verdict = parsed_scrape(observations, operation)
-    if exchange is None:
-        return verdict or Verdict.skipped("not sent")
-    if parsed.error:
-        return Verdict.skipped(
-            "the body does not parse (see metrics.exposition.parses)", [exchange]
-        )
+    if not claims_influxd(observations.exchanges.values()):
+        skip("the server does not claim to be influxd (no X-Influxdb-* header)")
+    exchange, parsed = parsed_body(observations, operation)
     by_name = {expo.exposed_name(family): family for family in parsed.families}
     problems = []
     for name, (kind, labels) in INFLUXD_FAMILIES.items():
@@ -248,4 +216,4 @@ def _families(operation: Operation, observations: Observations) -> Verdict:
         }
         if lacking:
             problems.append(f"{name} samples lack the labels {', '.join(sorted(lacking))}")
-    return judged([exchange], [(exchange, problems)], f"{len(INFLUXD_FAMILIES)} families present")
+    return judged_one(exchange, problems, f"{len(INFLUXD_FAMILIES)} families present")

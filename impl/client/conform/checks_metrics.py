@@ -11,9 +11,9 @@ from functools import partial
 
 from impl.client.conform import exposition as expo
 from impl.client.conform import plan
-from impl.client.conform.gates import answer, judged, success
+from impl.client.conform.gates import Settled, any_answer, fail, judged_one, skip, success
 from impl.client.conform.judge import decoded_body, text_of
-from impl.client.conform.model import Check, Exchange, Level, Observations, Verdict
+from impl.client.conform.model import Check, Exchange, Level, Observations, Received, Verdict
 from impl.client.conform.spec import Operation
 
 MUST, SHOULD, MAY = Level.MUST, Level.SHOULD, Level.MAY
@@ -35,40 +35,44 @@ def _see_if_plain_failed(observations: Observations, operation: Operation) -> st
 
 def _scrape(
     observations: Observations, operation: Operation, purpose: str
-) -> tuple[Exchange | None, str, Verdict | None]:
-    """A scrape's exchange and its text, or the verdict to give when there is none.
-    When the plain scrape failed too, its status check tells the story once."""
-    exchange, verdict = success(
-        observations, purpose, True, _see_if_plain_failed(observations, operation)
-    )
-    if exchange is None or exchange.response is None:
-        return None, "", verdict or Verdict.skipped("not sent")
-    body, problem = decoded_body(exchange.response)
+) -> tuple[Exchange, Received, str]:
+    """A scrape's exchange and its text. When the plain scrape failed too, its status
+    check tells the story once."""
+    see = _see_if_plain_failed(observations, operation)
+    exchange, response = success(observations, purpose, True, see)
+    body, problem = decoded_body(response)
     text = ""
     if not problem:
-        text, problem = text_of(body, exchange.response.header("Content-Type"))
+        text, problem = text_of(body, response.header("Content-Type"))
     if problem and purpose == plan.baseline_purpose(operation):
-        reason = f"the body cannot be read (see spec.{operation.slug}.body)"
-        return None, "", Verdict.skipped(reason, [exchange])
+        skip(f"the body cannot be read (see spec.{operation.slug}.body)", exchange)
     if problem:
-        return None, "", Verdict.failed(f"{exchange.summary()}: {problem}", [exchange], [problem])
-    return exchange, text, None
+        fail(exchange, problem)
+    return exchange, response, text
 
 
-def parsed_scrape(
-    observations: Observations, operation: Operation
-) -> tuple[Exchange | None, expo.Parsed, Verdict | None]:
+def _parse(response: Received, text: str) -> expo.Parsed:
+    openmetrics = response.media_type == plan.OPENMETRICS_MEDIA_TYPE
+    return (expo.parse_openmetrics if openmetrics else expo.parse_text)(text)
+
+
+def parsed_scrape(observations: Observations, operation: Operation) -> tuple[Exchange, expo.Parsed]:
     purpose = plan.baseline_purpose(operation)
-    exchange, text, verdict = _scrape(observations, operation, purpose)
-    if exchange is None or exchange.response is None:
-        return None, expo.Parsed([], None), verdict
-    openmetrics = exchange.response.media_type == plan.OPENMETRICS_MEDIA_TYPE
-    parse = expo.parse_openmetrics if openmetrics else expo.parse_text
-    return exchange, observations.memo(f"parsed:{purpose}", lambda: parse(text)), None
+    exchange, response, text = _scrape(observations, operation, purpose)
+    return exchange, observations.memo(f"parsed:{purpose}", lambda: _parse(response, text))
+
+
+def parsed_body(observations: Observations, operation: Operation) -> tuple[Exchange, expo.Parsed]:
+    """The plain scrape, parsed; skipped when it does not parse."""
+    exchange, parsed = parsed_scrape(observations, operation)
+    if parsed.error:
+        skip("the body does not parse (see metrics.exposition.parses)", exchange)
+    return exchange, parsed
 
 
 def metrics_checks(operation: Operation) -> list[Check]:
     where = f"{operation.method} {operation.path}"
+    names = plan.names_parameter(operation)
     lint: list[tuple[str, Level, str, str, Callable[[expo.Parsed], list[str]]]] = [
         ("help-type", SHOULD, "every family has HELP and TYPE", PROMTOOL,
          expo.help_type_problems),
@@ -104,16 +108,12 @@ def metrics_checks(operation: Operation) -> list[Check]:
             partial(_parses, operation),
         ),
     ]
-    for name, level, title, reference, rule in lint:
-        checks.append(
-            Check(
-                f"metrics.exposition.{name}",
-                level,
-                title,
-                reference,
-                partial(_lint, operation, rule),
-            )
+    checks += [
+        Check(
+            f"metrics.exposition.{name}", level, title, reference, partial(_lint, operation, rule)
         )
+        for name, level, title, reference, rule in lint
+    ]
     checks += [
         Check(
             "metrics.head",
@@ -154,75 +154,50 @@ def metrics_checks(operation: Operation) -> list[Check]:
             "metrics.name-filter",
             MAY,
             "name[], when honoured, returns exactly the named family",
-            "openapi.yaml" + _names_pointer(operation),
+            "openapi.yaml" + (names.pointer if names else operation.pointer + "/parameters"),
             partial(_name_filter, operation),
         ),
     ]
     return checks
 
 
-def _names_pointer(operation: Operation) -> str:
-    parameter = plan.names_parameter(operation)
-    return parameter.pointer if parameter else operation.pointer + "/parameters"
-
-
 def _content_type(operation: Operation, observations: Observations) -> Verdict:
     see = f"spec.{operation.slug}.status"
-    purpose = plan.baseline_purpose(operation)
-    exchange, verdict = success(observations, purpose, exposition=True, see=see)
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    media_type = exchange.response.media_type
-    if media_type not in ("text/plain", plan.OPENMETRICS_MEDIA_TYPE):
-        return Verdict.skipped(
-            f"not a Prometheus media type (see spec.{operation.slug}.media-type)", [exchange]
-        )
-    content_type = exchange.response.header("Content-Type") or ""
-    problems = expo.content_type_problems(content_type, media_type)
-    return judged([exchange], [(exchange, problems)], f"Content-Type: {content_type}")
+    exchange, response = success(observations, plan.baseline_purpose(operation), True, see)
+    if response.media_type not in ("text/plain", plan.OPENMETRICS_MEDIA_TYPE):
+        skip(f"not a Prometheus media type (see spec.{operation.slug}.media-type)", exchange)
+    content_type = response.header("Content-Type") or ""
+    problems = expo.content_type_problems(content_type, response.media_type)
+    return judged_one(exchange, problems, f"Content-Type: {content_type}")
 
 
 def _parses(operation: Operation, observations: Observations) -> Verdict:
-    exchange, parsed, verdict = parsed_scrape(observations, operation)
-    if exchange is None:
-        return verdict or Verdict.skipped("not sent")
+    exchange, parsed = parsed_scrape(observations, operation)
     problems = [parsed.error] if parsed.error else []
-    return judged([exchange], [(exchange, problems)], f"{len(parsed.families)} families parsed")
+    return judged_one(exchange, problems, f"{len(parsed.families)} families parsed")
 
 
 def _lint(
     operation: Operation, rule: Callable[[expo.Parsed], list[str]], observations: Observations
 ) -> Verdict:
-    exchange, parsed, verdict = parsed_scrape(observations, operation)
-    if exchange is None:
-        return verdict or Verdict.skipped("not sent")
-    if parsed.error:
-        return Verdict.skipped(
-            "the body does not parse (see metrics.exposition.parses)", [exchange]
-        )
-    return judged(
-        [exchange],
-        [(exchange, rule(parsed))],
-        f"every family follows the rule ({len(parsed.families)} judged)",
-    )
+    exchange, parsed = parsed_body(observations, operation)
+    passed = f"every family follows the rule ({len(parsed.families)} judged)"
+    return judged_one(exchange, rule(parsed), passed)
 
 
 def _head(operation: Operation, observations: Observations) -> Verdict:
     # No token gate: a 401 to HEAD must look like the 401 to GET, too.
     get = observations.get(plan.baseline_purpose(operation))
-    head = observations.get(plan.METRICS_HEAD)
-    if head is None or head.response is None:
-        _, verdict = answer(observations, plan.METRICS_HEAD)
-        return verdict or Verdict.skipped("not sent")
+    head, response = any_answer(observations, plan.METRICS_HEAD)
     if get is None or get.response is None:
-        return Verdict.skipped("the GET had no answer to compare with", [head])
+        skip("the GET had no answer to compare with", head)
     problems = []
-    if head.response.status != get.response.status:
-        problems.append(f"status {head.response.status}, GET got {get.response.status}")
+    if response.status != get.response.status:
+        problems.append(f"status {response.status}, GET got {get.response.status}")
     for name in HEAD_SHARED:
-        if head.response.header(name) != get.response.header(name):
+        if response.header(name) != get.response.header(name):
             problems.append(
-                f"{name}: {head.response.header(name)!r}, GET got {get.response.header(name)!r}"
+                f"{name}: {response.header(name)!r}, GET got {get.response.header(name)!r}"
             )
     if problems:
         return Verdict.failed(f"{head.summary()}: {problems[0]}", [head, get], problems)
@@ -231,113 +206,83 @@ def _head(operation: Operation, observations: Observations) -> Verdict:
 
 def _gzip(operation: Operation, observations: Observations) -> Verdict:
     see = _see_if_plain_failed(observations, operation)
-    exchange, verdict = success(observations, plan.METRICS_GZIP, True, see)
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    encoding = (exchange.response.header("Content-Encoding") or "").lower()
+    exchange, response = success(observations, plan.METRICS_GZIP, True, see)
+    encoding = (response.header("Content-Encoding") or "").lower()
     if encoding != "gzip":
-        ignored = f"Content-Encoding {encoding or 'absent'}: the gzip asked for was ignored"
-        return Verdict.failed(f"{exchange.summary()}: {ignored}", [exchange], [ignored])
-    body, problem = decoded_body(exchange.response)
+        fail(exchange, f"Content-Encoding {encoding or 'absent'}: the gzip asked for was ignored")
+    body, problem = decoded_body(response)
     if problem:
-        return Verdict.failed(f"{exchange.summary()}: {problem}", [exchange], [problem])
-    return Verdict.passed(
-        f"{len(exchange.response.body)} bytes of gzip for {len(body)}", [exchange]
-    )
+        fail(exchange, problem)
+    return Verdict.passed(f"{len(response.body)} bytes of gzip for {len(body)}", [exchange])
 
 
 def _gzip_vary(operation: Operation, observations: Observations) -> Verdict:
     see = _see_if_plain_failed(observations, operation)
-    exchange, verdict = success(observations, plan.METRICS_GZIP, True, see)
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    if (exchange.response.header("Content-Encoding") or "").lower() != "gzip":
-        return Verdict.skipped("the answer was not compressed (see metrics.gzip)", [exchange])
+    exchange, response = success(observations, plan.METRICS_GZIP, True, see)
+    if (response.header("Content-Encoding") or "").lower() != "gzip":
+        skip("the answer was not compressed (see metrics.gzip)", exchange)
     varies = {
-        token.strip().lower()
-        for value in exchange.response.header_values("Vary")
-        for token in value.split(",")
+        token.strip() for token in ",".join(response.header_values("Vary")).lower().split(",")
     }
     problems = [] if varies & {"accept-encoding", "*"} else ["no Vary: Accept-Encoding"]
-    return judged([exchange], [(exchange, problems)], "Vary: Accept-Encoding")
+    return judged_one(exchange, problems, "Vary: Accept-Encoding")
 
 
 def _openmetrics_answer(
     operation: Operation, observations: Observations
-) -> tuple[Exchange | None, str, Verdict | None]:
+) -> tuple[Exchange, Received, str]:
     if not plan.offers_openmetrics(operation):
-        return None, "", Verdict.skipped("the spec declares no OpenMetrics")
-    exchange, text, verdict = _scrape(observations, operation, plan.METRICS_OPENMETRICS)
-    if exchange is None or exchange.response is None:
-        return None, "", verdict
-    if exchange.response.media_type != plan.OPENMETRICS_MEDIA_TYPE:
-        shown = exchange.response.header("Content-Type") or "no Content-Type"
-        return (
-            None,
-            "",
-            Verdict.skipped(f"the server does not offer OpenMetrics ({shown})", [exchange]),
-        )
-    return exchange, text, None
+        skip("the spec declares no OpenMetrics")
+    exchange, response, text = _scrape(observations, operation, plan.METRICS_OPENMETRICS)
+    if response.media_type != plan.OPENMETRICS_MEDIA_TYPE:
+        shown = response.header("Content-Type") or "no Content-Type"
+        skip(f"the server does not offer OpenMetrics ({shown})", exchange)
+    return exchange, response, text
 
 
 def _openmetrics(operation: Operation, observations: Observations) -> Verdict:
-    exchange, text, verdict = _openmetrics_answer(operation, observations)
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    content_type = exchange.response.header("Content-Type") or ""
+    exchange, response, text = _openmetrics_answer(operation, observations)
+    content_type = response.header("Content-Type") or ""
     problems = expo.openmetrics_problems(text, content_type)
-    return judged([exchange], [(exchange, problems)], f"Content-Type: {content_type}")
+    return judged_one(exchange, problems, f"Content-Type: {content_type}")
 
 
 def _exemplars(operation: Operation, observations: Observations) -> Verdict:
-    exchange, text, verdict = _openmetrics_answer(operation, observations)
-    if exchange is None:
-        return verdict or Verdict.skipped("not sent")
+    exchange, _, text = _openmetrics_answer(operation, observations)
     parsed = expo.parse_openmetrics(text)
     if parsed.error:
-        return Verdict.skipped(
-            "the OpenMetrics answer does not parse (see metrics.openmetrics)", [exchange]
-        )
+        skip("the OpenMetrics answer does not parse (see metrics.openmetrics)", exchange)
     count, problems = expo.exemplar_problems(parsed.families)
     if not count:
-        return Verdict.skipped("the OpenMetrics answer has no exemplars", [exchange])
-    return judged([exchange], [(exchange, problems)], f"every exemplar is valid ({count} judged)")
+        skip("the OpenMetrics answer has no exemplars", exchange)
+    return judged_one(exchange, problems, f"every exemplar is valid ({count} judged)")
 
 
 def family_to_select(observations: Observations, operation: Operation) -> str | None:
     """A family for the name[] request: one of several, so that a filter shows."""
-    exchange, parsed, _ = parsed_scrape(observations, operation)
-    if exchange is None or parsed.error or len(parsed.families) < 2:
+    try:
+        _, parsed = parsed_scrape(observations, operation)
+    except Settled:
+        return None
+    if parsed.error or len(parsed.families) < 2:
         return None
     return sorted(expo.exposed_name(family) for family in parsed.families)[0]
 
 
 def _name_filter(operation: Operation, observations: Observations) -> Verdict:
     if plan.names_parameter(operation) is None:
-        return Verdict.skipped("the spec declares no name[] parameter")
-    base, everything, verdict = parsed_scrape(observations, operation)
-    if base is None:
-        return verdict or Verdict.skipped("not sent")
+        skip("the spec declares no name[] parameter")
+    base, everything = parsed_scrape(observations, operation)
     wanted = family_to_select(observations, operation)
     if wanted is None:
-        return Verdict.skipped("the plain scrape has no two families to choose from", [base])
-    exchange, text, verdict = _scrape(observations, operation, plan.METRICS_NAMES)
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    parse = (
-        expo.parse_openmetrics
-        if exchange.response.media_type == plan.OPENMETRICS_MEDIA_TYPE
-        else expo.parse_text
-    )
-    parsed = parse(text)
+        skip("the plain scrape has no two families to choose from", base)
+    exchange, response, text = _scrape(observations, operation, plan.METRICS_NAMES)
+    parsed = _parse(response, text)
     if parsed.error:
-        return Verdict.failed(f"{exchange.summary()}: {parsed.error}", [exchange], [parsed.error])
+        fail(exchange, parsed.error)
     got = sorted(expo.exposed_name(family) for family in parsed.families)
     if got == [wanted]:
         return Verdict.passed(f"{exchange.summary()}: only {wanted}", [exchange])
     if len(got) >= len(everything.families):
-        return Verdict.skipped(
-            f"the server ignores name[] ({len(got)} families came), as influxd does", [exchange]
-        )
-    problem = f"asked for {wanted}, got {', '.join(got) or 'no family'}"
-    return Verdict.failed(f"{exchange.summary()}: {problem}", [exchange], [problem])
+        skip(f"the server ignores name[] ({len(got)} families came), as influxd does", exchange)
+    fail(exchange, f"asked for {wanted}, got {', '.join(got) or 'no family'}")

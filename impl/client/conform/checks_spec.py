@@ -1,4 +1,6 @@
-"""Checks derived from the spec: per operation, and for errors, routing and HEAD.
+"""Checks derived from the spec: per operation, and for errors, routing and HEAD: unknown
+paths, wrong methods, the trace header (the paths, methods and the trace parameter come
+from the spec).
 
 Each error answer is judged once for its shape (errors.json-body), once for its code
 (errors.code-enum) and once for the code's status (errors.code-status); the per-operation
@@ -10,35 +12,48 @@ from __future__ import annotations
 from functools import partial
 
 from impl.client.conform import judge, plan
-from impl.client.conform.gates import any_answer, judged, success
-from impl.client.conform.model import Check, Exchange, Level, Observations, Verdict
-from impl.client.conform.spec import Operation, Spec
+from impl.client.conform.gates import (
+    answer,
+    any_answer,
+    error_answers,
+    judged,
+    judged_codes,
+    judged_one,
+    skip,
+    success,
+    token_reason,
+)
+from impl.client.conform.model import Check, Exchange, Level, Observations, Received, Verdict
+from impl.client.conform.spec import ERROR_SCHEMA_POINTER, Operation, Spec, pointer
 
 MUST, SHOULD = Level.MUST, Level.SHOULD
 
 
-def reachable_check() -> Check:
-    return Check(
+def spec_checks(spec: Spec) -> list[Check]:
+    """The checks derived from the spec, in report order."""
+    reachable = Check(
         "http.reachable",
         MUST,
         "the URL answers HTTP",
         "RFC 9112 (HTTP/1.1 message syntax)",
         _reachable,
     )
+    checks = [reachable]
+    for operation in spec.operations():
+        checks += _operation_checks(spec, operation)
+    return checks + _error_checks(spec) + _http_checks(spec)
 
 
 def _reachable(observations: Observations) -> Verdict:
-    exchanges = observations.all()
-    if not exchanges:
+    first = next(iter(observations.exchanges), None)
+    if first is None:
         why = next(iter(observations.not_sent.values()), "no request could be sent")
         return Verdict.failed(why, problems=[why])
-    first = exchanges[0]
-    if first.response is None:
-        return Verdict.failed(first.summary(), [first], [str(first.error)])
-    return Verdict.passed(first.summary(), [first])
+    exchange, _ = any_answer(observations, first)
+    return Verdict.passed(exchange.summary(), [exchange])
 
 
-def operation_checks(spec: Spec, operation: Operation) -> list[Check]:
+def _operation_checks(spec: Spec, operation: Operation) -> list[Check]:
     where = f"{operation.method} {operation.path}"
     base = f"spec.{operation.slug}"
     responses = f"openapi.yaml{operation.pointer}/responses"
@@ -58,9 +73,7 @@ def operation_checks(spec: Spec, operation: Operation) -> list[Check]:
             partial(_headers, spec, operation),
         ),
     ]
-    has_content = any(
-        d.content for d in operation.responses() if d.key in operation.success_statuses()
-    )
+    has_content = any(d.content for d in operation.responses() if d.key[:1] in ("1", "2", "3"))
     if has_content:
         checks.append(
             Check(
@@ -86,76 +99,48 @@ def operation_checks(spec: Spec, operation: Operation) -> list[Check]:
 
 def _status(operation: Operation, observations: Observations) -> Verdict:
     # A 401 is judged too: it is a declared response.
-    exchange, verdict = any_answer(observations, plan.baseline_purpose(operation))
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    return judged(
-        [exchange],
-        [(exchange, judge.status_problems(operation, exchange.response.status))],
-        exchange.summary(),
-    )
+    exchange, response = any_answer(observations, plan.baseline_purpose(operation))
+    problems = judge.status_problems(operation, response.status)
+    return judged_one(exchange, problems, exchange.summary())
 
 
 def _headers(spec: Spec, operation: Operation, observations: Observations) -> Verdict:
-    exchange, verdict = any_answer(observations, plan.baseline_purpose(operation))
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    problems = judge.header_problems(spec, operation, exchange.response)
-    return judged([exchange], [(exchange, problems)], f"{exchange.summary()}: headers valid")
+    exchange, response = any_answer(observations, plan.baseline_purpose(operation))
+    problems = judge.header_problems(spec, operation, response)
+    return judged_one(exchange, problems, f"{exchange.summary()}: headers valid")
+
+
+def _declared_success(
+    operation: Operation, observations: Observations
+) -> tuple[Exchange, Received]:
+    see = f"spec.{operation.slug}.status"
+    exchange, response = success(observations, plan.baseline_purpose(operation), True, see)
+    if operation.declared(response.status) is None:
+        skip(f"an undeclared status (see {see})", exchange)
+    return exchange, response
 
 
 def _media_type(operation: Operation, observations: Observations) -> Verdict:
-    see = f"spec.{operation.slug}.status"
-    exchange, verdict = success(observations, plan.baseline_purpose(operation), True, see)
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    if operation.declared(exchange.response.status) is None:
-        return Verdict.skipped(f"an undeclared status (see {see})", [exchange])
-    problems = judge.media_type_problems(operation, exchange.response)
-    shown = exchange.response.header("Content-Type") or "no Content-Type"
-    return judged([exchange], [(exchange, problems)], f"{exchange.summary()}: {shown}")
+    exchange, response = _declared_success(operation, observations)
+    problems = judge.media_type_problems(operation, response)
+    shown = response.header("Content-Type") or "no Content-Type"
+    return judged_one(exchange, problems, f"{exchange.summary()}: {shown}")
 
 
 def _body(spec: Spec, operation: Operation, observations: Observations) -> Verdict:
-    see = f"spec.{operation.slug}.status"
-    exchange, verdict = success(observations, plan.baseline_purpose(operation), True, see)
-    if exchange is None or exchange.response is None:
-        return verdict or Verdict.skipped("not sent")
-    if operation.declared(exchange.response.status) is None:
-        return Verdict.skipped(f"an undeclared status (see {see})", [exchange])
-    problems = judge.body_problems(spec, operation, exchange.response)
-    return judged([exchange], [(exchange, problems)], f"{exchange.summary()}: body valid")
+    exchange, response = _declared_success(operation, observations)
+    problems = judge.body_problems(spec, operation, response)
+    return judged_one(exchange, problems, f"{exchange.summary()}: body valid")
 
 
-def _error_answers(observations: Observations) -> list[Exchange]:
-    """Every error answer with a body (HEAD answers have none)."""
-    return [
-        exchange
-        for exchange in observations.answered()
-        if exchange.response is not None
-        and exchange.response.status >= 400
-        and exchange.request.method != "HEAD"
-    ]
-
-
-def _coded(observations: Observations) -> list[tuple[Exchange, str]]:
-    found = []
-    for exchange in _error_answers(observations):
-        assert exchange.response is not None
-        code = judge.error_code(exchange.response)
-        if code is not None:
-            found.append((exchange, code))
-    return found
-
-
-def error_checks(spec: Spec) -> list[Check]:
+def _error_checks(spec: Spec) -> list[Check]:
     _, enum_pointer = spec.error_codes()
     return [
         Check(
             "errors.json-body",
             MUST,
             "every error answer is the Error JSON the spec declares",
-            f"openapi.yaml{spec.error_schema_pointer()}",
+            f"openapi.yaml{ERROR_SCHEMA_POINTER}",
             partial(_error_bodies, spec),
         ),
         Check(
@@ -163,7 +148,11 @@ def error_checks(spec: Spec) -> list[Check]:
             MUST,
             "every error code is one the spec lists",
             f"openapi.yaml{enum_pointer}",
-            partial(_code_enum, spec),
+            lambda observations: judged_codes(
+                observations,
+                lambda _, code: judge.code_enum_problems(spec, code),
+                "every error code is in the enum",
+            ),
         ),
         Check(
             "errors.code-status",
@@ -171,47 +160,154 @@ def error_checks(spec: Spec) -> list[Check]:
             "every error code comes with the status influxd gives it",
             "influxd: each error code has one status (not found 404, invalid 400, "
             "unauthorized 401, method not allowed 405, internal error 500, ...)",
-            _code_status,
+            lambda observations: judged_codes(
+                observations,
+                lambda response, code: judge.code_status_problems(code, response.status),
+                "every error code has influxd's status",
+            ),
         ),
     ]
 
 
 def _error_bodies(spec: Spec, observations: Observations) -> Verdict:
-    subjects = _error_answers(observations)
-
-    def problems(exchange: Exchange) -> list[str]:
-        assert exchange.response is not None
-        operation = spec.operations_by_id().get(exchange.operation or "")
-        return judge.error_body_problems(spec, operation, exchange.response)
-
+    subjects = error_answers(observations)
+    operations = {operation.id: operation for operation in spec.operations()}
+    found = [
+        (
+            exchange,
+            judge.error_body_problems(spec, operations.get(exchange.operation or ""), response),
+        )
+        for exchange, response in subjects
+    ]
     return judged(
-        subjects,
-        ((exchange, problems(exchange)) for exchange in subjects),
-        f"every error answer is an InfluxDB error ({len(subjects)} judged)",
+        found,
+        f"every error answer is an InfluxDB error ({len(found)} judged)",
         "no error answer to judge",
     )
 
 
-def _code_enum(spec: Spec, observations: Observations) -> Verdict:
-    coded = _coded(observations)
+def _http_checks(spec: Spec) -> list[Check]:
+    checks = [
+        Check(
+            "spec.unknown-path",
+            MUST,
+            "a path the spec does not declare answers 404",
+            f"openapi.yaml{pointer('paths')} (not among them); RFC 9110 §15.5.5",
+            _unknown_path,
+        ),
+        Check(
+            "spec.wrong-method.status",
+            MUST,
+            "a method a path does not declare answers 405",
+            f"openapi.yaml{pointer('paths')} (the methods of each path); RFC 9110 §15.5.6",
+            _wrong_method_status,
+        ),
+        Check(
+            "spec.wrong-method.allow",
+            MUST,
+            "a 405 lists the path's declared methods in Allow",
+            "RFC 9110 §15.5.6 (a 405 MUST carry Allow)",
+            partial(_wrong_method_allow, spec),
+        ),
+    ]
+    traced = [(op, p) for op in spec.operations() if (p := plan.trace_parameter(op)) is not None]
+    if traced:
+        checks.append(
+            Check(
+                "spec.trace-span.no-effect",
+                MUST,
+                f"a malformed, non-JSON or oversized {plan.TRACE_HEADER} changes nothing",
+                f"openapi.yaml{traced[0][1].pointer} (a malformed value never fails the request)",
+                partial(_trace_span, [op.id for op, _ in traced]),
+            )
+        )
+    head = Check(
+        "http.head-no-body", MUST, "a HEAD answer has no body", "RFC 9110 §9.3.2", _head_no_body
+    )
+    return [*checks, head]
+
+
+def _unknown_path(observations: Observations) -> Verdict:
+    exchange, response = answer(observations, plan.UNKNOWN_PATH_PURPOSE)
+    problems = [] if response.status == 404 else [f"answered {response.status}, not 404"]
+    return judged_one(exchange, problems, exchange.summary())
+
+
+def _wrong_method_answers(observations: Observations) -> list[Exchange]:
+    sent = [e for p, e in observations.exchanges.items() if p.startswith("method:")]
+    found = [e for e in sent if e.response is None or e.response.status != 401]
+    if sent and not found:
+        skip(token_reason(observations), *sent)
+    return found
+
+
+def _wrong_method_status(observations: Observations) -> Verdict:
+    subjects = _wrong_method_answers(observations)
+
+    def problems(exchange: Exchange) -> list[str]:
+        if exchange.response is None:
+            return [str(exchange.error)]
+        status = exchange.response.status
+        return [] if status == 405 else [f"answered {status}, not 405"]
+
     return judged(
-        [exchange for exchange, _ in coded],
-        ((exchange, judge.code_enum_problems(spec, code)) for exchange, code in coded),
-        f"every error code is in the enum ({len(coded)} judged)",
-        "no error answer with a code to judge",
+        [(exchange, problems(exchange)) for exchange in subjects],
+        f"every wrong method got 405 ({len(subjects)} judged)",
+        "no path declares only GET and HEAD: no wrong method was sent",
     )
 
 
-def _code_status(observations: Observations) -> Verdict:
-    coded = _coded(observations)
+def _wrong_method_allow(spec: Spec, observations: Observations) -> Verdict:
+    answered = [
+        exchange
+        for exchange in _wrong_method_answers(observations)
+        if exchange.response is not None and exchange.response.status == 405
+    ]
 
-    def problems(exchange: Exchange, code: str) -> list[str]:
-        assert exchange.response is not None
-        return judge.code_status_problems(code, exchange.response.status)
+    def problems(exchange: Exchange) -> list[str]:
+        allow = exchange.response.header("Allow") if exchange.response else None
+        if allow is None:
+            return ["no Allow header"]
+        listed = {method.strip().upper() for method in allow.split(",") if method.strip()}
+        path = exchange.purpose.removeprefix("method:")
+        missing = [m for m in spec.methods_of(path) if m not in listed]
+        found = [f"Allow: {allow} lacks {', '.join(missing)}"] if missing else []
+        if exchange.request.method in listed:
+            found.append(f"Allow: {allow} lists {exchange.request.method}, which got 405")
+        return found
 
     return judged(
-        [exchange for exchange, _ in coded],
-        ((exchange, problems(exchange, code)) for exchange, code in coded),
-        f"every error code has influxd's status ({len(coded)} judged)",
-        "no error answer with a code to judge",
+        [(exchange, problems(exchange)) for exchange in answered],
+        f"every 405 lists the declared methods ({len(answered)} judged)",
+        "no 405 answer to judge (see spec.wrong-method.status)",
+    )
+
+
+def _outcome(exchange: Exchange) -> str:
+    if exchange.response is None:
+        return f"no answer ({exchange.error})"
+    return f"{exchange.response.status} {exchange.response.media_type or '(no body type)'}"
+
+
+def _trace_span(operation_ids: list[str], observations: Observations) -> Verdict:
+    problems: list[tuple[Exchange, list[str]]] = []
+    for operation_id in operation_ids:
+        baseline = observations.get(f"op:{operation_id}")
+        for variant in plan.TRACE_VARIANTS:
+            exchange = observations.get(f"trace:{operation_id}:{variant}")
+            if exchange is None or baseline is None:
+                continue
+            expected, got = _outcome(baseline), _outcome(exchange)
+            differs = [] if got == expected else [f"{variant} span: {got}; without it: {expected}"]
+            problems.append((exchange, differs))
+    return judged(problems, f"no trace header changed an answer ({len(problems)} judged)")
+
+
+def _head_no_body(observations: Observations) -> Verdict:
+    answered = observations.answered()
+    heads = [(e, len(r.body) + len(r.trailing)) for e, r in answered if e.request.method == "HEAD"]
+    return judged(
+        [(e, [f"{n} bytes of body after the headers"] if n else []) for e, n in heads],
+        f"no HEAD answer has a body ({len(heads)} judged)",
+        "no HEAD answer to judge",
     )

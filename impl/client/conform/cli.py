@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TextIO
 
 from impl.client.api import normalise_url
@@ -59,24 +60,16 @@ def add_conform_command(
     parser.set_defaults(run=run_conform)
 
 
-def _check_token(token: str) -> None:
-    # A control character or a space would split or forge request headers.
-    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in token):
-        raise ValueError("a token must not contain whitespace or control characters")
-
-
 def run_conform(args: argparse.Namespace, out: TextIO) -> int:
     url = normalise_url(args.url)  # InvalidURL: a usage error for influx-metrics
-    if args.token:
-        _check_token(args.token)  # ValueError: a usage error too
+    # A control character or a space in the token would split or forge request headers;
+    # the ValueError is a usage error too.
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in args.token or ""):
+        raise ValueError("a token must not contain whitespace or control characters")
     options = Options(url, args.token or None, args.timeout, args.max_time, args.strict)
     report = run(options)
-    if args.format == "json":
-        out.write(render_json(report))
-    elif args.format == "junit":
-        out.write(render_junit(report))
-    else:
-        out.write(render_table(report, colour=wants_colour(out)))
+    renderers = {"json": render_json, "junit": render_junit}
+    out.write(renderers.get(args.format, partial(render_table, colour=wants_colour(out)))(report))
     if not report.reachable and args.format != "table":
         print(f"influx-metrics: {report.verdict}", file=sys.stderr)
     return report.exit_status

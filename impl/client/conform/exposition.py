@@ -9,9 +9,10 @@ checked here on the parsed families and on the raw lines.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
@@ -41,35 +42,26 @@ class Parsed:
 
 
 def _metadata(text: str) -> tuple[frozenset[str], dict[str, str]]:
-    helps: set[str] = set()
-    types: dict[str, str] = {}
-    for line in text.splitlines():
-        found = METADATA.match(line)
-        if found:
-            name = found.group(2).strip('"')
-            if found.group(1) == "HELP":
-                helps.add(name)
-            else:
-                types[name] = found.group(3) or ""
-    return frozenset(helps), types
+    found = [match for match in map(METADATA.match, text.splitlines()) if match]
+    helps = frozenset(match.group(2).strip('"') for match in found if match.group(1) == "HELP")
+    types = {m.group(2).strip('"'): m.group(3) or "" for m in found if m.group(1) == "TYPE"}
+    return helps, types
+
+
+def _parse(text: str, parser: Callable[[str], Iterable[Metric]], openmetrics: bool) -> Parsed:
+    helps, types = _metadata(text)
+    try:
+        return Parsed(list(parser(text)), None, helps, types, openmetrics)
+    except PARSE_ERRORS as err:
+        return Parsed([], f"{type(err).__name__}: {err}"[:300], helps, types, openmetrics)
 
 
 def parse_text(text: str) -> Parsed:
-    helps, types = _metadata(text)
-    try:
-        families = list(text_parse(text))
-    except PARSE_ERRORS as err:
-        return Parsed([], f"{type(err).__name__}: {err}"[:300], helps, types)
-    return Parsed(families, None, helps, types)
+    return _parse(text, text_parse, False)
 
 
 def parse_openmetrics(text: str) -> Parsed:
-    helps, types = _metadata(text)
-    try:
-        families = list(om_parse(text))  # type: ignore[no-untyped-call]
-    except PARSE_ERRORS as err:
-        return Parsed([], f"{type(err).__name__}: {err}"[:300], helps, types, True)
-    return Parsed(families, None, helps, types, True)
+    return _parse(text, om_parse, True)
 
 
 def exposed_name(family: Metric) -> str:
@@ -127,25 +119,6 @@ def counter_total_problems(parsed: Parsed) -> list[str]:
     )
 
 
-@dataclass
-class _Series:
-    buckets: list[tuple[str, float]] = field(default_factory=list)
-    count: float | None = None
-
-
-def _histogram_series(family: Metric) -> dict[str, _Series]:
-    series: dict[str, _Series] = {}
-    for sample in family.samples:
-        others = {k: v for k, v in sample.labels.items() if k != "le"}
-        key = "{" + ",".join(f'{k}="{v}"' for k, v in sorted(others.items())) + "}"
-        entry = series.setdefault(key, _Series())
-        if sample.name.endswith("_bucket"):
-            entry.buckets.append((sample.labels.get("le", ""), sample.value))
-        elif sample.name.endswith(("_count", "_gcount")):
-            entry.count = sample.value
-    return series
-
-
 def _bound(le: str) -> float | None:
     try:
         return float(le)
@@ -165,20 +138,31 @@ def histogram_problems(parsed: Parsed) -> HistogramProblems:
     for family in parsed.families:
         if family.type not in HISTOGRAM_TYPES:
             continue
-        for labels, series in _histogram_series(family).items():
-            where = f"{family.name}{labels if labels != '{}' else ''}"
-            _judge_series(where, series, found)
+        # Per series (the labels but `le`): its buckets, and its _count samples.
+        series: dict[str, tuple[list[tuple[str, float]], list[float]]] = {}
+        for sample in family.samples:
+            others = sorted((k, v) for k, v in sample.labels.items() if k != "le")
+            key = "{" + ",".join(f'{k}="{v}"' for k, v in others) + "}" if others else ""
+            buckets, counts = series.setdefault(key, ([], []))
+            if sample.name.endswith("_bucket"):
+                buckets.append((sample.labels.get("le", ""), sample.value))
+            elif sample.name.endswith(("_count", "_gcount")):
+                counts.append(sample.value)
+        for labels, (buckets, counts) in series.items():
+            _judge_series(family.name + labels, buckets, counts[-1:], found)
     return HistogramProblems(_limited(found.cumulative), _limited(found.inf), _limited(found.count))
 
 
-def _judge_series(where: str, series: _Series, found: HistogramProblems) -> None:
-    bounds = [(_bound(le), le, value) for le, value in series.buckets]
+def _judge_series(
+    where: str, buckets: list[tuple[str, float]], count: list[float], found: HistogramProblems
+) -> None:
+    bounds = [(_bound(le), le, value) for le, value in buckets]
     invalid = [le for bound, le, _ in bounds if bound is None or math.isnan(bound)]
     if invalid:
         found.cumulative.append(f"{where}: le {invalid[0]!r} is not a number")
         return
     ordered = sorted((bound, le, value) for bound, le, value in bounds if bound is not None)
-    for (_, low_le, low), (_, high_le, high) in zip(ordered, ordered[1:], strict=False):
+    for (_, low_le, low), (_, high_le, high) in itertools.pairwise(ordered):
         if high < low:
             found.cumulative.append(
                 f"{where}: bucket le={high_le} ({high:g}) is below le={low_le} ({low:g})"
@@ -186,24 +170,16 @@ def _judge_series(where: str, series: _Series, found: HistogramProblems) -> None
             break
     if not ordered or ordered[-1][0] != math.inf:
         found.inf.append(f'{where}: no le="+Inf" bucket')
-        return
-    if series.count is None:
+    elif not count:
         found.count.append(f"{where}: no _count sample")
-    elif series.count != ordered[-1][2]:
-        found.count.append(
-            f"{where}: _count is {series.count:g}, the +Inf bucket {ordered[-1][2]:g}"
-        )
-
-
-def _parameters(content_type: str) -> dict[str, str]:
-    parts = content_type.split(";")[1:]
-    pairs = (part.split("=", 1) for part in parts if "=" in part)
-    return {key.strip().lower(): value.strip().strip('"') for key, value in pairs}
+    elif count[0] != ordered[-1][2]:
+        found.count.append(f"{where}: _count is {count[0]:g}, the +Inf bucket {ordered[-1][2]:g}")
 
 
 def content_type_problems(content_type: str, media_type: str) -> list[str]:
     """The format version the media type names (influxd: text 0.0.4)."""
-    version = _parameters(content_type).get("version")
+    pairs = (part.split("=", 1) for part in content_type.split(";")[1:] if "=" in part)
+    version = {key.strip().lower(): value.strip().strip('"') for key, value in pairs}.get("version")
     if media_type == "text/plain" and version != TEXT_VERSION:
         return [f"{content_type}: text/plain without version={TEXT_VERSION}"]
     if media_type == "application/openmetrics-text" and version not in OPENMETRICS_VERSIONS:
@@ -229,27 +205,28 @@ def exemplar_problems(families: Iterable[Metric]) -> tuple[int, list[str]]:
     for family in families:
         previous_le = -math.inf
         for sample in family.samples:
-            exemplar = sample.exemplar
-            bound = _bound(sample.labels.get("le", "")) if sample.name.endswith("_bucket") else None
+            name, exemplar = sample.name, sample.exemplar
+            bound = _bound(sample.labels.get("le", "")) if name.endswith("_bucket") else None
             if exemplar is not None:
                 seen += 1
-                problems += _exemplar_problems(sample.name, exemplar.labels, exemplar.value)
+                labels = exemplar.labels
+                if not name.endswith(("_bucket", "_total")):
+                    problems.append(
+                        f"{name}: an exemplar on a sample that is neither a bucket nor a counter"
+                    )
+                if sum(len(k) + len(v) for k, v in labels.items()) > 128:
+                    problems.append(f"{name}: exemplar labels longer than 128 characters")
+                problems += [
+                    f"{name}: invalid exemplar label {k!r}"
+                    for k in labels
+                    if not LABEL_NAME.match(k)
+                ]
+                if math.isnan(exemplar.value):
+                    problems.append(f"{name}: exemplar value is NaN")
                 if bound is not None and not previous_le < exemplar.value <= bound:
                     problems.append(
-                        f"{sample.name}{{le={sample.labels['le']}}}: exemplar value "
+                        f"{name}{{le={sample.labels['le']}}}: exemplar value "
                         f"{exemplar.value:g} is outside the bucket"
                     )
             previous_le = bound if bound is not None and bound != math.inf else -math.inf
     return seen, _limited(problems)
-
-
-def _exemplar_problems(name: str, labels: dict[str, str], value: float) -> list[str]:
-    problems = []
-    if not name.endswith(("_bucket", "_total")):
-        problems.append(f"{name}: an exemplar on a sample that is neither a bucket nor a counter")
-    if sum(len(k) + len(v) for k, v in labels.items()) > 128:
-        problems.append(f"{name}: exemplar labels longer than 128 characters")
-    problems += [f"{name}: invalid exemplar label {k!r}" for k in labels if not LABEL_NAME.match(k)]
-    if math.isnan(value):
-        problems.append(f"{name}: exemplar value is NaN")
-    return problems

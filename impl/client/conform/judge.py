@@ -14,20 +14,18 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from impl.client.conform.model import Received
-from impl.client.conform.spec import Operation, Spec
+from impl.client.conform.spec import ERROR_SCHEMA_POINTER, Operation, Spec
 from impl.errors import STATUS_OF_CODE
 
-# influxd answers each error code with one status (the service keeps the same table).
-INFLUXD_STATUS_OF_CODE: Mapping[str, int] = STATUS_OF_CODE
 JSON_MEDIA_TYPE = "application/json"
 MAX_QUOTED = 80
 CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
 
 
-def quote(data: bytes | str, limit: int = MAX_QUOTED) -> str:
+def quote(data: bytes | str) -> str:
     """A short, printable rendering of some received text."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    shown = text if len(text) <= limit else text[:limit] + "…"
+    shown = text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "…"
     return json.dumps(shown, ensure_ascii=False)
 
 
@@ -103,13 +101,6 @@ def header_problems(spec: Spec, operation: Operation, response: Received) -> lis
     return problems
 
 
-def _media_type_declared(media_type: str, declared: Collection[str]) -> bool:
-    if media_type in declared:
-        return True
-    major = media_type.split("/")[0]
-    return f"{major}/*" in declared or "*/*" in declared
-
-
 def media_type_problems(operation: Operation, response: Received) -> list[str]:
     declared = operation.declared(response.status)
     if declared is None or not declared.content:
@@ -118,15 +109,22 @@ def media_type_problems(operation: Operation, response: Received) -> list[str]:
     listed = ", ".join(declared.content)
     if not content_type:
         return [f"no Content-Type; declared: {listed}"]
-    if not _media_type_declared(response.media_type, {k.lower() for k in declared.content}):
+    media_type = response.media_type
+    accepted = {media_type, media_type.split("/")[0] + "/*", "*/*"}
+    if not accepted & {key.lower() for key in declared.content}:
         return [f"Content-Type {content_type} is not declared; declared: {listed}"]
     return []
 
 
-def _schema_problems(spec: Spec, instance: object, schema_pointer: str) -> list[str]:
+def _schema_problems(
+    spec: Spec, instance: object, schema_pointer: str | None, but_code_enum: bool = False
+) -> list[str]:
     return [
         f"{'/'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"
-        for error in spec.schema_errors(instance, schema_pointer)
+        for error in (spec.schema_errors(instance, schema_pointer) if schema_pointer else [])
+        if not (
+            but_code_enum and list(error.absolute_path) == ["code"] and error.validator == "enum"
+        )
     ]
 
 
@@ -142,17 +140,17 @@ def body_problems(spec: Spec, operation: Operation, response: Received) -> list[
     body, problem = decoded_body(response)
     if problem:
         return [problem]
-    schema_pointer = declared.schema_pointer(response.media_type)
+    instance: object
     if response.media_type == JSON_MEDIA_TYPE or response.media_type.endswith("+json"):
         try:
-            document = json.loads(body)
+            instance = json.loads(body)
         except ValueError as err:
             return [f"the body is not JSON ({err}): {quote(body)}"]
-        return _schema_problems(spec, document, schema_pointer) if schema_pointer else []
-    text, problem = text_of(body, response.header("Content-Type"))
-    if problem:
-        return [problem]
-    return _schema_problems(spec, text, schema_pointer) if schema_pointer else []
+    else:
+        instance, problem = text_of(body, response.header("Content-Type"))
+        if problem:
+            return [problem]
+    return _schema_problems(spec, instance, declared.schema_pointer(response.media_type))
 
 
 def error_document(response: Received) -> dict[str, Any] | None:
@@ -188,12 +186,8 @@ def error_body_problems(spec: Spec, operation: Operation | None, response: Recei
         return [f"the body is not a JSON object: {quote(response.body)}"]
     schema_pointer = (
         declared.schema_pointer(response.media_type) if declared is not None else None
-    ) or spec.error_schema_pointer()
-    return [
-        f"{'/'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"
-        for error in spec.schema_errors(document, schema_pointer)
-        if not (list(error.absolute_path) == ["code"] and error.validator == "enum")
-    ]
+    ) or ERROR_SCHEMA_POINTER
+    return _schema_problems(spec, document, schema_pointer, but_code_enum=True)
 
 
 def code_enum_problems(spec: Spec, code: str) -> list[str]:
@@ -205,7 +199,8 @@ def code_status_problems(
     code: str, status: int, also: Mapping[str, Collection[int]] | None = None
 ) -> list[str]:
     """influxd's status for the code; `also` admits further statuses per code."""
-    expected = INFLUXD_STATUS_OF_CODE.get(code)
+    # influxd answers each error code with one status (the service keeps the same table).
+    expected = STATUS_OF_CODE.get(code)
     if expected is None or status == expected or status in (also or {}).get(code, ()):
         return []
     return [f"code {quote(code)} came with {status}; influxd gives it {expected}"]

@@ -29,13 +29,6 @@ class SentRequest:
     method: str
     target: str
     headers: tuple[tuple[str, str], ...]  # as sent, the token masked
-    body: bytes = b""
-
-    def header(self, name: str) -> str | None:
-        return _find(self.headers, name)
-
-    def line(self) -> str:
-        return f"{self.method} {self.target}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +40,7 @@ class Received:
     trailing: bytes = b""  # bytes after the framed response: a HEAD or 204 body
 
     def header(self, name: str) -> str | None:
-        return _find(self.headers, name)
+        return next(iter(self.header_values(name)), None)
 
     def header_values(self, name: str) -> list[str]:
         lowered = name.lower()
@@ -76,15 +69,7 @@ class Exchange:
             if self.response is not None
             else f"no answer: {self.error}"
         )
-        return f"{self.request.line()} -> {outcome}"
-
-
-def _find(headers: Iterable[tuple[str, str]], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers:
-        if key.lower() == lowered:
-            return value
-    return None
+        return f"{self.request.method} {self.request.target} -> {outcome}"
 
 
 @dataclass(frozen=True)
@@ -121,20 +106,14 @@ class Observations:
     def get(self, purpose: str) -> Exchange | None:
         return self.exchanges.get(purpose)
 
-    def all(self) -> list[Exchange]:
-        return list(self.exchanges.values())
-
-    def answered(self) -> list[Exchange]:
-        return [exchange for exchange in self.exchanges.values() if exchange.response is not None]
+    def answered(self) -> list[tuple[Exchange, Received]]:
+        return [(e, e.response) for e in self.exchanges.values() if e.response is not None]
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         """`compute()` once per run: several checks read the same parsed body."""
         if key not in self._memo:
             self._memo[key] = compute()
         return cast(T, self._memo[key])
-
-
-Evaluate = Callable[[Observations], Verdict]
 
 
 @dataclass(frozen=True)
@@ -145,7 +124,7 @@ class Check:
     # Where the rule comes from: a JSON pointer into the carried openapi.yaml, an RFC
     # section, the exposition format, or the influxd behaviour it encodes.
     reference: str
-    evaluate: Evaluate
+    evaluate: Callable[[Observations], Verdict]
 
 
 @dataclass(frozen=True)

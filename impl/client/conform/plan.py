@@ -51,14 +51,6 @@ def baseline_purpose(operation: Operation) -> str:
     return f"op:{operation.id}"
 
 
-def trace_purpose(operation: Operation, variant: str) -> str:
-    return f"trace:{operation.id}:{variant}"
-
-
-def wrong_method_purpose(path: str) -> str:
-    return f"method:{path}"
-
-
 UNKNOWN_PATH_PURPOSE = "unknown-path"
 METRICS_HEAD = "metrics:head"
 METRICS_GZIP = "metrics:gzip"
@@ -76,14 +68,10 @@ def exposition_operation(spec: Spec) -> Operation | None:
 
 
 def trace_parameter(operation: Operation) -> Parameter | None:
-    return next(
-        (
-            p
-            for p in operation.parameters()
-            if p.location == "header" and p.name.lower() == TRACE_HEADER.lower()
-        ),
-        None,
-    )
+    for parameter in operation.parameters():
+        if parameter.location == "header" and parameter.name.lower() == TRACE_HEADER.lower():
+            return parameter
+    return None
 
 
 def names_parameter(operation: Operation) -> Parameter | None:
@@ -102,10 +90,9 @@ def offers_openmetrics(operation: Operation) -> bool:
 def _accept(operation: Operation, exposition: Operation | None) -> tuple[tuple[str, str], ...]:
     if operation is exposition:
         return (("Accept", TEXT_ACCEPT),)
-    for declared in operation.responses():
-        if declared.key.startswith("2") and declared.content:
-            return (("Accept", ", ".join(declared.content)),)
-    return ()
+    successes = (d.content for d in operation.responses() if d.key.startswith("2"))
+    content = next((content for content in successes if content), {})
+    return (("Accept", ", ".join(content)),) if content else ()
 
 
 def requests(spec: Spec) -> list[Planned]:
@@ -122,20 +109,19 @@ def requests(spec: Spec) -> list[Planned]:
         if trace_parameter(op) is not None:
             for variant, value in TRACE_VARIANTS.items():
                 headers = (*_accept(op, exposition), (TRACE_HEADER, value))
-                purpose = trace_purpose(op, variant)
-                planned.append(Planned(purpose, op.method, op.path, headers, op.id))
+                planned.append(
+                    Planned(f"trace:{op.id}:{variant}", op.method, op.path, headers, op.id)
+                )
     for path in spec.document.get("paths", {}):
         if set(spec.methods_of(path)) <= READ_METHODS:
-            planned.append(Planned(wrong_method_purpose(path), WRONG_METHOD, path))
+            planned.append(Planned(f"method:{path}", WRONG_METHOD, path))
     planned.append(Planned(UNKNOWN_PATH_PURPOSE, "GET", UNKNOWN_PATH))
     if exposition is not None:
-        text = _accept(exposition, exposition)
-        path, op_id = exposition.path, exposition.id
-        gzip = (*text, ("Accept-Encoding", "gzip"))
+        text, path, op_id = _accept(exposition, exposition), exposition.path, exposition.id
         planned += [
             Planned(baseline_purpose(exposition), "GET", path, text, op_id),
             Planned(METRICS_HEAD, "HEAD", path, text, op_id),
-            Planned(METRICS_GZIP, "GET", path, gzip, op_id),
+            Planned(METRICS_GZIP, "GET", path, (*text, ("Accept-Encoding", "gzip")), op_id),
         ]
         if offers_openmetrics(exposition):
             accept = (("Accept", OPENMETRICS_ACCEPT),)
@@ -148,5 +134,4 @@ def names_request(exposition: Operation, family: str) -> Planned | None:
     if parameter is None:
         return None
     target = f"{exposition.path}?{urlencode([(parameter.name, family)])}"
-    accept = _accept(exposition, exposition)
-    return Planned(METRICS_NAMES, "GET", target, accept, exposition.id)
+    return Planned(METRICS_NAMES, "GET", target, _accept(exposition, exposition), exposition.id)

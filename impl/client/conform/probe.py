@@ -9,15 +9,17 @@ response; it never decompresses, so a gzip body is kept as sent.
 from __future__ import annotations
 
 import http.client
+import io
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from impl.client.conform.model import Exchange, Received, SentRequest
+from impl.client.conform.plan import Planned
 
 USER_AGENT = "influx-metrics-conform/0.1"
 TOKEN_SCHEME = "Token"  # what influxd documents and its official clients send
@@ -35,26 +37,12 @@ class OutOfTime(Exception):
     """The overall time limit or request budget is used up: nothing more is sent."""
 
 
-class _Unclosable:
+class _KeptOpen(io.BufferedReader):
     """http.client closes its reader after a HEAD answer, which would discard what is
-    buffered; this keeps the reader open so the bytes after the response stay readable."""
-
-    def __init__(self, reader: Any) -> None:
-        self._reader = reader
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._reader, name)
+    buffered; this reader stays open so the bytes after the response stay readable."""
 
     def close(self) -> None:
-        """Closed by the probe itself, once the trailing bytes are read."""
-
-
-class _Source:
-    def __init__(self, reader: Any) -> None:
-        self._reader = reader
-
-    def makefile(self, _mode: str) -> _Unclosable:
-        return _Unclosable(self._reader)
+        """Closed by the probe itself (its raw stream), once the trailing bytes are read."""
 
 
 class Probe:
@@ -81,25 +69,15 @@ class Probe:
         self.max_requests = max_requests
         self.sent = 0
 
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def send(
-        self,
-        purpose: str,
-        method: str,
-        path: str,
-        headers: Sequence[tuple[str, str]] = (),
-        body: bytes = b"",
-        operation: str | None = None,
-    ) -> Exchange:
+    def send(self, planned: Planned) -> Exchange:
         if self.sent >= self.max_requests:
             raise OutOfTime(f"the budget of {self.max_requests} requests is used up")
-        budget = min(self.timeout, self.remaining())
+        budget = min(self.timeout, self.deadline - time.monotonic())
         if budget <= 0:
             raise OutOfTime("the overall time limit is reached")
         self.sent += 1
-        request, wire = self._request(method, path, headers, body)
+        purpose, method, operation = planned.purpose, planned.method, planned.operation
+        request, wire = self._request(method, planned.path, planned.headers)
         started = time.monotonic()
         try:
             response = self._exchange(method, wire, budget)
@@ -114,7 +92,7 @@ class Probe:
         return Exchange(purpose, request, response, None, time.monotonic() - started, operation)
 
     def _request(
-        self, method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes
+        self, method: str, path: str, headers: Sequence[tuple[str, str]]
     ) -> tuple[SentRequest, bytes]:
         lines = [
             ("Host", self.host_header),
@@ -124,36 +102,31 @@ class Probe:
         ]
         if not any(name.lower() == "accept-encoding" for name, _ in lines):
             lines.append(("Accept-Encoding", "identity"))  # bodies as they are
-        if body or method not in ("GET", "HEAD"):
-            lines.append(("Content-Length", str(len(body))))
+        if method not in ("GET", "HEAD"):
+            lines.append(("Content-Length", "0"))  # a wrong method is sent with no body
         shown = list(lines)
         if self.token is not None:
             lines.append(("Authorization", f"{TOKEN_SCHEME} {self.token}"))
             shown.append(("Authorization", f"{TOKEN_SCHEME} {MASKED}"))
         target = self.prefix + path
         head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines)
-        wire = (head + "\r\n").encode("latin-1") + body
-        return SentRequest(method, target, tuple(shown), body), wire
-
-    def _connect(self, budget: float) -> socket.socket:
-        sock = socket.create_connection((self.host, self.port), timeout=budget)
-        if self.scheme == "https":
-            context = ssl.create_default_context()
-            sock = context.wrap_socket(sock, server_hostname=self.host)
-        return sock
+        return SentRequest(method, target, tuple(shown)), (head + "\r\n").encode("latin-1")
 
     def _exchange(self, method: str, wire: bytes, budget: float) -> Received:
         deadline = time.monotonic() + budget
-        sock = self._connect(budget)
+        sock = socket.create_connection((self.host, self.port), timeout=budget)
+        if self.scheme == "https":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
         # A watchdog bounds the whole exchange, whatever the server trickles.
         fired = threading.Event()
         watchdog = threading.Timer(budget, _abort, args=(sock, fired))
         watchdog.daemon = True
         watchdog.start()
-        reader = sock.makefile("rb")
+        reader = _KeptOpen(sock.makefile("rb", buffering=0))
+        source = SimpleNamespace(makefile=lambda _mode: reader)
         try:
             sock.sendall(wire)
-            response = http.client.HTTPResponse(_Source(reader), method=method)  # type: ignore[arg-type]
+            response = http.client.HTTPResponse(source, method=method)  # type: ignore[arg-type]
             response.begin()
             body = _read_body(response, sock, deadline)
             trailing = b""
@@ -174,7 +147,7 @@ class Probe:
             raise
         finally:
             watchdog.cancel()
-            reader.close()
+            reader.raw.close()
             sock.close()
 
 
@@ -203,15 +176,15 @@ def _read_body(response: http.client.HTTPResponse, sock: socket.socket, deadline
         chunks.append(chunk)
 
 
-def _read_trailing(reader: Any, sock: socket.socket, deadline: float) -> bytes:
+def _read_trailing(reader: io.BufferedReader, sock: socket.socket, deadline: float) -> bytes:
     """What the server sends after a response that has no body, until it closes."""
     received = b""
     while len(received) < MAX_TRAILING_BYTES:
         sock.settimeout(max(0.001, min(TRAILING_GRACE_SECONDS, deadline - time.monotonic())))
         try:
             chunk = reader.read1(READ_CHUNK)
-        except (TimeoutError, OSError):
-            return received
+        except OSError:  # a timeout too: the server keeps the connection open
+            chunk = b""
         if not chunk:
             return received
         received += chunk

@@ -79,8 +79,12 @@ def render_table(report: Report, colour: bool = False) -> str:
     def paint(outcome: Outcome, text: str) -> str:
         return f"{COLOURS[outcome]}{text}{RESET}" if colour else text
 
-    out = [f"influx-metrics conform {report.url}", f"spec: {report.spec_title}", ""]
-    out.append(f"{'RESULT':<7} {'LEVEL':<7} {'CHECK':<{ID_WIDTH}} DETAIL")
+    out = [
+        f"influx-metrics conform {report.url}",
+        f"spec: {report.spec_title}",
+        "",
+        f"{'RESULT':<7} {'LEVEL':<7} {'CHECK':<{ID_WIDTH}} DETAIL",
+    ]
     # Unreachable: every other check is skipped for that one reason; say it once.
     shown = report.results if report.reachable else report.results[:1]
     for result in shown:
@@ -91,15 +95,14 @@ def render_table(report: Report, colour: bool = False) -> str:
             out += _failure_details(result, brief=True)
     if len(shown) < len(report.results):
         out.append(f"({len(report.results) - len(shown)} further checks skipped: {UNREACHED})")
-    out.append("")
-    out.append(
+    out += [
+        "",
         f"{len(report.results)} checks: {report.count(Outcome.PASS)} pass, "
         f"{report.count(Outcome.FAIL)} fail, {report.count(Outcome.SKIP)} skip; "
-        f"{report.requests} requests in {report.elapsed:.1f} s"
-    )
-    out += [f"note: {hint}" for hint in report.hints]
-    verdict_outcome = Outcome.PASS if report.exit_status == 0 else Outcome.FAIL
-    out.append(paint(verdict_outcome, report.verdict))
+        f"{report.requests} requests in {report.elapsed:.1f} s",
+        *(f"note: {hint}" for hint in report.hints),
+        paint(Outcome.PASS if report.exit_status == 0 else Outcome.FAIL, report.verdict),
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -118,28 +121,25 @@ def _failure_details(result: Result, brief: bool = False) -> list[str]:
 
 
 def exchange_json(exchange: Exchange) -> dict[str, Any]:
-    request = exchange.request
-    document: dict[str, Any] = {
+    request, response = exchange.request, exchange.response
+    return {
         "request": {
             "method": request.method,
             "target": request.target,
             "headers": [list(pair) for pair in request.headers],
         },
-        "response": None,
-        "error": exchange.error,
-        "elapsed_ms": round(exchange.elapsed * 1000, 1),
-    }
-    response = exchange.response
-    if response is not None:
-        document["response"] = {
+        "response": response
+        and {
             "status": response.status,
             "reason": response.reason,
             "headers": [list(pair) for pair in response.headers],
             "body": body_preview(response.body, response.header("Content-Encoding")),
             "body_bytes": len(response.body),
             "bytes_after_response": len(response.trailing),
-        }
-    return document
+        },
+        "error": exchange.error,
+        "elapsed_ms": round(exchange.elapsed * 1000, 1),
+    }
 
 
 def result_json(result: Result) -> dict[str, Any]:

@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass
 
 from impl.client.conform import plan
-from impl.client.conform.checks_http import http_checks
-from impl.client.conform.checks_influxd import IDENTITY_HEADERS, influxd_checks
+from impl.client.conform.checks_influxd import influxd_checks
 from impl.client.conform.checks_metrics import family_to_select, metrics_checks
-from impl.client.conform.checks_spec import error_checks, operation_checks, reachable_check
-from impl.client.conform.gates import NEEDS_TOKEN, TOKEN_REFUSED
+from impl.client.conform.checks_spec import spec_checks
+from impl.client.conform.gates import NEEDS_TOKEN, TOKEN_REFUSED, Settled, claims_influxd
 from impl.client.conform.model import Check, Level, Observations, Outcome, Result, Verdict
 from impl.client.conform.probe import OutOfTime, Probe
 from impl.client.conform.spec import Spec, carried_spec
@@ -100,68 +99,51 @@ class Report:
             wanting = sum(1 for r in self.results if r.verdict.reason == reason)
             if wanting:
                 found.append(f"{wanting} checks skipped: {reason}")
-        if self.reachable and not self._identified():
+        evidence = (exchange for result in self.results for exchange in result.verdict.evidence)
+        if self.reachable and not claims_influxd(evidence):
             found.append(
                 "no answer carried X-Influxdb-Build or X-Influxdb-Version: "
                 "this does not look like InfluxDB"
             )
         return found
 
-    def _identified(self) -> bool:
-        return any(
-            exchange.response is not None
-            and any(exchange.response.header(name) for name in IDENTITY_HEADERS)
-            for result in self.results
-            for exchange in result.verdict.evidence
-        )
-
 
 def catalogue(spec: Spec) -> list[Check]:
     """Every check of a run, in report order."""
     exposition = plan.exposition_operation(spec)
-    checks = [reachable_check()]
-    for operation in spec.operations():
-        checks += operation_checks(spec, operation)
-    checks += error_checks(spec)
-    checks += http_checks(spec)
-    if exposition is not None:
-        checks += metrics_checks(exposition)
-    checks += influxd_checks(spec, exposition)
-    return checks
+    metrics = metrics_checks(exposition) if exposition is not None else []
+    return spec_checks(spec) + metrics + influxd_checks(spec, exposition)
 
 
 def _send_all(probe: Probe, spec: Spec, observations: Observations) -> str | None:
     """Sends the plan; returns why it stopped early, if it did."""
     planned = plan.requests(spec)
     exposition = plan.exposition_operation(spec)
-    index = 0
-    while index < len(planned):
-        item = planned[index]
+    # The name[] request joins the plan once the scrape that names its family is in.
+    for index, item in enumerate(planned):
         try:
-            exchange = probe.send(
-                item.purpose, item.method, item.path, item.headers, operation=item.operation
-            )
+            exchange = probe.send(item)
         except OutOfTime as stop:
-            for rest in planned[index:]:
-                observations.not_sent[rest.purpose] = f"{STOPPED}: {stop}"
+            observations.not_sent |= {
+                rest.purpose: f"{STOPPED}: {stop}" for rest in planned[index:]
+            }
             return str(stop)
         observations.exchanges[item.purpose] = exchange
         if index == 0 and exchange.response is None:
-            for rest in planned[1:]:
-                observations.not_sent[rest.purpose] = UNREACHED
+            observations.not_sent |= {rest.purpose: UNREACHED for rest in planned[1:]}
             return None
         if exposition is not None and item.purpose == plan.baseline_purpose(exposition):
             family = family_to_select(observations, exposition)
             names = plan.names_request(exposition, family) if family else None
-            if names is not None:
-                planned.append(names)
-        index += 1
+            planned += [names] if names else []
     return None
 
 
 def _evaluate(check: Check, observations: Observations) -> Verdict:
     try:
         return check.evaluate(observations)
+    except Settled as settled:
+        return settled.verdict
     except Exception as err:  # a bug here must not hide the other checks' results
         # The reason tells users; the traceback is for whoever configures logging.
         log.debug("check %s could not be evaluated", check.id, exc_info=True)
@@ -182,14 +164,14 @@ def run(options: Options) -> Report:
     )
     observations = Observations(token_given=options.token is not None)
     stopped = _send_all(probe, spec, observations)
-    unreachable = bool(observations.exchanges) and observations.all()[0].response is None
-    results = []
-    for check in catalogue(spec):
-        if unreachable and check.id != "http.reachable":
-            verdict = Verdict.skipped(UNREACHED)
-        else:
-            verdict = _evaluate(check, observations)
-        results.append(Result(check, verdict))
+    first = next(iter(observations.exchanges.values()), None)
+    unreachable = first is not None and first.response is None
+    results = [
+        Result(check, Verdict.skipped(UNREACHED))
+        if unreachable and check.id != "http.reachable"
+        else Result(check, _evaluate(check, observations))
+        for check in catalogue(spec)
+    ]
     return Report(
         url=options.url,
         spec_title=spec.title,

@@ -7,6 +7,7 @@ JSON pointers into the carried openapi.yaml, so a report names the rule it appli
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -23,6 +24,7 @@ SPEC_NAME = "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # The document is registered under this URI so that schema pointers resolve in it.
 SPEC_URI = "urn:influxdb-sysinfo:openapi"
+ERROR_SCHEMA_POINTER = "#/components/schemas/Error"
 
 
 def pointer(*parts: str) -> str:
@@ -41,8 +43,7 @@ class Declared:
 
     @property
     def content(self) -> dict[str, dict[str, Any]]:
-        content: dict[str, dict[str, Any]] = self.node.get("content") or {}
-        return content
+        return dict(self.node.get("content") or {})
 
     def headers(self) -> Iterator[tuple[str, dict[str, Any], str]]:
         """(name, resolved header object, its pointer) for each declared header."""
@@ -53,8 +54,7 @@ class Declared:
     def schema_pointer(self, media_type: str) -> str | None:
         if "schema" not in self.content.get(media_type, {}):
             return None
-        escaped = media_type.replace("~", "~0").replace("/", "~1")
-        return f"{self.pointer}/content/{escaped}/schema"
+        return self.pointer + pointer("content", media_type, "schema")[1:]
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,7 @@ class Operation:
     @property
     def slug(self) -> str:
         """The operation's part of a check id: `get_metrics` / `GetMetrics` -> `get-metrics`."""
-        words: list[str] = []
-        for char in self.id:
-            if char.isupper() and words and words[-1] not in ("-", "_"):
-                words.append("-")
-            words.append("-" if char == "_" else char.lower())
-        return "".join(words)
+        return re.sub(r"(?<=[^-_])([A-Z])", r"-\1", self.id).replace("_", "-").lower()
 
     def responses(self) -> Iterator[Declared]:
         for key, node in (self.node.get("responses") or {}).items():
@@ -97,10 +92,8 @@ class Operation:
 
     def covering(self, status: int) -> Declared | None:
         """The declared response that covers `status`, `default` included."""
-        found = self.declared(status)
-        if found is not None:
-            return found
-        return next((d for d in self.responses() if d.key == "default"), None)
+        default = next((d for d in self.responses() if d.key == "default"), None)
+        return self.declared(status) or default
 
     def parameters(self) -> Iterator[Parameter]:
         path_item = self.spec.document["paths"][self.path]
@@ -110,9 +103,6 @@ class Operation:
                 node, where = self.spec.locate(raw, f"{owner_pointer}/parameters/{index}")
                 yield Parameter(node["name"], node["in"], where, node)
 
-    def success_statuses(self) -> list[str]:
-        return [d.key for d in self.responses() if d.key[:1] in ("1", "2", "3")]
-
 
 class Spec:
     """An OpenAPI 3.0 document: its operations, and validation of instances against it."""
@@ -121,10 +111,21 @@ class Spec:
         if not str(document.get("openapi", "")).startswith("3.0"):
             raise ValueError(f"{source}: only OpenAPI 3.0 documents are supported")
         self.document = document
-        self.source = source
         resource: Resource[Any] = DRAFT4.create_resource(document)
         self._registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
-        self._operations = self._find_operations()
+        self._operations = [
+            Operation(
+                str(node.get("operationId") or f"{method}{path}"),
+                method.upper(),
+                path,
+                pointer("paths", path, method),
+                node,
+                self,
+            )
+            for path, item in document.get("paths", {}).items()
+            for method in HTTP_METHODS
+            if isinstance(node := item.get(method), dict)
+        ]
 
     @property
     def title(self) -> str:
@@ -133,23 +134,8 @@ class Spec:
     def operations(self) -> list[Operation]:
         return list(self._operations)
 
-    def operations_by_id(self) -> dict[str, Operation]:
-        return {operation.id: operation for operation in self._operations}
-
-    def _find_operations(self) -> list[Operation]:
-        found = []
-        for path, item in self.document.get("paths", {}).items():
-            for method in HTTP_METHODS:
-                node = item.get(method)
-                if isinstance(node, dict):
-                    op_pointer = pointer("paths", path, method)
-                    op_id = str(node.get("operationId") or f"{method}{path}")
-                    found.append(Operation(op_id, method.upper(), path, op_pointer, node, self))
-        return found
-
     def methods_of(self, path: str) -> list[str]:
-        item = self.document.get("paths", {}).get(path, {})
-        return [method.upper() for method in HTTP_METHODS if isinstance(item.get(method), dict)]
+        return [op.method for op in self._operations if op.path == path]
 
     def operation_for(self, path: str, method: str) -> Operation | None:
         """The operation serving `method path`; a HEAD without its own operation is
@@ -161,10 +147,7 @@ class Spec:
 
     def resolve(self, node: Any) -> dict[str, Any]:
         """`node` with local `$ref`s followed."""
-        while isinstance(node, dict) and "$ref" in node:
-            node = self.at(node["$ref"])
-        resolved: dict[str, Any] = node if isinstance(node, dict) else {}
-        return resolved
+        return self.locate(node, "")[0]
 
     def locate(self, node: Any, where: str) -> tuple[dict[str, Any], str]:
         """`node` (found at pointer `where`) with `$ref`s followed, and the pointer of
@@ -186,16 +169,10 @@ class Spec:
         validator = OAS30Validator({"$ref": SPEC_URI + schema_pointer}, registry=self._registry)
         return list(validator.iter_errors(instance))
 
-    def error_schema_pointer(self) -> str:
-        return pointer("components", "schemas", "Error")
-
     def error_codes(self) -> tuple[list[str], str]:
         """The enum of the Error schema's `code`, and where it is declared."""
-        code = self.at(self.error_schema_pointer())["properties"]["code"]
-        where = self.error_schema_pointer() + "/properties/code"
-        while "enum" not in code and "$ref" in code:
-            where = code["$ref"]
-            code = self.at(where)
+        where = ERROR_SCHEMA_POINTER + "/properties/code"
+        code, where = self.locate(self.at(where), where)
         return [str(value) for value in code.get("enum", [])], where + "/enum"
 
 
