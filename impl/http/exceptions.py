@@ -45,12 +45,10 @@ def as_influx_error(exc: Exception) -> InfluxError:
 def bounded(error: InfluxError, redactor: Redactor) -> InfluxError:
     """`error` with its message masked, then cut to MESSAGE_LIMIT characters."""
     message = redactor.text(error.message)
-    if len(message) <= MESSAGE_LIMIT:
-        return error if message == error.message else _with_message(error, message)
-    return _with_message(error, message[: MESSAGE_LIMIT - len(CUT_MARKER)] + CUT_MARKER)
-
-
-def _with_message(error: InfluxError, message: str) -> InfluxError:
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - len(CUT_MARKER)] + CUT_MARKER
+    if message == error.message:
+        return error
     return InfluxError(error.code, message, error.status, error.allow)
 
 

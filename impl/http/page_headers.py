@@ -55,13 +55,6 @@ def policy(page: bytes) -> bytes:
     return text.encode()
 
 
-def _is_html(start: Message) -> bool:
-    return any(
-        name.lower() == b"content-type" and value.startswith(b"text/html")
-        for name, value in start.get("headers", ())
-    )
-
-
 @dataclass
 class PageHeaders(Layer):
     """Adds the headers above to every response under `prefix`."""
@@ -75,7 +68,8 @@ class PageHeaders(Layer):
 
         def head(start: Message) -> tuple[Message, bool]:
             headers = [*start.get("headers", ()), *FIXED_HEADERS]
-            if _is_html(start):  # its policy depends on its body: held until it is known
+            if any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers):
+                # A page's policy depends on its body: held until it is known.
                 return {**start, "headers": headers}, True
             headers.append((b"content-security-policy", policy(b"")))
             return {**start, "headers": headers}, False  # assets stream as they are

@@ -36,8 +36,10 @@ def get_metrics(zap_trace_span: str | None = None, name: list[str] | None = None
     state = current_state()
     if state.config.metrics_disabled:
         raise InfluxError("forbidden", "metrics disabled")
-    exposition = expose(state.registry, accept=flask.request.headers.get("Accept"), names=name)
-    response = flask.Response(exposition.body, status=200, content_type=exposition.content_type)
+    body, content_type = expose(
+        state.registry, accept=flask.request.headers.get("Accept"), names=name
+    )
+    response = flask.Response(body, status=200, content_type=content_type)
     # The body is gzipped on the way out when the client allows it (impl/http/compression.py).
     response.headers["Vary"] = "Accept-Encoding"
     return response
