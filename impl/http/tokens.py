@@ -45,11 +45,9 @@ class TokenChecker:
         if credential is None:
             return False
         offered = credential.encode("utf-8", "surrogateescape")
-        # Compare against every token, so the time taken does not tell which matched.
-        matched = False
-        for token in self._tokens:
-            matched |= hmac.compare_digest(offered, token)
-        return matched
+        # Compare against every token (a list, not a short-circuit), so the time taken
+        # does not tell which matched.
+        return any([hmac.compare_digest(offered, token) for token in self._tokens])
 
     def __repr__(self) -> str:
         return f"TokenChecker(tokens={len(self._tokens)})"
