@@ -336,7 +336,12 @@ def protocol_class(
     identity_headers: Headers,
 ) -> type[InfluxH11Protocol]:
     """An `InfluxH11Protocol` with these settings, for uvicorn's `http` option."""
-    settings = {**locals(), "identity_headers": tuple(identity_headers)}
+    settings = {
+        "header_timeout": header_timeout,
+        "send_timeout": send_timeout,
+        "max_connections": max_connections,
+        "identity_headers": tuple(identity_headers),
+    }
     return type("Configured", (InfluxH11Protocol,), settings)
 
 
