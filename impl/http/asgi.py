@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from starlette.types import Message, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from impl.errors import InfluxError, render
 
 # Where Connexion's routing leaves the matched operation, in scope["extensions"].
 ROUTING_EXTENSION = "connexion_routing"
+
+
+@dataclass
+class Layer:
+    """An ASGI layer: `http` handles HTTP requests, other scopes (lifespan) pass to `app`.
+    Its settings are the dataclass fields after `app` (app.py:layers() fills them)."""
+
+    app: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -71,4 +89,4 @@ async def send_error(send: Send, error: InfluxError, *, close: bool = False) -> 
     await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["header", "operation_id", "rewriting_send", "send_error"]
+__all__ = ["Layer", "header", "operation_id", "rewriting_send", "send_error"]

@@ -8,34 +8,28 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from prometheus_client.exposition import gzip_accepted
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from impl.http.asgi import header, operation_id, rewriting_send
+from impl.http.asgi import Layer, header, operation_id, rewriting_send
 
 # Level 6 is zlib's default and what Go's promhttp uses: most of the size win for a
 # fraction of level 9's CPU.
 COMPRESS_LEVEL = 6
 
 
-class GzipOperations:
+@dataclass
+class GzipOperations(Layer):
     """Compresses 200 responses of the given operations when the client accepts gzip."""
 
-    def __init__(self, app: ASGIApp, *, operations: Collection[str]) -> None:
-        self.app = app
-        self.operations = frozenset(operations)
+    operations: Collection[str]
 
-    def _wanted(self, scope: Scope) -> bool:
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         # HEAD too: its headers must be the GET's (uvicorn drops the body it is sent).
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
-            return False
-        if operation_id(scope) not in self.operations:
-            return False
-        return gzip_accepted(header(scope, b"accept-encoding") or "")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._wanted(scope):
+        wanted = scope["method"] in ("GET", "HEAD") and operation_id(scope) in self.operations
+        if not (wanted and gzip_accepted(header(scope, b"accept-encoding") or "")):
             await self.app(scope, receive, send)
             return
 

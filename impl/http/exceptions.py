@@ -14,13 +14,14 @@ of 700 names). Each is masked (the configured tokens) and then cut to
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from connexion.exceptions import ProblemException
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from impl.errors import INTERNAL_MESSAGE, InfluxError, from_status
-from impl.http.asgi import send_error
+from impl.http.asgi import Layer, send_error
 from impl.http.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -44,24 +45,18 @@ def as_influx_error(exc: Exception) -> InfluxError:
 def bounded(error: InfluxError, redactor: Redactor) -> InfluxError:
     """`error` with its message masked, then cut to MESSAGE_LIMIT characters."""
     message = redactor.text(error.message)
-    if len(message) <= MESSAGE_LIMIT:
-        return error if message == error.message else _with_message(error, message)
-    return _with_message(error, message[: MESSAGE_LIMIT - len(CUT_MARKER)] + CUT_MARKER)
-
-
-def _with_message(error: InfluxError, message: str) -> InfluxError:
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - len(CUT_MARKER)] + CUT_MARKER
+    if message == error.message:
+        return error
     return InfluxError(error.code, message, error.status, error.allow)
 
 
-class ErrorResponses:
-    def __init__(self, app: ASGIApp, *, redactor: Redactor | None = None) -> None:
-        self.app = app
-        self.redactor = redactor or Redactor(())
+@dataclass
+class ErrorResponses(Layer):
+    redactor: Redactor
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def noting_start(message: Message) -> None:

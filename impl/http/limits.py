@@ -16,10 +16,10 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from impl.errors import InfluxError
-from impl.http.asgi import send_error
+from impl.http.asgi import Layer, send_error
 from impl.http.protocol import OPEN_CONNECTIONS
 
 log = logging.getLogger(__name__)
@@ -75,46 +75,35 @@ def framing(scope: Scope) -> Framing:
     return Framing(head, content_length, chunked)
 
 
-class RequestLimits:
+@dataclass
+class RequestLimits(Layer):
     """Refuses requests beyond the configured limits; reads small bodies in full."""
 
-    def __init__(self, app: ASGIApp, *, limits: Limits) -> None:
-        self.app = app
-        self.limits = limits
+    limits: Limits
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = framing(scope)
-        error = self._check_head(scope, request)
-        if error is not None:
-            log.warning("request refused: %s", error)
-            await send_error(send, error, close=True)
-            return
-        if not request.has_body:
-            await self.app(scope, receive, send)
-            return
         try:
-            body = await self._read_body(receive)
+            self._check_head(scope, request)
+            body = await self._read_body(receive) if request.has_body else None
         except InfluxError as refused:
             log.warning("request refused: %s", refused)
             await send_error(send, refused, close=True)
             return
-        if body is None:
-            return  # the client went away; there is nobody to answer
-        await self.app(scope, _replay(body, receive), send)
+        if not request.has_body:
+            await self.app(scope, receive, send)
+        elif body is not None:  # None: the client went away; there is nobody to answer
+            await self.app(scope, _replay(body, receive), send)
 
-    def _check_head(self, scope: Scope, request: Framing) -> InfluxError | None:
+    def _check_head(self, scope: Scope, request: Framing) -> None:
         limits = self.limits
         connections = scope.get("extensions", {}).get(OPEN_CONNECTIONS)
         if isinstance(connections, int) and connections > limits.max_connections:
-            return InfluxError("unavailable", "too many open connections")
+            raise InfluxError("unavailable", "too many open connections")
         if request.head_bytes > limits.max_header_size:
-            return InfluxError("request too large", "request header fields too large", 431)
+            raise InfluxError("request too large", "request header fields too large", 431)
         if request.content_length is not None and request.content_length > limits.max_body:
-            return self._body_too_large()
-        return None
+            raise self._body_too_large()
 
     def _body_too_large(self) -> InfluxError:
         return InfluxError(

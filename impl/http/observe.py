@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from impl.http.asgi import header, operation_id
+from impl.http.asgi import Layer, header, operation_id
 from impl.http.routes import RouteTable
 from impl.metrics.http_metrics import FALLBACK_PATH, HttpMetrics
 from impl.metrics.tracing import HEADER as TRACE_HEADER
@@ -20,27 +21,16 @@ ACCESS_LOGGER = "impl.access"
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 
-class Observe:
+@dataclass
+class Observe(Layer):
     """Every response gets InfluxDB's identity headers, is counted in the HTTP metrics
     by the time the client can read it, and gets one access-log line."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        metrics: HttpMetrics,
-        routes: RouteTable,
-        identity_headers: Sequence[tuple[bytes, bytes]],
-    ) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.routes = routes
-        self.identity_headers = list(identity_headers)
+    metrics: HttpMetrics
+    routes: RouteTable
+    identity_headers: Sequence[tuple[bytes, bytes]]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Connexion's routing names the operation in here; it is read after the fact.
         scope.setdefault("extensions", {})
         started = time.perf_counter()

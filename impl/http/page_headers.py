@@ -22,10 +22,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from impl.http.asgi import rewriting_send
+from impl.http.asgi import Layer, rewriting_send
 
 POLICY = (
     "default-src 'none'; script-src 'self'{scripts}; style-src 'self'{styles}; "
@@ -54,28 +55,21 @@ def policy(page: bytes) -> bytes:
     return text.encode()
 
 
-def _is_html(start: Message) -> bool:
-    return any(
-        name.lower() == b"content-type" and value.startswith(b"text/html")
-        for name, value in start.get("headers", ())
-    )
-
-
-class PageHeaders:
+@dataclass
+class PageHeaders(Layer):
     """Adds the headers above to every response under `prefix`."""
 
-    def __init__(self, app: ASGIApp, *, prefix: str) -> None:
-        self.app = app
-        self.prefix = prefix
+    prefix: str
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
 
         def head(start: Message) -> tuple[Message, bool]:
             headers = [*start.get("headers", ()), *FIXED_HEADERS]
-            if _is_html(start):  # its policy depends on its body: held until it is known
+            if any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers):
+                # A page's policy depends on its body: held until it is known.
                 return {**start, "headers": headers}, True
             headers.append((b"content-security-policy", policy(b"")))
             return {**start, "headers": headers}, False  # assets stream as they are

@@ -51,15 +51,17 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import h11
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from impl.errors import InfluxError, render
+from impl.http.asgi import Layer
 from impl.http.framing import FramingError, StrictConnection
 
 log = logging.getLogger(__name__)
@@ -77,14 +79,13 @@ LINGER_SECONDS = 2.0
 Headers = Sequence[tuple[bytes, bytes]]
 
 
-class CountConnections:
+@dataclass
+class CountConnections(Layer):
     """Makes room, then tells the app, per request, how many connections are open."""
 
-    def __init__(self, app: ASGIApp, protocol: InfluxH11Protocol) -> None:
-        self.app = app
-        self.protocol = protocol
+    protocol: InfluxH11Protocol
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.protocol.make_room()
         scope.setdefault("extensions", {})[OPEN_CONNECTIONS] = self.protocol.open_connections()
         await self.app(scope, receive, send)
@@ -122,8 +123,7 @@ class InfluxH11Protocol(H11Protocol):
         self.conn = StrictConnection(h11.SERVER, head_limit)
         self.read_ahead = max(READ_AHEAD_BYTES, 2 * head_limit)
         self.app = CountConnections(self.app, self)
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._send_timer: asyncio.TimerHandle | None = None
+        self._timers: dict[str, asyncio.TimerHandle] = {}  # "header" and "send"
         self._next_request_waits = False
         self._lingering = False
         self.idle_since = time.monotonic()
@@ -131,22 +131,22 @@ class InfluxH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.flow = BoundedFlow(transport, self._waiting_input, self.read_ahead)
-        self._arm_header_timer()
+        self._start_timer("header", self.header_timeout, self._on_header_timeout)
         self.make_room()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        self._cancel_send_timer()
+        self._stop_timers("header", "send")
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return  # after a refusal: read only to be dropped
-        if self._header_timer is None and self.conn.their_state is h11.IDLE:
-            self._arm_header_timer()  # the first bytes of the next request head
+        if "header" not in self._timers and self.conn.their_state is h11.IDLE:
+            # The first bytes of the next request head.
+            self._start_timer("header", self.header_timeout, self._on_header_timeout)
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
-            self._cancel_header_timer()  # the head is complete, or the connection failed
+            self._stop_timers("header")  # the head is complete, or the connection failed
         if not self._lingering and self._waiting_input() > self.read_ahead:
             self.flow.pause_reading()
 
@@ -157,12 +157,12 @@ class InfluxH11Protocol(H11Protocol):
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        if self._send_timer is None:
-            self._send_timer = self.loop.call_later(self.send_timeout, self._on_send_timeout)
+        if "send" not in self._timers:
+            self._start_timer("send", self.send_timeout, self._on_send_timeout)
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        self._cancel_send_timer()
+        self._stop_timers("send")
         if self._next_request_waits:
             self._next_request_waits = False
             self.on_response_complete()
@@ -176,7 +176,7 @@ class InfluxH11Protocol(H11Protocol):
         super().on_response_complete()
 
     def _on_send_timeout(self) -> None:
-        self._send_timer = None
+        self._timers.pop("send", None)
         if self.transport.is_closing() or not self.flow.write_paused:
             return
         log.warning(
@@ -190,28 +190,32 @@ class InfluxH11Protocol(H11Protocol):
         )
         self.transport.abort()  # drops what is buffered; close() would wait for the client
 
-    def _cancel_send_timer(self) -> None:
-        if self._send_timer is not None:
-            self._send_timer.cancel()
-            self._send_timer = None
+    def _start_timer(self, name: str, seconds: float, callback: Callable[[], None]) -> None:
+        self._stop_timers(name)
+        self._timers[name] = self.loop.call_later(seconds, callback)
+
+    def _stop_timers(self, *names: str) -> None:
+        for name in names:
+            timer = self._timers.pop(name, None)
+            if timer is not None:
+                timer.cancel()
 
     # Connections: room for requests that have arrived.
 
+    def _between_requests(self) -> bool:
+        """Open, with no request in progress (part of the next head may have arrived)."""
+        if self.closing or self.conn.their_state is not h11.IDLE:
+            return False
+        return self.cycle is None or self.cycle.response_complete
+
     def sent_nothing(self) -> bool:
         """Open, with no request in progress and no byte of a next one received."""
-        if self.closing or self._next_request_waits:
-            return False
-        if self.conn.their_state is not h11.IDLE:
-            return False
-        return (self.cycle is None or self.cycle.response_complete) and not self._waiting_input()
+        waiting = self._next_request_waits or self._waiting_input()
+        return self._between_requests() and not waiting
 
     def head_unfinished(self) -> bool:
         """Open, with part of a request head received and no request in progress."""
-        if self.closing or self.conn.their_state is not h11.IDLE:
-            return False
-        if self.cycle is not None and not self.cycle.response_complete:
-            return False
-        return bool(self._waiting_input())
+        return self._between_requests() and bool(self._waiting_input())
 
     @property
     def closing(self) -> bool:
@@ -231,15 +235,14 @@ class InfluxH11Protocol(H11Protocol):
         if excess <= 0:
             return
         others = [c for c in self.connections if c is not self and isinstance(c, InfluxH11Protocol)]
-        silent = sorted((c for c in others if c.sent_nothing()), key=lambda c: c.idle_since)
-        closed = 0
-        for connection in silent[:excess]:
+        others.sort(key=lambda c: c.idle_since)
+        silent = [c for c in others if c.sent_nothing()][:excess]
+        for connection in silent:
             connection.transport.close()
-            closed += 1
-        unfinished = sorted((c for c in others if c.head_unfinished()), key=lambda c: c.idle_since)
-        for connection in unfinished[: excess - closed]:
+        unfinished = [c for c in others if c.head_unfinished()][: excess - len(silent)]
+        for connection in unfinished:
             connection._refuse(InfluxError("unavailable", TOO_MANY_CONNECTIONS), quiet=True)
-            closed += 1
+        closed = len(silent) + len(unfinished)
         if closed:
             log.info(
                 "connections closed to make room",
@@ -262,17 +265,8 @@ class InfluxH11Protocol(H11Protocol):
         else:
             self._refuse(InfluxError("invalid", "malformed HTTP request"))
 
-    def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(self.header_timeout, self._on_header_timeout)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
     def _on_header_timeout(self) -> None:
-        self._header_timer = None
+        self._timers.pop("header", None)
         if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
             return
         if self.conn.trailing_data[0]:
@@ -319,7 +313,7 @@ class InfluxH11Protocol(H11Protocol):
         if self.transport.is_closing() or self._lingering:
             return
         self._lingering = True
-        self._cancel_header_timer()
+        self._stop_timers("header")
         if not self.transport.can_write_eof():
             self.transport.close()
             return
@@ -342,15 +336,13 @@ def protocol_class(
     identity_headers: Headers,
 ) -> type[InfluxH11Protocol]:
     """An `InfluxH11Protocol` with these settings, for uvicorn's `http` option."""
-
-    class Configured(InfluxH11Protocol):
-        pass
-
-    Configured.header_timeout = header_timeout
-    Configured.send_timeout = send_timeout
-    Configured.max_connections = max_connections
-    Configured.identity_headers = tuple(identity_headers)
-    return Configured
+    settings = {
+        "header_timeout": header_timeout,
+        "send_timeout": send_timeout,
+        "max_connections": max_connections,
+        "identity_headers": tuple(identity_headers),
+    }
+    return type("Configured", (InfluxH11Protocol,), settings)
 
 
 __all__ = ["OPEN_CONNECTIONS", "READ_AHEAD_BYTES", "InfluxH11Protocol", "protocol_class"]

@@ -12,8 +12,11 @@ are simply never written anywhere.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from impl.http.asgi import Layer
 
 LOG_MASK = "[redacted]"
 ERROR_CODE_HEADER = b"x-platform-error-code"
@@ -48,17 +51,13 @@ class Redactor:
         return f"Redactor(secrets={len(self._secrets)})"
 
 
-class RedactErrorBodies:
+@dataclass
+class RedactErrorBodies(Layer):
     """Masks the secrets in InfluxDB error bodies (those with X-Platform-Error-Code)."""
 
-    def __init__(self, app: ASGIApp, *, redactor: Redactor) -> None:
-        self.app = app
-        self.redactor = redactor
+    redactor: Redactor
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         is_error = False
 
         async def masking_send(message: Message) -> None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from impl.errors import InfluxError
-from impl.http.asgi import send_error
+from impl.http.asgi import Layer, send_error
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +73,14 @@ class RouteTable:
         return tuple(sorted(self._routes.get(origin_path(path), ())))
 
 
-class Routes:
+@dataclass
+class Routes(Layer):
     """404 for unknown paths, 405 with Allow for methods a path does not serve; HEAD
     on a GET operation runs the GET (uvicorn, which still sees HEAD, drops the body)."""
 
-    def __init__(self, app: ASGIApp, *, table: RouteTable) -> None:
-        self.app = app
-        self.table = table
+    table: RouteTable
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
         served_as = self.table.served_as(path, method)
         if served_as is None:

@@ -13,30 +13,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection
+from dataclasses import dataclass, field
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from impl.errors import InfluxError
-from impl.http.asgi import operation_id, send_error
+from impl.http.asgi import Layer, operation_id, send_error
 
 log = logging.getLogger(__name__)
 
 BUSY_MESSAGE = "too many scrapes in progress, try again"
 
 
-class ScrapeSlots:
-    def __init__(
-        self, app: ASGIApp, *, operations: Collection[str], concurrent: int, queued: int
-    ) -> None:
-        self.app = app
-        self.operations = frozenset(operations)
-        self.concurrent = concurrent
-        self.queued = queued
-        self._slots = asyncio.Semaphore(concurrent)
-        self._waiting = 0
+@dataclass
+class ScrapeSlots(Layer):
+    operations: Collection[str]
+    concurrent: int
+    queued: int
+    _waiting: int = field(default=0, init=False)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or operation_id(scope) not in self.operations:
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.concurrent)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if operation_id(scope) not in self.operations:
             await self.app(scope, receive, send)
             return
         if self._slots.locked() and self._waiting >= self.queued:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from impl.errors import InfluxError
-from impl.http.asgi import header, operation_id, send_error
+from impl.http.asgi import Layer, header, operation_id, send_error
 
 log = logging.getLogger(__name__)
 
@@ -44,37 +45,31 @@ class TokenChecker:
         if credential is None:
             return False
         offered = credential.encode("utf-8", "surrogateescape")
-        # Compare against every token, so the time taken does not tell which matched.
-        matched = False
-        for token in self._tokens:
-            matched |= hmac.compare_digest(offered, token)
-        return matched
+        # Compare against every token (a list, not a short-circuit), so the time taken
+        # does not tell which matched.
+        return any([hmac.compare_digest(offered, token) for token in self._tokens])
 
     def __repr__(self) -> str:
         return f"TokenChecker(tokens={len(self._tokens)})"
 
 
-class TokenGate:
+@dataclass
+class TokenGate(Layer):
     """401 for a protected operation without a valid token (after Connexion's routing,
     which names the operation)."""
 
-    def __init__(self, app: ASGIApp, *, tokens: TokenChecker, protected: frozenset[str]) -> None:
-        self.app = app
-        self.tokens = tokens
-        self.protected = protected
+    tokens: TokenChecker
+    protected: frozenset[str]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            operation = operation_id(scope)
-            if operation in self.protected and not self.tokens.accepts(
-                header(scope, b"authorization")
-            ):
-                log.warning(
-                    "rejected request without a valid token",
-                    extra={"fields": {"operation": operation}},
-                )
-                await send_error(send, InfluxError("unauthorized", "unauthorized access"))
-                return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        operation = operation_id(scope)
+        if operation in self.protected and not self.tokens.accepts(header(scope, b"authorization")):
+            log.warning(
+                "rejected request without a valid token",
+                extra={"fields": {"operation": operation}},
+            )
+            await send_error(send, InfluxError("unauthorized", "unauthorized access"))
+            return
         await self.app(scope, receive, send)
 
 

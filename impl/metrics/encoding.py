@@ -73,10 +73,6 @@ def _encode_generic(family: Metric, wanted: frozenset[str] | None) -> bytes:
     return generate_latest(_Single(family))
 
 
-def _is_fast(collector: object) -> bool:
-    return type(collector) in FAST_TYPES
-
-
 class _Labels:
     """The label names of one wrapper, escaped and in the order the format sorts them."""
 
@@ -211,10 +207,7 @@ class EncodedFamily(ABC):
 
 def _collected(collector: Collector) -> Iterable[Metric | EncodedFamily]:
     text_families = getattr(collector, "text_families", None)
-    if text_families is not None:
-        families: Iterable[Metric | EncodedFamily] = text_families()
-        return families
-    return collector.collect()
+    return collector.collect() if text_families is None else text_families()
 
 
 def _sources(registry: Collector) -> list[tuple[str, Any]]:
@@ -227,7 +220,7 @@ def _sources(registry: Collector) -> list[tuple[str, Any]]:
         collectors = [registry]
     sources: list[tuple[str, Any]] = []
     for collector in collectors:
-        if _is_fast(collector):
+        if type(collector) in FAST_TYPES:
             sources.append((collector._name, collector))  # type: ignore[attr-defined]
         else:
             sources.extend((family.name, family) for family in _collected(collector))

@@ -7,8 +7,7 @@ gzip is applied later, outside response validation (impl/http/compression.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -24,13 +23,6 @@ OPENMETRICS = "application/openmetrics-text"
 # Media ranges served as the text format. application/json is here because InfluxDB's
 # own clients ask /metrics for JSON and expect the text (influxd ignores Accept).
 TEXT_RANGES = frozenset({TEXT, "text/*", "*/*", "application/json", "application/*"})
-
-
-@dataclass(frozen=True)
-class Choice:
-    media_type: str  # TEXT or OPENMETRICS
-    encoder: Callable[[Collector], bytes]
-    content_type: str
 
 
 def _parse_accept(header: str) -> Iterator[tuple[str, float]]:
@@ -50,15 +42,15 @@ def _parse_accept(header: str) -> Iterator[tuple[str, float]]:
         yield media.lower(), quality
 
 
-def negotiate(accept: str | None) -> Choice:
-    """The format a client gets: the one it weights highest, text on ties.
+def negotiate(accept: str | None) -> str:
+    """The format a client gets (TEXT or OPENMETRICS): the one it weights highest, text on ties.
 
     No Accept header, or one with any media range we serve as text, gets text 0.0.4
     (influxd's only format); OpenMetrics only when the client prefers it. When nothing
     acceptable is left, the request fails with 406.
     """
     if not accept or not accept.strip():
-        return _choice(TEXT)
+        return TEXT
     # (q, 1 for text: ties between formats go to text, whatever the order, format)
     best: tuple[float, int, str] | None = None
     for media, quality in _parse_accept(accept):
@@ -77,12 +69,7 @@ def negotiate(accept: str | None) -> Choice:
         raise InfluxError(
             "invalid", f"/metrics serves {TEXT} and {OPENMETRICS}, not {accept!r}", status=406
         )
-    return _choice(best[2])
-
-
-def _choice(media_type: str) -> Choice:
-    encoder, content_type = choose_encoder(media_type)
-    return Choice(media_type, encoder, content_type)
+    return best[2]
 
 
 class FamilyView(Collector):
@@ -108,20 +95,14 @@ class FamilyView(Collector):
             yield family
 
 
-@dataclass(frozen=True)
-class Exposition:
-    body: bytes
-    content_type: str
-
-
 def expose(
     registry: Collector, *, accept: str | None, names: Iterable[str] | None = None
-) -> Exposition:
-    """Encode `registry` in the format negotiated for an Accept header."""
-    choice = negotiate(accept)
-    if choice.media_type == TEXT:
-        # The bytes choice.encoder(FamilyView(...)) would give, several times faster
+) -> tuple[bytes, str]:
+    """`registry` encoded in the format negotiated for an Accept header, and its content type."""
+    media_type = negotiate(accept)
+    encoder, content_type = choose_encoder(media_type)
+    if media_type == TEXT:
+        # The bytes encoder(FamilyView(...)) would give, several times faster
         # (impl/metrics/encoding.py; equality: tests/test_encoding.py; speed: bench/results/).
-        return Exposition(encode_text(registry, names), choice.content_type)
-    view = FamilyView(registry, names, drop_created=False)
-    return Exposition(choice.encoder(view), choice.content_type)
+        return encode_text(registry, names), content_type
+    return encoder(FamilyView(registry, names, drop_created=False)), content_type

@@ -43,6 +43,9 @@ class SeriesLimit:
         if labels in self._admitted:
             record()
             return True
+        return self._admit_new(labels, record)
+
+    def _admit_new(self, labels: LabelSet, record: Callable[[], None]) -> bool:
         with self._lock:
             admitted = labels in self._admitted or len(self._admitted) < self.limit
             if admitted:
@@ -79,10 +82,7 @@ class SharedSeriesLimit(SeriesLimit):
         self._label_names = tuple(label_names)
         self._final: frozenset[LabelSet] | None = None
 
-    def admit(self, labels: LabelSet, record: Callable[[], None]) -> bool:
-        if labels in self._admitted:
-            record()
-            return True
+    def _admit_new(self, labels: LabelSet, record: Callable[[], None]) -> bool:
         if self._final is not None and labels not in self._final:
             return False
         try:

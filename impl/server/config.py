@@ -21,6 +21,7 @@ ENV_PREFIX = "INFLUXDB_SYSINFO_"
 TOKENS_ENV = ENV_PREFIX + "TOKENS"  # comma-separated; the one setting without a flag
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("logfmt", "json")
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 class ConfigError(ValueError):
@@ -183,24 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
-
-
 def _parse(setting_field: Field[Any], text: str) -> Any:
     meta = setting_field.metadata
     name = flag(setting_field)
     kind = str(setting_field.type)
     if kind == "bool":
-        try:
-            return _bool(text)
-        except ValueError as err:
-            raise ConfigError(f"{name}: {err}") from None
+        lowered = text.strip().lower()
+        if lowered not in TRUE + FALSE:
+            raise ConfigError(f"{name}: not a boolean: {text!r}")
+        return lowered in TRUE
     if kind == "int":
         try:
             number = int(text)

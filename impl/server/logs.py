@@ -63,17 +63,23 @@ def logfmt_value(text: str) -> str:
     return '"' + "".join(_escape_char(char) for char in text) + '"'
 
 
-class _Fields:
-    """Builds a record's fields, each masked then cut (see the module docstring)."""
+class LogfmtFormatter(logging.Formatter):
+    """A record's fields, each masked then cut (see the module docstring), as logfmt."""
 
-    def __init__(self, redactor: Redactor) -> None:
-        self.redactor = redactor
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor(())
 
     def text(self, value: object, limit: int = VALUE_LIMIT) -> str:
         return cut(self.redactor.text(str(value)), limit)
 
-    def of(self, record: logging.LogRecord, formatter: logging.Formatter) -> dict[str, object]:
+    def timestamp(self, record: logging.LogRecord) -> object:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
+
+    def fields(self, record: logging.LogRecord) -> dict[str, object]:
         fields: dict[str, object] = {
+            "ts": self.timestamp(record),
             "lvl": record.levelname.lower(),
             "logger": record.name,
             "msg": self.text(record.getMessage()),
@@ -82,32 +88,22 @@ class _Fields:
             plain = isinstance(value, bool | int | float) or value is None
             fields[key] = value if plain else self.text(value)
         if record.exc_info:
-            fields["error"] = self.text(formatter.formatException(record.exc_info), TRACEBACK_LIMIT)
+            fields["error"] = self.text(self.formatException(record.exc_info), TRACEBACK_LIMIT)
         return fields
 
+    def format(self, record: logging.LogRecord) -> str:
+        return " ".join(f"{k}={logfmt_value(str(v))}" for k, v in self.fields(record).items())
 
-class LogfmtFormatter(logging.Formatter):
-    def __init__(self, redactor: Redactor | None = None) -> None:
-        super().__init__()
-        self.fields = _Fields(redactor or Redactor(()))
+
+class JsonFormatter(LogfmtFormatter):
+    """The same fields as one JSON object, `ts` in Unix seconds."""
+
+    def timestamp(self, record: logging.LogRecord) -> object:
+        return record.created
 
     def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        fields: dict[str, object] = {"ts": f"{stamp}.{int(record.msecs):03d}Z"}
-        fields.update(self.fields.of(record, self))
-        return " ".join(f"{key}={logfmt_value(str(value))}" for key, value in fields.items())
-
-
-class JsonFormatter(logging.Formatter):
-    def __init__(self, redactor: Redactor | None = None) -> None:
-        super().__init__()
-        self.fields = _Fields(redactor or Redactor(()))
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, object] = {"ts": record.created}
-        fields.update(self.fields.of(record, self))
         # ensure_ascii (the default) escapes every non-ASCII character, U+2028 too.
-        return json.dumps(fields)
+        return json.dumps(self.fields(record))
 
 
 class ClientNoise(logging.Filter):
