@@ -41,6 +41,7 @@ from prometheus_client.registry import Collector
 
 from impl.metrics.encoding import encode_text
 from impl.metrics.exposition import FamilyView
+from tests.support.examples import examples
 
 EXTREMES = [0.0, -0.0, 1.0, 0.1, 1e-300, 5e-324, 1e308, -1e308, 1234567.0, 1e16, 123456789012.5]
 FLOATS = st.one_of(st.floats(), st.sampled_from(EXTREMES + [math.inf, -math.inf, math.nan]))
@@ -192,14 +193,14 @@ def reference(registry: Collector, names: list[str] | None) -> bytes:
     return generate_latest(FamilyView(registry, names, drop_created=True))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(registries())
 def test_byte_identical_to_generate_latest(built: tuple[CollectorRegistry, list[str]]) -> None:
     registry, _ = built
     assert encode_text(registry) == reference(registry, None)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(registries(), st.data())
 def test_name_filter_byte_identical(
     built: tuple[CollectorRegistry, list[str]], data: st.DataObject
@@ -228,7 +229,7 @@ def comparable(body: bytes, drop_created: bool) -> list[tuple[object, ...]]:
     return sorted(result, key=lambda family: str(family[0]))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(registries())
 def test_parses_to_generate_latest_families(built: tuple[CollectorRegistry, list[str]]) -> None:
     registry, _ = built

@@ -22,6 +22,7 @@ from impl.client.lineprotocol import (
     go_float,
     to_line_protocol,
 )
+from tests.support.examples import examples
 from tests.support.live import LiveServer
 from tests.support.lp_parser import LineProtocolError, parse_line, parse_lines
 
@@ -176,7 +177,7 @@ def test_strict_reader_rejects_broken_lines() -> None:
 TAG_TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=30)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(measurement=TAG_TEXT, value=TAG_TEXT, key=TAG_TEXT)
 def test_any_text_gives_a_well_formed_line(measurement: str, value: str, key: str) -> None:
     point = Point(measurement, (("tag", value),), ((key, 1.0),), NOW_NS)

@@ -30,6 +30,7 @@ from impl.metrics.exposition import FamilyView
 from impl.scaleout.directory import ARCHIVE_NAME
 from impl.scaleout.fold import fold_process
 from impl.scaleout.multiprocess import DirectoryCollector
+from tests.support.examples import examples
 from tests.support.mpfiles import prometheus_client_text, writing_as
 
 GAUGE_MODES = sorted(Gauge._MULTIPROC_MODES)
@@ -135,7 +136,7 @@ def served_text(collector: DirectoryCollector) -> bytes:
     return text
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     defs=st.lists(definitions, min_size=1, max_size=4),
     data=st.data(),
