@@ -21,7 +21,8 @@ ENV_PREFIX = "INFLUXDB_SYSINFO_"
 TOKENS_ENV = ENV_PREFIX + "TOKENS"  # comma-separated; the one setting without a flag
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("logfmt", "json")
-TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")  # "": an empty environment twin means off
 
 
 class ConfigError(ValueError):
@@ -190,9 +191,9 @@ def _parse(setting_field: Field[Any], text: str) -> Any:
     kind = str(setting_field.type)
     if kind == "bool":
         lowered = text.strip().lower()
-        if lowered not in TRUE + FALSE:
+        if lowered not in TRUE_WORDS + FALSE_WORDS:
             raise ConfigError(f"{name}: not a boolean: {text!r}")
-        return lowered in TRUE
+        return lowered in TRUE_WORDS
     if kind == "int":
         try:
             number = int(text)

@@ -63,8 +63,9 @@ def logfmt_value(text: str) -> str:
     return '"' + "".join(_escape_char(char) for char in text) + '"'
 
 
-class LogfmtFormatter(logging.Formatter):
-    """A record's fields, each masked then cut (see the module docstring), as logfmt."""
+class _FieldsFormatter(logging.Formatter):
+    """A record's fields, each masked then cut (see the module docstring); the
+    subclasses write the timestamp and the line."""
 
     def __init__(self, redactor: Redactor | None = None) -> None:
         super().__init__()
@@ -74,8 +75,7 @@ class LogfmtFormatter(logging.Formatter):
         return cut(self.redactor.text(str(value)), limit)
 
     def timestamp(self, record: logging.LogRecord) -> object:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        return f"{stamp}.{int(record.msecs):03d}Z"
+        raise NotImplementedError
 
     def fields(self, record: logging.LogRecord) -> dict[str, object]:
         fields: dict[str, object] = {
@@ -91,12 +91,18 @@ class LogfmtFormatter(logging.Formatter):
             fields["error"] = self.text(self.formatException(record.exc_info), TRACEBACK_LIMIT)
         return fields
 
+
+class LogfmtFormatter(_FieldsFormatter):
+    def timestamp(self, record: logging.LogRecord) -> object:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         return " ".join(f"{k}={logfmt_value(str(v))}" for k, v in self.fields(record).items())
 
 
-class JsonFormatter(LogfmtFormatter):
-    """The same fields as one JSON object, `ts` in Unix seconds."""
+class JsonFormatter(_FieldsFormatter):
+    """One JSON object per line, `ts` in Unix seconds."""
 
     def timestamp(self, record: logging.LogRecord) -> object:
         return record.created
