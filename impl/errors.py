@@ -1,10 +1,7 @@
 """InfluxDB errors and their one renderer: `{"code": ..., "message": ...}` with
-X-Platform-Error-Code, as influxd writes them.
-
-Every layer that answers with an error (the h11 protocol, the ASGI layers, the
-handlers) builds an `InfluxError` and renders it here, so the body, headers and
-code/status pairs cannot differ between them.
-"""
+X-Platform-Error-Code, as influxd writes them. Every layer that answers with an error
+(the h11 protocol, the ASGI layers, the handlers) renders an `InfluxError` here, so
+bodies, headers and code/status pairs cannot differ between them."""
 
 from __future__ import annotations
 
@@ -83,14 +80,3 @@ def render(error: InfluxError) -> tuple[int, list[tuple[str, str]], bytes]:
     if error.allow:
         headers.append(("Allow", ", ".join(error.allow)))
     return error.status, headers, body
-
-
-__all__ = [
-    "CODE_OF_STATUS",
-    "INTERNAL_MESSAGE",
-    "JSON_CONTENT_TYPE",
-    "STATUS_OF_CODE",
-    "InfluxError",
-    "from_status",
-    "render",
-]

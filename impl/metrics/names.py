@@ -18,6 +18,3 @@ def selects(wanted: frozenset[str] | None, family_name: str, sample_names: Itera
     if wanted is None or family_name in wanted:
         return True
     return any(name in wanted for name in sample_names)
-
-
-__all__ = ["selects", "wanted_names"]

@@ -109,6 +109,3 @@ class SharedSeriesLimit(SeriesLimit):
     def _recorded_now(self) -> set[LabelSet]:
         every = self._recorded.label_sets(self._family, self._label_names)
         return {labels for labels in every if not self._is_overflow(labels)}
-
-
-__all__ = ["LabelSet", "RecordedLabelSets", "SeriesLimit", "SharedSeriesLimit"]

@@ -1,14 +1,12 @@
 """The browsable API docs: Swagger UI, served offline, fed the spec with its $refs intact.
 
-Connexion 3.3 serves /openapi.json and /openapi.yaml from the spec *after* resolving
-every $ref in place. The HealthCheck schema refers to itself (`checks` is a list of
-HealthCheck), so the resolved spec is a cyclic structure: both documents fail with a
-500 ("Circular reference detected" / RecursionError; spec-first/connexion#2095). So
-Connexion's own spec documents are switched off here, and Swagger UI gets the spec
-through its config document (/ui/swagger-ui-config.json, `spec` key) as written, with
-the $refs unresolved: Swagger UI resolves them itself, lazily, and a recursive schema
-is no problem for it. The page's assets come from the swagger_ui_bundle package, and
-`validatorUrl` is null in Connexion's page template: nothing is fetched from elsewhere.
+Connexion 3.3 serves /openapi.json and .yaml after resolving every $ref in place; the
+HealthCheck schema refers to itself (`checks`), so both fail with a 500 ("Circular
+reference detected" / RecursionError; spec-first/connexion#2095). They are switched off,
+and Swagger UI gets the spec with its $refs unresolved in its config document
+(/ui/swagger-ui-config.json, `spec` key) and resolves them itself, lazily. The assets come
+from swagger_ui_bundle and `validatorUrl` is null in Connexion's page template: nothing
+is fetched from elsewhere.
 """
 
 from __future__ import annotations
@@ -22,8 +20,6 @@ import connexion
 import flask
 import yaml
 from connexion.options import SwaggerUIOptions
-
-__all__ = ["DOCS_PATH", "SPEC_JSON_PATH", "SPEC_YAML_PATH", "add_spec_routes", "swagger_ui_options"]
 
 DOCS_PATH = "/ui"  # Connexion's default; the page itself is /ui/
 # Where Connexion would serve its (resolved, and here broken) documents.

@@ -9,10 +9,8 @@ from typing import Any
 from impl.http.protocol import protocol_class
 from impl.server.config import Config, ConfigError
 
-Headers = list[tuple[bytes, bytes]]
 
-
-def identity_headers(config: Config) -> Headers:
+def identity_headers(config: Config) -> list[tuple[bytes, bytes]]:
     """The headers influxd sets on every response, refusals included."""
     return [
         (b"x-influxdb-build", config.build.encode("latin-1")),
@@ -54,8 +52,7 @@ def listen(config: Config) -> socket.socket:
     try:
         return socket.create_server((config.host, config.port), family=family, backlog=2048)
     except OSError as err:
-        # Python appends "(while attempting to bind on address ...)": the address is
-        # already in the message.
+        # Python appends "(while attempting to bind on address ...)": ours names it already.
         reason = (err.strerror or str(err)).split(" (while attempting", 1)[0].lower()
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {reason}") from err
 
@@ -64,6 +61,3 @@ def bound_address(listener: socket.socket) -> str:
     """host:port as bound, so that `--port 0` tells which port it got."""
     host, port = listener.getsockname()[:2]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-__all__ = ["bound_address", "identity_headers", "listen", "uvicorn_options"]
