@@ -1,11 +1,7 @@
 """Service configuration: one table, the `Config` fields, from which the flags, their
-environment twins, the defaults, `--help` and the README's table all come.
-
-Each setting is a field declared with `setting(...)`: its default, its help text and
-the range or choices it accepts. Values are read as text (a flag wins over its
-environment twin `INFLUXDB_SYSINFO_<FLAG>`, which wins over the default) and checked
-in one place, so a bad value gets the same message from either source.
-"""
+environment twins, the defaults, `--help` and the README's table all come. Values are
+read as text (a flag wins over its environment twin `INFLUXDB_SYSINFO_<FLAG>`, which wins
+over the default) and checked in one place: a bad value gets one message from either."""
 
 from __future__ import annotations
 
@@ -13,14 +9,13 @@ import argparse
 import os
 import stat
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "INFLUXDB_SYSINFO_"
 TOKENS_ENV = ENV_PREFIX + "TOKENS"  # comma-separated; the one setting without a flag
 LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("logfmt", "json")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")  # "": an empty environment twin means off
 
@@ -35,12 +30,11 @@ def setting(
     *,
     low: int | None = None,
     high: int | None = None,
-    choices: Sequence[str] = (),
+    choices: tuple[str, ...] = (),
     shown_default: str | None = None,
 ) -> Any:
     """A configurable field: a flag `--name-with-dashes` and its environment twin."""
-    meta = {"help": help, "low": low, "high": high, "choices": tuple(choices)}
-    meta["shown_default"] = shown_default
+    meta = {"help": help, "low": low, "high": high, "choices": choices, "shown": shown_default}
     return field(default=default, metadata=meta)
 
 
@@ -60,8 +54,7 @@ class Config:
         "0700 and wiped at start; the instance removes what it created at exit",
         shown_default="a new temporary directory",
     )
-    # gunicorn's own names and meaning: a worker that has answered this many requests
-    # is replaced, so that slow leaks in a worker never outlive it.
+    # gunicorn's own names and meaning: slow leaks in a worker never outlive it.
     max_requests: int = setting(
         0,
         "with --workers > 1: a worker is replaced after answering this many requests "
@@ -92,7 +85,7 @@ class Config:
         False, "in token-protected mode, also require a token on /health, /ready and /ping"
     )
     log_level: str = setting("info", "least severe level logged", choices=LOG_LEVELS)
-    log_format: str = setting("logfmt", "log line format", choices=LOG_FORMATS)
+    log_format: str = setting("logfmt", "log line format", choices=("logfmt", "json"))
     # 16 KiB of request head is h11's own default, and Node's.
     max_header_size: int = setting(
         16 * 1024, "bytes of request line and headers accepted; more: 431", low=1024, high=2**20
@@ -138,8 +131,7 @@ class Config:
         low=0,
         high=10_000,
     )
-    # Never a flag: read from token_file or TOKENS_ENV. Kept out of repr so that a
-    # logged or printed Config never shows a secret.
+    # Never a flag: from token_file or TOKENS_ENV. Out of repr: no printed Config shows one.
     tokens: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -161,11 +153,9 @@ def env_name(setting_field: Field[Any]) -> str:
 
 def shown_default(setting_field: Field[Any], markdown: bool = False) -> str:
     """The default as words (`shown_default`) or as the value, code-quoted in markdown."""
-    shown = setting_field.metadata["shown_default"]
-    if shown is not None:
-        return str(shown)
-    default = setting_field.default
-    text = "off" if default is False else str(default)
+    if setting_field.metadata["shown"] is not None:
+        return str(setting_field.metadata["shown"])
+    text = "off" if setting_field.default is False else str(setting_field.default)
     return f"`{text}`" if markdown else text
 
 
@@ -237,10 +227,9 @@ def load_config(
             values[each.name] = _parse(each, text)
     config = Config(**values)
     if config.token_file is not None:
-        tokens = read_token_file(config.token_file)
-    else:
-        tokens = tuple(t.strip() for t in env.get(TOKENS_ENV, "").split(",") if t.strip())
-    return Config(**{**values, "tokens": tokens})
+        return replace(config, tokens=read_token_file(config.token_file))
+    tokens = (token.strip() for token in env.get(TOKENS_ENV, "").split(","))
+    return replace(config, tokens=tuple(token for token in tokens if token))
 
 
 def markdown_table() -> str:
