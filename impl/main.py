@@ -35,17 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:  # bad flags, state dir, multiproc dir, port in use
         print(f"influxdb-sysinfo: {err}", file=sys.stderr)
         return 2
-    address = bound_address(listener)
-    log.info(
-        "starting",
-        extra={
-            "fields": {
-                "address": address,
-                "instance_id": state.instance_id,
-                "token_protected": config.token_protected,
-            }
-        },
-    )
+    fields = {
+        "address": bound_address(listener),
+        "instance_id": state.instance_id,
+        "token_protected": config.token_protected,
+    }
+    log.info("starting", extra={"fields": fields})
     server = uvicorn.Server(uvicorn.Config(create_app(config, state), **uvicorn_options(config)))
     # uvicorn drains in-flight requests on SIGTERM, then restores the handler it found
     # and raises the signal again; this one turns that into a clean exit 0.

@@ -27,7 +27,6 @@ HEALTH_MESSAGE = "ready for queries and writes"
 
 
 def json_response(model: object, status: int = 200) -> flask.Response:
-    """A generated model as compact JSON, with influxd's content type."""
     body = json.dumps(model, cls=JSONEncoder, separators=(",", ":"))
     return flask.Response(body, status=status, content_type=JSON_CONTENT_TYPE)
 
@@ -36,9 +35,8 @@ def get_metrics(zap_trace_span: str | None = None, name: list[str] | None = None
     state = current_state()
     if state.config.metrics_disabled:
         raise InfluxError("forbidden", "metrics disabled")
-    body, content_type = expose(
-        state.registry, accept=flask.request.headers.get("Accept"), names=name
-    )
+    accept = flask.request.headers.get("Accept")
+    body, content_type = expose(state.registry, accept=accept, names=name)
     response = flask.Response(body, status=200, content_type=content_type)
     # The body is gzipped on the way out when the client allows it (impl/http/compression.py).
     response.headers["Vary"] = "Accept-Encoding"
