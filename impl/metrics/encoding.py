@@ -1,20 +1,16 @@
-"""The text format 0.0.4 as /metrics serves it, byte for byte, several times faster.
-
-`encode_text(registry, names)` returns exactly the bytes of
+"""The text format 0.0.4 as /metrics serves it: exactly the bytes of
 `generate_latest(FamilyView(registry, names, drop_created=True))` (tests/test_encoding.py
-proves it over random registries). Why it exists: profiled at 1k-100k samples,
-`generate_latest` spends a third to a half of its time in `collect()`, building a
-`Sample` and a label dict per sample, and most of the rest re-sorting and re-escaping
-label sets sample by sample. For prometheus_client's own Counter, Gauge, Histogram and
-Summary this module reads each child's current value and writes its line directly,
-sorting the label names once per family: about 4x faster at 10k and 100k samples
-(bench/results/latest.md).
+proves it over random registries), about 4x faster at 10k-100k samples (bench/results/).
 
-Everything else (custom collectors, Info, Enum, subclasses, gauges with
-`set_function`, registries with target_info) goes through `generate_latest` itself,
-one family at a time, so the two paths only ever differ in speed. This module reads
-prometheus_client internals (`_metrics`, `_value`, ...); the library is pinned in
-pyproject.toml and the property test fails on any drift.
+Profiled, `generate_latest` spends a third to a half of its time in `collect()`, building
+a `Sample` and a label dict per sample, and most of the rest re-sorting and re-escaping
+label sets sample by sample. For prometheus_client's own Counter, Gauge, Histogram and
+Summary, each child's value is read and its line written directly, label names sorted
+once per family. Everything else (custom collectors, Info, Enum, subclasses, gauges with
+`set_function`, registries with target_info) goes through `generate_latest`, one family
+at a time, so the two paths only differ in speed. The internals read (`_metrics`,
+`_value`, ...) are those of the prometheus_client pinned in pyproject.toml; the property
+test fails on any drift.
 """
 
 from __future__ import annotations
@@ -182,14 +178,12 @@ def _encode_wrapper(wrapper: Any, wanted: frozenset[str] | None) -> bytes:
     if kind == "gauge" and any("_child_samples" in vars(child) for _, child in children):
         # set_function replaces a child's sampling: only collect() knows its value.
         return b"".join(_encode_generic(family, wanted) for family in wrapper.collect())
-    if kind == "counter":
-        text = _encode_single_values(wrapper, children, "_total")
-    elif kind == "gauge":
-        text = _encode_single_values(wrapper, children, "")
-    elif kind == "summary":
+    if kind == "summary":
         text = _encode_summary(wrapper, children)
-    else:
+    elif kind == "histogram":
         text = _encode_histogram(wrapper, children)
+    else:
+        text = _encode_single_values(wrapper, children, "_total" if kind == "counter" else "")
     return text.encode("utf-8")
 
 
@@ -205,11 +199,6 @@ class EncodedFamily(ABC):
         """The family's text, HELP and TYPE included; empty when `wanted` leaves it out."""
 
 
-def _collected(collector: Collector) -> Iterable[Metric | EncodedFamily]:
-    text_families = getattr(collector, "text_families", None)
-    return collector.collect() if text_families is None else text_families()
-
-
 def _sources(registry: Collector) -> list[tuple[str, Any]]:
     """(family name, wrapper or collected family) in generate_latest's order, sorted."""
     collectors: list[Collector]
@@ -223,7 +212,9 @@ def _sources(registry: Collector) -> list[tuple[str, Any]]:
         if type(collector) in FAST_TYPES:
             sources.append((collector._name, collector))  # type: ignore[attr-defined]
         else:
-            sources.extend((family.name, family) for family in _collected(collector))
+            text_families = getattr(collector, "text_families", None)
+            families = collector.collect() if text_families is None else text_families()
+            sources.extend((family.name, family) for family in families)
     # Stable, like FamilyView's sorted(): same-named families keep collection order.
     sources.sort(key=itemgetter(0))
     return sources
