@@ -21,10 +21,8 @@ class SpanContext:
 
 
 def parse_span_context(raw: bytes | str | None) -> SpanContext | None:
-    """The span context in a header value, or None when absent or malformed.
-
-    A bad value never fails a request, as in influxd: the caller just has no trace.
-    """
+    """The span context in a header value, or None when absent or malformed: as in
+    influxd, a bad value never fails a request, the caller just has no trace."""
     if not raw or len(raw) > MAX_HEADER_BYTES:
         return None
     try:

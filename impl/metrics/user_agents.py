@@ -1,9 +1,6 @@
-"""Map a User-Agent header to a name from a bounded set, for the `user_agent` label.
-
-influxd labels requests with the agent's parsed name and falls back to the whole
-header, which lets any client add series without bound. Here every header maps to
-one of the names below, `unknown` when absent, or `other`.
-"""
+"""A User-Agent header as a name from a bounded set, for the `user_agent` label: influxd
+falls back to the whole header, which lets any client add series without bound; here
+every other header is `other`, and none `unknown`."""
 
 from __future__ import annotations
 
@@ -64,7 +61,6 @@ BROWSER_MARKERS = (
 
 @lru_cache(maxsize=1024)
 def agent_name(header: str | None) -> str:
-    """The bounded label value for a User-Agent header value."""
     if header is None or not header.strip():
         return UNKNOWN
     text = header.strip()
