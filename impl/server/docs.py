@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import connexion
@@ -56,12 +57,6 @@ def add_spec_routes(app: connexion.FlaskApp, spec: Mapping[str, Any]) -> None:
     and YAML, rendered once: the spec does not change while the app runs."""
     as_json = json.dumps(spec, default=_rfc3339, indent=2).encode()
     as_yaml = yaml.safe_dump(json.loads(as_json), sort_keys=False, allow_unicode=True).encode()
-
-    def spec_json() -> flask.Response:
-        return flask.Response(as_json, content_type="application/json; charset=utf-8")
-
-    def spec_yaml() -> flask.Response:
-        return flask.Response(as_yaml, content_type="application/yaml; charset=utf-8")
-
-    app.add_url_rule(SPEC_JSON_PATH, "spec_json", spec_json, methods=["GET"])
-    app.add_url_rule(SPEC_YAML_PATH, "spec_yaml", spec_yaml, methods=["GET"])
+    for path, body, kind in ((SPEC_JSON_PATH, as_json, "json"), (SPEC_YAML_PATH, as_yaml, "yaml")):
+        view = partial(flask.Response, body, content_type=f"application/{kind}; charset=utf-8")
+        app.add_url_rule(path, f"spec_{kind}", view, methods=["GET"])
