@@ -52,10 +52,6 @@ def status_class(status: int) -> str:
     return f"{status // 100}XX"
 
 
-def overflow_labels(status: int) -> LabelSet:
-    return (HANDLER, OVERFLOW, OVERFLOW, OVERFLOW, status_class(status), OVERFLOW)
-
-
 def is_overflow(labels: LabelSet) -> bool:
     return labels[LABELS.index("method")] == OVERFLOW
 
@@ -117,7 +113,7 @@ class HttpMetrics:
         # The child is made only once admitted: making it creates its series.
         admitted = labels
         if not self.limit.admit(labels, lambda: self.requests.labels(*admitted).inc()):
-            labels = overflow_labels(status)
+            labels = (HANDLER, OVERFLOW, OVERFLOW, OVERFLOW, status_class(status), OVERFLOW)
             self.requests.labels(*labels).inc()
             self.overflow.inc()
         exemplar = {"trace_id": trace_id} if trace_id else None
