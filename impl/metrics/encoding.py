@@ -73,8 +73,7 @@ class _Labels:
     """The label names of one wrapper, escaped and in the order the format sorts them."""
 
     def __init__(self, names: Sequence[str], extra: str | None = None) -> None:
-        # generate_latest sorts each sample's labels by raw name; a family's names are
-        # fixed, so the order is worked out here once.
+        # generate_latest sorts each sample's labels by raw name; a family's are fixed: sort once.
         self.order = sorted(range(len(names)), key=names.__getitem__)
         self.prefixes = [f'{escape_label_name(names[i])}="' for i in self.order]
         # Where `le` (a histogram's bucket label) falls among the sorted names.

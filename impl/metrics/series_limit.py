@@ -84,8 +84,7 @@ class SharedSeriesLimit(SeriesLimit):
         try:
             return self._admit_shared(labels, record)
         except OSError as err:
-            # The directory went wrong under the service: the request is still counted,
-            # under the overflow labels, and the limit still holds.
+            # The directory failed: counted under the overflow labels, the limit still holds.
             log.warning("series limit: cannot read the recorded label sets: %s", err)
             return False
 

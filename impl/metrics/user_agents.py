@@ -9,8 +9,7 @@ from functools import lru_cache
 UNKNOWN = "unknown"
 OTHER = "other"
 
-# Product tokens (the text before the first "/") recognised as they are, by their
-# lower-cased form.
+# Product tokens (the text before the first "/"), looked up by their lower-cased form.
 KNOWN_PRODUCTS = {
     name.lower(): name
     for name in (

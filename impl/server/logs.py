@@ -34,7 +34,6 @@ _ASCII_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\]')
 
 
 def cut(text: str, limit: int = VALUE_LIMIT) -> str:
-    """`text`, or its first `limit` characters and a marker saying how many went."""
     if len(text) <= limit:
         return text
     return f"{text[:limit]}...[{len(text) - limit} chars cut]"
@@ -98,27 +97,21 @@ class JsonFormatter(_FieldsFormatter):
         return json.dumps(self.fields(record, record.created))
 
 
-class ClientNoise(logging.Filter):
+def demote_client_noise(record: logging.LogRecord) -> bool:
     """Demotes to debug the error Connexion logs, then serves the request, for a query
     parameter named like a handler argument but not in the spec (`?name=x` beside
     `name[]`): error lines must mean a problem of the service, not one a client chose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR:
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            return logging.getLogger().isEnabledFor(logging.DEBUG)
-        return True
-
-
-CLIENT_NOISE = ClientNoise()
+    if record.levelno >= logging.ERROR:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+    return True
 
 
 def configure(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     """Log to stderr; `secrets` (the configured tokens) are masked in every line."""
     handler = logging.StreamHandler(sys.stderr)
-    redactor = Redactor(secrets)
-    formatter = JsonFormatter(redactor) if fmt == "json" else LogfmtFormatter(redactor)
-    handler.setFormatter(formatter)
+    formatter = JsonFormatter if fmt == "json" else LogfmtFormatter
+    handler.setFormatter(formatter(Redactor(secrets)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -127,4 +120,4 @@ def configure(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("connexion.decorators.parameter").addFilter(CLIENT_NOISE)
+    logging.getLogger("connexion.decorators.parameter").addFilter(demote_client_noise)

@@ -21,9 +21,8 @@ def identity_headers(config: Config) -> list[tuple[bytes, bytes]]:
 def uvicorn_options(config: Config) -> dict[str, Any]:
     """uvicorn.Config options, apart from the app and where to listen."""
     return {
-        # h11 with header and send timeouts, strict framing, room made for requests
-        # and InfluxDB errors for what uvicorn refuses (impl/http/protocol.py, which
-        # also says why h11 rather than httptools).
+        # h11 with header and send timeouts, strict framing, room made for requests and
+        # InfluxDB errors for what uvicorn refuses (impl/http/protocol.py: why not httptools).
         "http": protocol_class(
             header_timeout=config.header_timeout,
             send_timeout=config.send_timeout,
@@ -32,11 +31,9 @@ def uvicorn_options(config: Config) -> dict[str, Any]:
         ),
         "h11_max_incomplete_event_size": config.max_header_size,
         "timeout_keep_alive": config.keep_alive_timeout,
-        # The service neither logs nor decides by client address or scheme, so
-        # X-Forwarded-* headers are not read at all.
+        # Nothing is logged or decided by client address or scheme: X-Forwarded-* is unread.
         "proxy_headers": False,
-        # The app is assembled at start-up: a failure there stops the process rather
-        # than leave it answering every request with an error.
+        # Start-up assembles the app: a failure stops the process instead of failing each request.
         "lifespan": "on",
         "log_config": None,  # impl/server/logs.py sets logging up
         "access_log": False,  # impl/http/observe.py writes the access log
