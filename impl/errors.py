@@ -31,9 +31,8 @@ STATUS_OF_CODE = {
     "unsupported media type": 415,
 }
 
-# Statuses of lower layers (routing, validation, HTTP parsing) with no code of their
-# own: each takes the nearest code. 406 and 408 say the request cannot be served as
-# sent ("invalid"); 414 and 431 that a part of it is too large; 409 is a conflict.
+# Statuses of lower layers (routing, validation, HTTP parsing) without a code take the
+# nearest: 406, 408 and 411 cannot be served as sent ("invalid"); 414 and 431 are too large.
 CODE_OF_STATUS = {
     **{status: code for code, status in reversed(STATUS_OF_CODE.items())},
     **{406: "invalid", 408: "invalid", 411: "invalid", 409: "conflict"},

@@ -6,7 +6,6 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from types import FrameType
 
 import uvicorn
 
@@ -44,13 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = uvicorn.Server(uvicorn.Config(create_app(config, state), **uvicorn_options(config)))
     # uvicorn drains in-flight requests on SIGTERM, then restores the handler it found
     # and raises the signal again; this one turns that into a clean exit 0.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     server.run(sockets=[listener])
     return 0 if server.started else 1
-
-
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
 
 
 if __name__ == "__main__":

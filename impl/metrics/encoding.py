@@ -32,11 +32,11 @@ from prometheus_client.utils import floatToGoString
 from impl.metrics.names import selects, wanted_names
 
 # prometheus_client's own float formatting (Go's style), left unannotated upstream.
-go_float: Callable[[float], str] = floatToGoString
+_go_float: Callable[[float], str] = floatToGoString
 # Exact classes only: a subclass may override how its samples are made.
-FAST_TYPES: tuple[type, ...] = (Counter, Gauge, Histogram, Summary)
+_FAST_TYPES: tuple[type, ...] = (Counter, Gauge, Histogram, Summary)
 # Types whose `_created` samples the text format leaves out (influxd has none).
-CREATED_TYPES = frozenset({"counter", "histogram", "summary"})
+_CREATED_TYPES = frozenset({"counter", "histogram", "summary"})
 
 
 def escape_value(value: str) -> str:
@@ -62,7 +62,7 @@ class _Single(Collector):
 def _encode_generic(family: Metric, wanted: frozenset[str] | None) -> bytes:
     if not selects(wanted, family.name, (s.name for s in family.samples)):
         return b""
-    if family.type in CREATED_TYPES:
+    if family.type in _CREATED_TYPES:
         kept = Metric(family.name, family.documentation, family.type, family.unit)
         kept.samples = [s for s in family.samples if not s.name.endswith("_created")]
         family = kept
@@ -120,7 +120,7 @@ def _encode_single_values(wrapper: Any, children: list[Any], suffix: str) -> str
     append = lines.append
     labels = _Labels(wrapper._labelnames)
     for values, child in children:
-        value = go_float(child._value.get())
+        value = _go_float(child._value.get())
         if values:
             append(f"{name}{{{','.join(labels.parts(values))}}} {value}\n")
         else:
@@ -136,8 +136,8 @@ def _encode_summary(wrapper: Any, children: list[Any]) -> str:
     labels = _Labels(wrapper._labelnames)
     for values, child in children:
         label_text = "{" + ",".join(labels.parts(values)) + "}" if values else ""
-        append(f"{count_name}{label_text} {go_float(child._count.get())}\n")
-        append(f"{sum_name}{label_text} {go_float(child._sum.get())}\n")
+        append(f"{count_name}{label_text} {_go_float(child._count.get())}\n")
+        append(f"{sum_name}{label_text} {_go_float(child._sum.get())}\n")
     return "".join(lines)
 
 
@@ -147,7 +147,7 @@ def _encode_histogram(wrapper: Any, children: list[Any]) -> str:
     count_name = escape_metric_name(name + "_count")
     sum_name = escape_metric_name(name + "_sum")
     with_sum = wrapper._upper_bounds[0] >= 0
-    bounds = [f'le="{go_float(bound)}"' for bound in wrapper._upper_bounds]
+    bounds = [f'le="{_go_float(bound)}"' for bound in wrapper._upper_bounds]
     lines = [_header(wrapper, name)]
     append = lines.append
     labels = _Labels(wrapper._labelnames, extra="le")
@@ -159,11 +159,11 @@ def _encode_histogram(wrapper: Any, children: list[Any]) -> str:
         cumulative = 0.0
         for bound, bucket in zip(bounds, child._buckets, strict=True):
             cumulative += bucket.get()
-            append(f"{bucket_name}{{{before}{bound}{after}}} {go_float(cumulative)}\n")
+            append(f"{bucket_name}{{{before}{bound}{after}}} {_go_float(cumulative)}\n")
         label_text = "{" + ",".join(parts) + "}" if parts else ""
-        append(f"{count_name}{label_text} {go_float(cumulative)}\n")
+        append(f"{count_name}{label_text} {_go_float(cumulative)}\n")
         if with_sum:
-            append(f"{sum_name}{label_text} {go_float(child._sum.get())}\n")
+            append(f"{sum_name}{label_text} {_go_float(child._sum.get())}\n")
     return "".join(lines)
 
 
@@ -208,7 +208,7 @@ def _sources(registry: Collector) -> list[tuple[str, Any]]:
         collectors = [registry]
     sources: list[tuple[str, Any]] = []
     for collector in collectors:
-        if type(collector) in FAST_TYPES:
+        if type(collector) in _FAST_TYPES:
             sources.append((collector._name, collector))  # type: ignore[attr-defined]
         else:
             text_families = getattr(collector, "text_families", None)
@@ -231,6 +231,3 @@ def encode_text(registry: Collector, names: Iterable[str] | None = None) -> byte
         for _, source in _sources(registry)
     ]
     return b"".join(chunks)
-
-
-__all__ = ["EncodedFamily", "encode_text", "escape_value", "help_line"]

@@ -66,9 +66,8 @@ def negotiate(accept: str | None) -> str:
 
 
 class FamilyView(Collector):
-    """The families of a collector sorted by name, as influxd (Go's promhttp) sorts them,
-    restricted to those `names` selects; influxd has no `_created` samples, and with
-    `drop_created` (the text format) they are left out here as well."""
+    """The families of a collector sorted by name, as influxd (Go's promhttp) sorts them, and
+    restricted to those `names` selects; `drop_created` drops `_created` (influxd has none)."""
 
     def __init__(self, source: Collector, names: Iterable[str] | None, drop_created: bool) -> None:
         self._source = source

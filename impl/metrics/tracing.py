@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 HEADER = "zap-trace-span"
 # A header longer than this is not parsed at all: the spans influxd's clients send
@@ -14,8 +14,7 @@ MAX_HEADER_BYTES = 4096
 HEX_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 
 
-@dataclass(frozen=True)
-class SpanContext:
+class SpanContext(NamedTuple):
     trace_id: str
     span_id: str  # checked, as a span context without one is malformed; not used
 

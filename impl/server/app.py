@@ -42,10 +42,9 @@ SYSTEM_OPERATIONS = frozenset({"get_health", "get_ready", "get_ping", "head_ping
 
 
 def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
-    """Every layer a request passes, in the order it passes them; Flask and the
-    handlers come last. Connexion's two exception layers are replaced by
-    ErrorResponses (they answer with problem+json), and its security layer is left
-    out (impl/http/tokens.py says why)."""
+    """Every layer a request passes, in order; Flask and the handlers come last. Connexion's
+    two exception layers (they answer with problem+json) are replaced by ErrorResponses,
+    and its security layer is left out (impl/http/tokens.py says why)."""
     tokens = config.tokens
     system = SYSTEM_OPERATIONS if config.protect_system_endpoints else frozenset()
     protected = system | {METRICS_OPERATION}

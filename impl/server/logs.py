@@ -49,7 +49,6 @@ def _escape_char(char: str) -> str:
 
 
 def logfmt_value(text: str) -> str:
-    """A logfmt value: bare when it is plain, else quoted with everything unsafe escaped."""
     if _PLAIN_ASCII.fullmatch(text):
         return text
     if text.isascii():  # the usual case, without a look-up per character
