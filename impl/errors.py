@@ -1,10 +1,7 @@
 """InfluxDB errors and their one renderer: `{"code": ..., "message": ...}` with
-X-Platform-Error-Code, as influxd writes them.
-
-Every layer that answers with an error (the h11 protocol, the ASGI layers, the
-handlers) builds an `InfluxError` and renders it here, so the body, headers and
-code/status pairs cannot differ between them.
-"""
+X-Platform-Error-Code, as influxd writes them. Every layer that answers with an error
+(the h11 protocol, the ASGI layers, the handlers) renders an `InfluxError` here, so
+bodies, headers and code/status pairs cannot differ between them."""
 
 from __future__ import annotations
 
@@ -34,9 +31,8 @@ STATUS_OF_CODE = {
     "unsupported media type": 415,
 }
 
-# Statuses of lower layers (routing, validation, HTTP parsing) with no code of their
-# own: each takes the nearest code. 406 and 408 say the request cannot be served as
-# sent ("invalid"); 414 and 431 that a part of it is too large; 409 is a conflict.
+# Statuses of lower layers (routing, validation, HTTP parsing) without a code take the
+# nearest: 406, 408 and 411 cannot be served as sent ("invalid"); 414 and 431 are too large.
 CODE_OF_STATUS = {
     **{status: code for code, status in reversed(STATUS_OF_CODE.items())},
     **{406: "invalid", 408: "invalid", 411: "invalid", 409: "conflict"},
@@ -83,14 +79,3 @@ def render(error: InfluxError) -> tuple[int, list[tuple[str, str]], bytes]:
     if error.allow:
         headers.append(("Allow", ", ".join(error.allow)))
     return error.status, headers, body
-
-
-__all__ = [
-    "CODE_OF_STATUS",
-    "INTERNAL_MESSAGE",
-    "JSON_CONTENT_TYPE",
-    "STATUS_OF_CODE",
-    "InfluxError",
-    "from_status",
-    "render",
-]

@@ -6,7 +6,6 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from types import FrameType
 
 import uvicorn
 
@@ -35,27 +34,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:  # bad flags, state dir, multiproc dir, port in use
         print(f"influxdb-sysinfo: {err}", file=sys.stderr)
         return 2
-    address = bound_address(listener)
-    log.info(
-        "starting",
-        extra={
-            "fields": {
-                "address": address,
-                "instance_id": state.instance_id,
-                "token_protected": config.token_protected,
-            }
-        },
-    )
+    fields = {
+        "address": bound_address(listener),
+        "instance_id": state.instance_id,
+        "token_protected": config.token_protected,
+    }
+    log.info("starting", extra={"fields": fields})
     server = uvicorn.Server(uvicorn.Config(create_app(config, state), **uvicorn_options(config)))
     # uvicorn drains in-flight requests on SIGTERM, then restores the handler it found
     # and raises the signal again; this one turns that into a clean exit 0.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     server.run(sockets=[listener])
     return 0 if server.started else 1
-
-
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,3 @@ from pathlib import Path
 def generated_spec_path() -> Path:
     """The served spec (operationIds in the generator's snake_case name the controllers)."""
     return Path(str(resources.files("sysinfo_server") / "openapi" / "openapi.yaml"))
-
-
-__all__ = ["generated_spec_path"]

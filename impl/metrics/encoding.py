@@ -1,20 +1,16 @@
-"""The text format 0.0.4 as /metrics serves it, byte for byte, several times faster.
-
-`encode_text(registry, names)` returns exactly the bytes of
+"""The text format 0.0.4 as /metrics serves it: exactly the bytes of
 `generate_latest(FamilyView(registry, names, drop_created=True))` (tests/test_encoding.py
-proves it over random registries). Why it exists: profiled at 1k-100k samples,
-`generate_latest` spends a third to a half of its time in `collect()`, building a
-`Sample` and a label dict per sample, and most of the rest re-sorting and re-escaping
-label sets sample by sample. For prometheus_client's own Counter, Gauge, Histogram and
-Summary this module reads each child's current value and writes its line directly,
-sorting the label names once per family: about 4x faster at 10k and 100k samples
-(bench/results/latest.md).
+proves it over random registries), about 4x faster at 10k-100k samples (bench/results/).
 
-Everything else (custom collectors, Info, Enum, subclasses, gauges with
-`set_function`, registries with target_info) goes through `generate_latest` itself,
-one family at a time, so the two paths only ever differ in speed. This module reads
-prometheus_client internals (`_metrics`, `_value`, ...); the library is pinned in
-pyproject.toml and the property test fails on any drift.
+Profiled, `generate_latest` spends a third to a half of its time in `collect()`, building
+a `Sample` and a label dict per sample, and most of the rest re-sorting and re-escaping
+label sets sample by sample. For prometheus_client's own Counter, Gauge, Histogram and
+Summary, each child's value is read and its line written directly, label names sorted
+once per family. Everything else (custom collectors, Info, Enum, subclasses, gauges with
+`set_function`, registries with target_info) goes through `generate_latest`, one family
+at a time, so the two paths only differ in speed. The internals read (`_metrics`,
+`_value`, ...) are those of the prometheus_client pinned in pyproject.toml; the property
+test fails on any drift.
 """
 
 from __future__ import annotations
@@ -36,11 +32,11 @@ from prometheus_client.utils import floatToGoString
 from impl.metrics.names import selects, wanted_names
 
 # prometheus_client's own float formatting (Go's style), left unannotated upstream.
-go_float: Callable[[float], str] = floatToGoString
+_go_float: Callable[[float], str] = floatToGoString
 # Exact classes only: a subclass may override how its samples are made.
-FAST_TYPES: tuple[type, ...] = (Counter, Gauge, Histogram, Summary)
+_FAST_TYPES: tuple[type, ...] = (Counter, Gauge, Histogram, Summary)
 # Types whose `_created` samples the text format leaves out (influxd has none).
-CREATED_TYPES = frozenset({"counter", "histogram", "summary"})
+_CREATED_TYPES = frozenset({"counter", "histogram", "summary"})
 
 
 def escape_value(value: str) -> str:
@@ -66,7 +62,7 @@ class _Single(Collector):
 def _encode_generic(family: Metric, wanted: frozenset[str] | None) -> bytes:
     if not selects(wanted, family.name, (s.name for s in family.samples)):
         return b""
-    if family.type in CREATED_TYPES:
+    if family.type in _CREATED_TYPES:
         kept = Metric(family.name, family.documentation, family.type, family.unit)
         kept.samples = [s for s in family.samples if not s.name.endswith("_created")]
         family = kept
@@ -77,8 +73,7 @@ class _Labels:
     """The label names of one wrapper, escaped and in the order the format sorts them."""
 
     def __init__(self, names: Sequence[str], extra: str | None = None) -> None:
-        # generate_latest sorts each sample's labels by raw name; a family's names are
-        # fixed, so the order is worked out here once.
+        # generate_latest sorts each sample's labels by raw name; a family's are fixed: sort once.
         self.order = sorted(range(len(names)), key=names.__getitem__)
         self.prefixes = [f'{escape_label_name(names[i])}="' for i in self.order]
         # Where `le` (a histogram's bucket label) falls among the sorted names.
@@ -125,7 +120,7 @@ def _encode_single_values(wrapper: Any, children: list[Any], suffix: str) -> str
     append = lines.append
     labels = _Labels(wrapper._labelnames)
     for values, child in children:
-        value = go_float(child._value.get())
+        value = _go_float(child._value.get())
         if values:
             append(f"{name}{{{','.join(labels.parts(values))}}} {value}\n")
         else:
@@ -141,8 +136,8 @@ def _encode_summary(wrapper: Any, children: list[Any]) -> str:
     labels = _Labels(wrapper._labelnames)
     for values, child in children:
         label_text = "{" + ",".join(labels.parts(values)) + "}" if values else ""
-        append(f"{count_name}{label_text} {go_float(child._count.get())}\n")
-        append(f"{sum_name}{label_text} {go_float(child._sum.get())}\n")
+        append(f"{count_name}{label_text} {_go_float(child._count.get())}\n")
+        append(f"{sum_name}{label_text} {_go_float(child._sum.get())}\n")
     return "".join(lines)
 
 
@@ -152,7 +147,7 @@ def _encode_histogram(wrapper: Any, children: list[Any]) -> str:
     count_name = escape_metric_name(name + "_count")
     sum_name = escape_metric_name(name + "_sum")
     with_sum = wrapper._upper_bounds[0] >= 0
-    bounds = [f'le="{go_float(bound)}"' for bound in wrapper._upper_bounds]
+    bounds = [f'le="{_go_float(bound)}"' for bound in wrapper._upper_bounds]
     lines = [_header(wrapper, name)]
     append = lines.append
     labels = _Labels(wrapper._labelnames, extra="le")
@@ -164,11 +159,11 @@ def _encode_histogram(wrapper: Any, children: list[Any]) -> str:
         cumulative = 0.0
         for bound, bucket in zip(bounds, child._buckets, strict=True):
             cumulative += bucket.get()
-            append(f"{bucket_name}{{{before}{bound}{after}}} {go_float(cumulative)}\n")
+            append(f"{bucket_name}{{{before}{bound}{after}}} {_go_float(cumulative)}\n")
         label_text = "{" + ",".join(parts) + "}" if parts else ""
-        append(f"{count_name}{label_text} {go_float(cumulative)}\n")
+        append(f"{count_name}{label_text} {_go_float(cumulative)}\n")
         if with_sum:
-            append(f"{sum_name}{label_text} {go_float(child._sum.get())}\n")
+            append(f"{sum_name}{label_text} {_go_float(child._sum.get())}\n")
     return "".join(lines)
 
 
@@ -182,14 +177,12 @@ def _encode_wrapper(wrapper: Any, wanted: frozenset[str] | None) -> bytes:
     if kind == "gauge" and any("_child_samples" in vars(child) for _, child in children):
         # set_function replaces a child's sampling: only collect() knows its value.
         return b"".join(_encode_generic(family, wanted) for family in wrapper.collect())
-    if kind == "counter":
-        text = _encode_single_values(wrapper, children, "_total")
-    elif kind == "gauge":
-        text = _encode_single_values(wrapper, children, "")
-    elif kind == "summary":
+    if kind == "summary":
         text = _encode_summary(wrapper, children)
-    else:
+    elif kind == "histogram":
         text = _encode_histogram(wrapper, children)
+    else:
+        text = _encode_single_values(wrapper, children, "_total" if kind == "counter" else "")
     return text.encode("utf-8")
 
 
@@ -205,11 +198,6 @@ class EncodedFamily(ABC):
         """The family's text, HELP and TYPE included; empty when `wanted` leaves it out."""
 
 
-def _collected(collector: Collector) -> Iterable[Metric | EncodedFamily]:
-    text_families = getattr(collector, "text_families", None)
-    return collector.collect() if text_families is None else text_families()
-
-
 def _sources(registry: Collector) -> list[tuple[str, Any]]:
     """(family name, wrapper or collected family) in generate_latest's order, sorted."""
     collectors: list[Collector]
@@ -220,10 +208,12 @@ def _sources(registry: Collector) -> list[tuple[str, Any]]:
         collectors = [registry]
     sources: list[tuple[str, Any]] = []
     for collector in collectors:
-        if type(collector) in FAST_TYPES:
+        if type(collector) in _FAST_TYPES:
             sources.append((collector._name, collector))  # type: ignore[attr-defined]
         else:
-            sources.extend((family.name, family) for family in _collected(collector))
+            text_families = getattr(collector, "text_families", None)
+            families = collector.collect() if text_families is None else text_families()
+            sources.extend((family.name, family) for family in families)
     # Stable, like FamilyView's sorted(): same-named families keep collection order.
     sources.sort(key=itemgetter(0))
     return sources
@@ -241,6 +231,3 @@ def encode_text(registry: Collector, names: Iterable[str] | None = None) -> byte
         for _, source in _sources(registry)
     ]
     return b"".join(chunks)
-
-
-__all__ = ["EncodedFamily", "encode_text", "escape_value", "help_line"]

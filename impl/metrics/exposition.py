@@ -1,9 +1,6 @@
-"""GET /metrics: content negotiation, family selection and encoding.
-
-Encoding and the content types are prometheus_client's own (`choose_encoder`); this
-module decides which of its formats a client gets, and which families it sees.
-gzip is applied later, outside response validation (impl/http/compression.py).
-"""
+"""GET /metrics: which of prometheus_client's formats (`choose_encoder`) a client gets, and
+which families it sees. gzip comes later, outside response validation
+(impl/http/compression.py)."""
 
 from __future__ import annotations
 
@@ -43,12 +40,8 @@ def _parse_accept(header: str) -> Iterator[tuple[str, float]]:
 
 
 def negotiate(accept: str | None) -> str:
-    """The format a client gets (TEXT or OPENMETRICS): the one it weights highest, text on ties.
-
-    No Accept header, or one with any media range we serve as text, gets text 0.0.4
-    (influxd's only format); OpenMetrics only when the client prefers it. When nothing
-    acceptable is left, the request fails with 406.
-    """
+    """The format a client gets, TEXT (0.0.4, influxd's only one) or OPENMETRICS: the one
+    it weights highest, text on ties and without Accept; 406 when nothing acceptable is left."""
     if not accept or not accept.strip():
         return TEXT
     # (q, 1 for text: ties between formats go to text, whatever the order, format)
@@ -73,12 +66,8 @@ def negotiate(accept: str | None) -> str:
 
 
 class FamilyView(Collector):
-    """The families of a collector, sorted by name, optionally restricted.
-
-    influxd (Go's promhttp) sorts families by name and has no `_created` samples; the
-    text format leaves them out here as well. `names` keeps the families that contain
-    any of the named samples (`x`, `x_total`, `x_bucket` all select family `x`).
-    """
+    """The families of a collector sorted by name, as influxd (Go's promhttp) sorts them, and
+    restricted to those `names` selects; `drop_created` drops `_created` (influxd has none)."""
 
     def __init__(self, source: Collector, names: Iterable[str] | None, drop_created: bool) -> None:
         self._source = source
@@ -86,8 +75,7 @@ class FamilyView(Collector):
         self._drop_created = drop_created
 
     def collect(self) -> Iterator[Metric]:
-        families = sorted(self._source.collect(), key=lambda family: family.name)
-        for family in families:
+        for family in sorted(self._source.collect(), key=lambda family: family.name):
             if not selects(self._names, family.name, (s.name for s in family.samples)):
                 continue
             if self._drop_created and family.type in ("counter", "histogram", "summary"):

@@ -1,9 +1,6 @@
-"""The HTTP API metrics influxd records, with labels bounded whatever clients send.
-
-Each label's values come from a fixed set, and the number of label sets is capped
-(impl/metrics/series_limit.py): past `max_series`, a request with a new label set is
-counted under the overflow labels below, and in `http_api_overflow_requests_total`.
-"""
+"""The HTTP API metrics influxd records, with labels bounded whatever clients send: each
+label's values come from a fixed set, and past `max_series` label sets (series_limit.py)
+a request with a new one is counted under the overflow labels below."""
 
 from __future__ import annotations
 
@@ -34,12 +31,11 @@ OTHER_METHOD = "OTHER"
 # refusal): whoever sends those can choose both, so they would only add series.
 UNROUTED = "none"
 
-# The overflow series keep influxd's six label names, so that every query, dashboard
-# and `by (...)` written against influxd's labels still sees them (a label of its own,
-# as OpenTelemetry's `otel.metric.overflow`, would give one series a different label
-# set). Every label takes the value `overflow` but `handler` and `status`: keeping the
-# status class leaves sums and ratios by `status` (error rates) exact, at the cost of
-# one overflow series per class the service answers with (2XX, 3XX, 4XX, 5XX).
+# The overflow series keep influxd's six label names, so that queries, dashboards and
+# `by (...)` written against influxd's labels still see them (a label of its own, as
+# OpenTelemetry's `otel.metric.overflow`, would change the label set). All take the value
+# `overflow` but `handler` and `status`: keeping the status class leaves sums and ratios
+# by `status` (error rates) exact, for one overflow series per class (2XX, ..., 5XX).
 OVERFLOW = "overflow"
 OVERFLOW_HELP = (
     "Number of http requests counted under the overflow labels, "
@@ -56,20 +52,13 @@ def status_class(status: int) -> str:
     return f"{status // 100}XX"
 
 
-def overflow_labels(status: int) -> LabelSet:
-    return (HANDLER, OVERFLOW, OVERFLOW, OVERFLOW, status_class(status), OVERFLOW)
-
-
 def is_overflow(labels: LabelSet) -> bool:
     return labels[LABELS.index("method")] == OVERFLOW
 
 
 class HttpMetrics:
-    """`http_api_requests_total` and `http_api_request_duration_seconds` of one app.
-
-    Unlike influxd, which records only 2xx and 5xx, 4xx responses are recorded too
-    (status="4XX"), so that 401 and 404 storms can be seen.
-    """
+    """`http_api_requests_total` and `http_api_request_duration_seconds` of one app. Unlike
+    influxd, which records only 2xx and 5xx, 4xx too (status="4XX"): 401 and 404 storms show."""
 
     def __init__(
         self,
@@ -124,7 +113,7 @@ class HttpMetrics:
         # The child is made only once admitted: making it creates its series.
         admitted = labels
         if not self.limit.admit(labels, lambda: self.requests.labels(*admitted).inc()):
-            labels = overflow_labels(status)
+            labels = (HANDLER, OVERFLOW, OVERFLOW, OVERFLOW, status_class(status), OVERFLOW)
             self.requests.labels(*labels).inc()
             self.overflow.inc()
         exemplar = {"trace_id": trace_id} if trace_id else None

@@ -15,9 +15,4 @@ def wanted_names(names: Iterable[str] | None) -> frozenset[str] | None:
 def selects(wanted: frozenset[str] | None, family_name: str, sample_names: Iterable[str]) -> bool:
     """A family is selected by its own name or by the name of any of its samples
     (`x`, `x_total`, `x_bucket` all select family `x`)."""
-    if wanted is None or family_name in wanted:
-        return True
-    return any(name in wanted for name in sample_names)
-
-
-__all__ = ["selects", "wanted_names"]
+    return wanted is None or family_name in wanted or any(name in wanted for name in sample_names)

@@ -1,26 +1,23 @@
 """Which label sets of the HTTP metrics get series of their own: at most `limit`.
 
-The label values are bounded one by one (impl/metrics/http_metrics.py), but their
-product is not small: every user-agent name times every method, path and status a
-client can provoke. An attacker who enumerates them on purpose makes thousands of
-label sets, 15 series each, and /metrics grows by megabytes until restart. So the
-first `limit` label sets seen are admitted and every later new one is folded into
-the overflow labels, as OpenTelemetry SDKs do past their cardinality limit.
+Each label value is bounded (http_metrics.py), but not their product: an attacker who
+enumerates user agents, methods, paths and statuses makes thousands of label sets, 15
+series each, and /metrics grows by megabytes until restart. So the first `limit` label
+sets are admitted and later new ones folded into the overflow labels, as OpenTelemetry
+SDKs do past their cardinality limit.
 
-With several worker processes the limit holds for the instance, not per worker:
-a label set is admitted while the label sets already recorded in prometheus_client's
-multiprocess files and the archive of exited workers, number fewer than `limit`.
-The directory is locked while a worker reads them and records its new one, so two
-workers cannot both take the last place. Each worker remembers what it admitted, and
-once the limit is reached the label sets recorded are all there will ever be: the
-files are read at most once per label set a worker admits, plus once.
+With several workers the limit is the instance's: a label set is admitted while fewer
+than `limit` are recorded in the multiprocess files and the exited workers' archive,
+read under the directory's lock so that two workers cannot both take the last place.
+Once full, the recorded label sets are all there will ever be, so the files are read at
+most once per label set a worker admits, plus once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -63,8 +60,7 @@ class RecordedLabelSets(Protocol):
 
 
 class SharedSeriesLimit(SeriesLimit):
-    """The same limit over every worker of an instance (impl/scaleout/ says where the
-    workers' label sets are recorded: their files, and the archive of exited ones)."""
+    """The same limit over every worker of an instance (impl/scaleout/ keeps their records)."""
 
     def __init__(
         self,
@@ -88,14 +84,16 @@ class SharedSeriesLimit(SeriesLimit):
         try:
             return self._admit_shared(labels, record)
         except OSError as err:
-            # The directory went wrong under the service: the request is still counted,
-            # under the overflow labels, and the limit still holds.
+            # The directory failed: counted under the overflow labels, the limit still holds.
             log.warning("series limit: cannot read the recorded label sets: %s", err)
             return False
 
     def _admit_shared(self, labels: LabelSet, record: Callable[[], None]) -> bool:
         with self._lock, self._recorded.lock():
-            recorded = self._final if self._final is not None else self._recorded_now()
+            recorded: Collection[LabelSet] | None = self._final
+            if recorded is None:
+                every = self._recorded.label_sets(self._family, self._label_names)
+                recorded = {each for each in every if not self._is_overflow(each)}
             admitted = labels in recorded or len(recorded) < self.limit
             if admitted:
                 self._admitted.add(labels)
@@ -105,10 +103,3 @@ class SharedSeriesLimit(SeriesLimit):
                 # (an exited worker's label sets stay, in the archive).
                 self._final = frozenset(recorded)
             return admitted
-
-    def _recorded_now(self) -> set[LabelSet]:
-        every = self._recorded.label_sets(self._family, self._label_names)
-        return {labels for labels in every if not self._is_overflow(labels)}
-
-
-__all__ = ["LabelSet", "RecordedLabelSets", "SeriesLimit", "SharedSeriesLimit"]

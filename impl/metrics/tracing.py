@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 HEADER = "zap-trace-span"
 # A header longer than this is not parsed at all: the spans influxd's clients send
@@ -14,17 +14,14 @@ MAX_HEADER_BYTES = 4096
 HEX_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 
 
-@dataclass(frozen=True)
-class SpanContext:
+class SpanContext(NamedTuple):
     trace_id: str
     span_id: str  # checked, as a span context without one is malformed; not used
 
 
 def parse_span_context(raw: bytes | str | None) -> SpanContext | None:
-    """The span context in a header value, or None when absent or malformed.
-
-    A bad value never fails a request, as in influxd: the caller just has no trace.
-    """
+    """The span context in a header value, or None when absent or malformed: as in
+    influxd, a bad value never fails a request, the caller just has no trace."""
     if not raw or len(raw) > MAX_HEADER_BYTES:
         return None
     try:

@@ -1,9 +1,6 @@
-"""Map a User-Agent header to a name from a bounded set, for the `user_agent` label.
-
-influxd labels requests with the agent's parsed name and falls back to the whole
-header, which lets any client add series without bound. Here every header maps to
-one of the names below, `unknown` when absent, or `other`.
-"""
+"""A User-Agent header as a name from a bounded set, for the `user_agent` label: influxd
+falls back to the whole header, which lets any client add series without bound; here
+every other header is `other`, and none `unknown`."""
 
 from __future__ import annotations
 
@@ -12,8 +9,7 @@ from functools import lru_cache
 UNKNOWN = "unknown"
 OTHER = "other"
 
-# Product tokens (the text before the first "/") recognised as they are, by their
-# lower-cased form.
+# Product tokens (the text before the first "/"), looked up by their lower-cased form.
 KNOWN_PRODUCTS = {
     name.lower(): name
     for name in (
@@ -64,7 +60,6 @@ BROWSER_MARKERS = (
 
 @lru_cache(maxsize=1024)
 def agent_name(header: str | None) -> str:
-    """The bounded label value for a User-Agent header value."""
     if header is None or not header.strip():
         return UNKNOWN
     text = header.strip()

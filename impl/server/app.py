@@ -28,14 +28,8 @@ from impl.http.redact import RedactErrorBodies, Redactor
 from impl.http.routes import Routes, RouteTable
 from impl.http.scrapes import ScrapeSlots
 from impl.http.tokens import TokenChecker, TokenGate
+from impl.server import docs
 from impl.server.config import Config
-from impl.server.docs import (
-    DOCS_PATH,
-    SPEC_JSON_PATH,
-    SPEC_YAML_PATH,
-    add_spec_routes,
-    swagger_ui_options,
-)
 from impl.server.serving import identity_headers
 from impl.server.state import EXTENSION_KEY, AppState
 from impl.spec import generated_spec_path
@@ -48,14 +42,12 @@ SYSTEM_OPERATIONS = frozenset({"get_health", "get_ready", "get_ping", "head_ping
 
 
 def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
-    """Every layer a request passes, in the order it passes them; Flask and the
-    handlers come last. Connexion's two exception layers are replaced by
-    ErrorResponses (they answer with problem+json), and its security layer is left
-    out (impl/http/tokens.py says why)."""
+    """Every layer a request passes, in order; Flask and the handlers come last. Connexion's
+    two exception layers (they answer with problem+json) are replaced by ErrorResponses,
+    and its security layer is left out (impl/http/tokens.py says why)."""
     tokens = config.tokens
-    protected = frozenset(
-        {METRICS_OPERATION} | (SYSTEM_OPERATIONS if config.protect_system_endpoints else set())
-    )
+    system = SYSTEM_OPERATIONS if config.protect_system_endpoints else frozenset()
+    protected = system | {METRICS_OPERATION}
     limits = Limits(config.max_header_size, config.max_connections, config.header_timeout)
     identity = identity_headers(config)
     return [
@@ -69,7 +61,7 @@ def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
         # Too many connections, a head or body too large or too slow: refused unread.
         partial(RequestLimits, limits=limits),
         # /ui/: what a browser may do with the docs page (CSP, no framing, nosniff).
-        partial(PageHeaders, prefix=DOCS_PATH),
+        partial(PageHeaders, prefix=docs.DOCS_PATH),
         # /ui/: Swagger UI, outside the spec and its routes.
         SwaggerUIMiddleware,
         # Unknown path: 404; method not served: 405 with Allow; HEAD runs the GET.
@@ -102,7 +94,7 @@ def create_app(config: Config, state: AppState | None = None) -> connexion.Flask
     """A ready-to-serve app for `config`, with its own registry and state."""
     state = state or AppState.create(config)
     spec = yaml.safe_load(generated_spec_path().read_text(encoding="utf-8"))
-    routes = RouteTable.from_spec(spec, extra_get_paths=(SPEC_JSON_PATH, SPEC_YAML_PATH))
+    routes = RouteTable.from_spec(spec, extra_get_paths=(docs.SPEC_JSON_PATH, docs.SPEC_YAML_PATH))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -118,8 +110,8 @@ def create_app(config: Config, state: AppState | None = None) -> connexion.Flask
         pythonic_params=True,
         validate_responses=True,
         jsonifier=Jsonifier(cls=JSONEncoder),
-        swagger_ui_options=swagger_ui_options(spec),
+        swagger_ui_options=docs.swagger_ui_options(spec),
     )
-    add_spec_routes(app, spec)
+    docs.add_spec_routes(app, spec)
     app.app.extensions[EXTENSION_KEY] = state
     return app

@@ -1,11 +1,7 @@
 """Service configuration: one table, the `Config` fields, from which the flags, their
-environment twins, the defaults, `--help` and the README's table all come.
-
-Each setting is a field declared with `setting(...)`: its default, its help text and
-the range or choices it accepts. Values are read as text (a flag wins over its
-environment twin `INFLUXDB_SYSINFO_<FLAG>`, which wins over the default) and checked
-in one place, so a bad value gets the same message from either source.
-"""
+environment twins, the defaults, `--help` and the README's table all come. Values are
+read as text (a flag wins over its environment twin `INFLUXDB_SYSINFO_<FLAG>`, which wins
+over the default) and checked in one place: a bad value gets one message from either."""
 
 from __future__ import annotations
 
@@ -13,14 +9,13 @@ import argparse
 import os
 import stat
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "INFLUXDB_SYSINFO_"
 TOKENS_ENV = ENV_PREFIX + "TOKENS"  # comma-separated; the one setting without a flag
 LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("logfmt", "json")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")  # "": an empty environment twin means off
 
@@ -33,14 +28,12 @@ def setting(
     default: Any,
     help: str,  # noqa: A002  # argparse's own word for it
     *,
-    low: int | None = None,
-    high: int | None = None,
-    choices: Sequence[str] = (),
+    bounds: tuple[int, int] | None = None,
+    choices: tuple[str, ...] = (),
     shown_default: str | None = None,
 ) -> Any:
     """A configurable field: a flag `--name-with-dashes` and its environment twin."""
-    meta = {"help": help, "low": low, "high": high, "choices": tuple(choices)}
-    meta["shown_default"] = shown_default
+    meta = {"help": help, "bounds": bounds, "choices": choices, "shown": shown_default}
     return field(default=default, metadata=meta)
 
 
@@ -48,10 +41,10 @@ def setting(
 class Config:
     host: str = setting("127.0.0.1", "address to bind")
     port: int = setting(
-        8086, "port to bind (0: any free port; the log says which)", low=0, high=65535
+        8086, "port to bind (0: any free port; the log says which)", bounds=(0, 65535)
     )
     workers: int = setting(
-        1, "worker processes; more than 1 runs gunicorn with uvicorn workers", low=1, high=64
+        1, "worker processes; more than 1 runs gunicorn with uvicorn workers", bounds=(1, 64)
     )
     multiproc_dir: Path | None = setting(
         None,
@@ -60,21 +53,18 @@ class Config:
         "0700 and wiped at start; the instance removes what it created at exit",
         shown_default="a new temporary directory",
     )
-    # gunicorn's own names and meaning: a worker that has answered this many requests
-    # is replaced, so that slow leaks in a worker never outlive it.
+    # gunicorn's own names and meaning: slow leaks in a worker never outlive it.
     max_requests: int = setting(
         0,
         "with --workers > 1: a worker is replaced after answering this many requests "
         "(0: never); its counts stay in the totals",
-        low=0,
-        high=2**31 - 1,
+        bounds=(0, 2**31 - 1),
     )
     max_requests_jitter: int = setting(
         0,
         "with --max-requests: each worker's limit is raised by a random 0..N, so that "
         "workers are not all replaced at once",
-        low=0,
-        high=2**31 - 1,
+        bounds=(0, 2**31 - 1),
     )
     state_dir: Path = setting(Path(".state"), "where the instance ID is kept; must be writable")
     # The influxd release whose behaviour the service follows.
@@ -92,25 +82,24 @@ class Config:
         False, "in token-protected mode, also require a token on /health, /ready and /ping"
     )
     log_level: str = setting("info", "least severe level logged", choices=LOG_LEVELS)
-    log_format: str = setting("logfmt", "log line format", choices=LOG_FORMATS)
+    log_format: str = setting("logfmt", "log line format", choices=("logfmt", "json"))
     # 16 KiB of request head is h11's own default, and Node's.
     max_header_size: int = setting(
-        16 * 1024, "bytes of request line and headers accepted; more: 431", low=1024, high=2**20
+        16 * 1024, "bytes of request line and headers accepted; more: 431", bounds=(1024, 2**20)
     )
     # influxd reads request heads for at most 10 s (--http-read-header-timeout).
     header_timeout: int = setting(
         10,
         "seconds to send a request head (from connecting, or from its first byte), then "
         "any body; an unfinished request gets 408, an idle new connection is closed",
-        low=1,
-        high=3600,
+        bounds=(1, 3600),
     )
     keep_alive_timeout: int = setting(
-        5, "seconds an idle connection stays open after a response", low=1, high=3600
+        5, "seconds an idle connection stays open after a response", bounds=(1, 3600)
     )
     # Per process; well under the usual limit of 1024 open files.
     max_connections: int = setting(
-        512, "open connections per process; requests on further ones get 503", low=1, high=100_000
+        512, "open connections per process; requests on further ones get 503", bounds=(1, 100_000)
     )
     # Prometheus' default scrape timeout: a response not taken by then is of no use.
     send_timeout: int = setting(
@@ -118,28 +107,24 @@ class Config:
         "seconds a client that does not read may hold a response: once its unsent part "
         "passes 64 KiB, the client must take it within this time or the connection is "
         "closed",
-        low=1,
-        high=3600,
+        bounds=(1, 3600),
     )
     # Enough for the few label sets real clients make (README: Reliability).
     max_http_series: int = setting(
         100,
         "label sets of the HTTP metrics; requests beyond them are counted under "
         "`overflow` labels (and in http_api_overflow_requests_total)",
-        low=1,
-        high=100_000,
+        bounds=(1, 100_000),
     )
     max_concurrent_scrapes: int = setting(
-        2, "/metrics responses rendered at once per process", low=1, high=64
+        2, "/metrics responses rendered at once per process", bounds=(1, 64)
     )
     max_queued_scrapes: int = setting(
         16,
         "/metrics requests waiting for one of those per process; more get 503",
-        low=0,
-        high=10_000,
+        bounds=(0, 10_000),
     )
-    # Never a flag: read from token_file or TOKENS_ENV. Kept out of repr so that a
-    # logged or printed Config never shows a secret.
+    # Never a flag: from token_file or TOKENS_ENV. Out of repr: no printed Config shows one.
     tokens: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -147,25 +132,18 @@ class Config:
         return bool(self.tokens)
 
 
-def settings() -> Iterator[Field[Any]]:
-    return (f for f in fields(Config) if "help" in f.metadata)
-
-
-def flag(setting_field: Field[Any]) -> str:
-    return "--" + setting_field.name.replace("_", "-")
-
-
-def env_name(setting_field: Field[Any]) -> str:
-    return ENV_PREFIX + setting_field.name.upper()
+def settings() -> Iterator[tuple[Field[Any], str, str]]:
+    """Each setting's field, flag and environment twin."""
+    for each in fields(Config):
+        if "help" in each.metadata:
+            yield each, "--" + each.name.replace("_", "-"), ENV_PREFIX + each.name.upper()
 
 
 def shown_default(setting_field: Field[Any], markdown: bool = False) -> str:
     """The default as words (`shown_default`) or as the value, code-quoted in markdown."""
-    shown = setting_field.metadata["shown_default"]
-    if shown is not None:
-        return str(shown)
-    default = setting_field.default
-    text = "off" if default is False else str(default)
+    if setting_field.metadata["shown"] is not None:
+        return str(setting_field.metadata["shown"])
+    text = "off" if setting_field.default is False else str(setting_field.default)
     return f"`{text}`" if markdown else text
 
 
@@ -175,19 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the InfluxDB OSS v2 system-information API. Every flag has an "
         f"environment twin, {ENV_PREFIX}<FLAG> (e.g. {ENV_PREFIX}PORT); flags win.",
     )
-    for each in settings():
+    for each, flag, _ in settings():
         help_text = f"{each.metadata['help']} (default: {shown_default(each)})"
         if each.type == "bool":
-            parser.add_argument(flag(each), action="store_const", const="true", help=help_text)
+            parser.add_argument(flag, action="store_const", const="true", help=help_text)
         else:
-            choices = each.metadata["choices"] or None
-            parser.add_argument(flag(each), choices=choices, help=help_text)
+            parser.add_argument(flag, choices=each.metadata["choices"] or None, help=help_text)
     return parser
 
 
-def _parse(setting_field: Field[Any], text: str) -> Any:
+def _parse(setting_field: Field[Any], name: str, text: str) -> Any:
     meta = setting_field.metadata
-    name = flag(setting_field)
     kind = str(setting_field.type)
     if kind == "bool":
         lowered = text.strip().lower()
@@ -199,10 +175,9 @@ def _parse(setting_field: Field[Any], text: str) -> Any:
             number = int(text)
         except ValueError:
             raise ConfigError(f"{name} must be an integer, got {text!r}") from None
-        if not meta["low"] <= number <= meta["high"]:
-            raise ConfigError(
-                f"{name} must be between {meta['low']} and {meta['high']}, got {number}"
-            )
+        low, high = meta["bounds"]
+        if not low <= number <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
         return number
     if meta["choices"] and text not in meta["choices"]:
         raise ConfigError(f"{name} must be one of {', '.join(meta['choices'])}, got {text!r}")
@@ -227,31 +202,29 @@ def read_token_file(path: Path) -> tuple[str, ...]:
 def load_config(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Config:
-    """Flags win over environment variables, which win over defaults."""
     env = os.environ if environ is None else environ
     args = vars(build_parser().parse_args(argv))
     values: dict[str, Any] = {}
-    for each in settings():
-        text = args[each.name] if args[each.name] is not None else env.get(env_name(each))
+    for each, flag, env_name in settings():
+        text = args[each.name] if args[each.name] is not None else env.get(env_name)
         if text is not None and (text or each.type == "bool"):
-            values[each.name] = _parse(each, text)
+            values[each.name] = _parse(each, flag, text)
     config = Config(**values)
     if config.token_file is not None:
-        tokens = read_token_file(config.token_file)
-    else:
-        tokens = tuple(t.strip() for t in env.get(TOKENS_ENV, "").split(",") if t.strip())
-    return Config(**{**values, "tokens": tokens})
+        return replace(config, tokens=read_token_file(config.token_file))
+    tokens = (token.strip() for token in env.get(TOKENS_ENV, "").split(","))
+    return replace(config, tokens=tuple(token for token in tokens if token))
 
 
 def markdown_table() -> str:
     """The README's configuration table."""
     lines = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
-    for each in settings():
+    for each, flag, env_name in settings():
         meaning = each.metadata["help"]
         if each.metadata["choices"]:
             meaning += ": " + ", ".join(f"`{choice}`" for choice in each.metadata["choices"])
         default = shown_default(each, markdown=True)
-        lines.append(f"| `{flag(each)}` | `{env_name(each)}` | {default} | {meaning} |")
+        lines.append(f"| `{flag}` | `{env_name}` | {default} | {meaning} |")
     return "\n".join(lines) + "\n"
 
 

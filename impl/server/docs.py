@@ -1,14 +1,12 @@
 """The browsable API docs: Swagger UI, served offline, fed the spec with its $refs intact.
 
-Connexion 3.3 serves /openapi.json and /openapi.yaml from the spec *after* resolving
-every $ref in place. The HealthCheck schema refers to itself (`checks` is a list of
-HealthCheck), so the resolved spec is a cyclic structure: both documents fail with a
-500 ("Circular reference detected" / RecursionError; spec-first/connexion#2095). So
-Connexion's own spec documents are switched off here, and Swagger UI gets the spec
-through its config document (/ui/swagger-ui-config.json, `spec` key) as written, with
-the $refs unresolved: Swagger UI resolves them itself, lazily, and a recursive schema
-is no problem for it. The page's assets come from the swagger_ui_bundle package, and
-`validatorUrl` is null in Connexion's page template: nothing is fetched from elsewhere.
+Connexion 3.3 serves /openapi.json and .yaml after resolving every $ref in place; the
+HealthCheck schema refers to itself (`checks`), so both fail with a 500 ("Circular
+reference detected" / RecursionError; spec-first/connexion#2095). They are switched off,
+and Swagger UI gets the spec with its $refs unresolved in its config document
+(/ui/swagger-ui-config.json, `spec` key) and resolves them itself, lazily. The assets come
+from swagger_ui_bundle and `validatorUrl` is null in Connexion's page template: nothing
+is fetched from elsewhere.
 """
 
 from __future__ import annotations
@@ -16,14 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import connexion
 import flask
 import yaml
 from connexion.options import SwaggerUIOptions
-
-__all__ = ["DOCS_PATH", "SPEC_JSON_PATH", "SPEC_YAML_PATH", "add_spec_routes", "swagger_ui_options"]
 
 DOCS_PATH = "/ui"  # Connexion's default; the page itself is /ui/
 # Where Connexion would serve its (resolved, and here broken) documents.
@@ -60,12 +57,6 @@ def add_spec_routes(app: connexion.FlaskApp, spec: Mapping[str, Any]) -> None:
     and YAML, rendered once: the spec does not change while the app runs."""
     as_json = json.dumps(spec, default=_rfc3339, indent=2).encode()
     as_yaml = yaml.safe_dump(json.loads(as_json), sort_keys=False, allow_unicode=True).encode()
-
-    def spec_json() -> flask.Response:
-        return flask.Response(as_json, content_type="application/json; charset=utf-8")
-
-    def spec_yaml() -> flask.Response:
-        return flask.Response(as_yaml, content_type="application/yaml; charset=utf-8")
-
-    app.add_url_rule(SPEC_JSON_PATH, "spec_json", spec_json, methods=["GET"])
-    app.add_url_rule(SPEC_YAML_PATH, "spec_yaml", spec_yaml, methods=["GET"])
+    for path, body, kind in ((SPEC_JSON_PATH, as_json, "json"), (SPEC_YAML_PATH, as_yaml, "yaml")):
+        view = partial(flask.Response, body, content_type=f"application/{kind}; charset=utf-8")
+        app.add_url_rule(path, f"spec_{kind}", view, methods=["GET"])

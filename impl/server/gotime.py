@@ -1,9 +1,6 @@
-"""Time as influxd's Go runtime writes it: `time.Duration.String` and RFC3339Nano.
-
-influxd's /ready marshals a Go `time.Time` (`started`) and prints a `time.Duration`
-(`up`); clients that compare the two servers' answers see the same shapes here.
-Integer nanoseconds throughout, as Go keeps them: a float would round the ninth digit.
-"""
+"""Time as influxd's Go runtime writes it in /ready: `started` a marshalled `time.Time`,
+`up` a printed `time.Duration`, so clients comparing the two servers see the same shapes.
+Integer nanoseconds throughout, as Go keeps them: a float would round the ninth digit."""
 
 from __future__ import annotations
 
@@ -21,8 +18,7 @@ def _fraction(nanos: int, digits: int) -> str:
 
 
 def go_duration(nanos: int) -> str:
-    """A non-negative duration as Go's Duration.String prints it: `0s`, `1.5µs`,
-    `2.2ms`, `1m0s`, `5h6m7.001s`."""
+    """A non-negative duration as Go's Duration.String: `0s`, `1.5µs`, `1m0s`, `5h6m7.001s`."""
     if nanos == 0:
         return "0s"
     for limit, unit, digits in _UNITS_BELOW_A_SECOND:
@@ -39,12 +35,8 @@ def go_duration(nanos: int) -> str:
 
 
 def rfc3339_nano(unix_nanos: int) -> str:
-    """A UTC instant as Go's time.RFC3339Nano: `2026-05-26T15:42:30.123456789Z`, the
-    fraction's trailing zeros (and a zero fraction's dot) dropped."""
+    """A UTC instant as Go's RFC3339Nano: `...T15:42:30.12345Z`, no trailing zeros or bare dot."""
     seconds, nanos = divmod(unix_nanos, NANOS_PER_SECOND)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     fraction = f"{nanos:09d}".rstrip("0")
     return f"{stamp}.{fraction}Z" if fraction else f"{stamp}Z"
-
-
-__all__ = ["NANOS_PER_SECOND", "go_duration", "rfc3339_nano"]

@@ -22,12 +22,11 @@ log = logging.getLogger(__name__)
 
 # A registry that takes longer than this to collect makes /health fail: a scrape
 # would be as slow, and Prometheus' default scrape timeout is 10 s.
-COLLECT_DEADLINE_SECONDS = 2.0
-HEALTH_MESSAGE = "ready for queries and writes"
+_COLLECT_DEADLINE_SECONDS = 2.0
+_HEALTH_MESSAGE = "ready for queries and writes"
 
 
-def json_response(model: object, status: int = 200) -> flask.Response:
-    """A generated model as compact JSON, with influxd's content type."""
+def _json_response(model: object, status: int = 200) -> flask.Response:
     body = json.dumps(model, cls=JSONEncoder, separators=(",", ":"))
     return flask.Response(body, status=status, content_type=JSON_CONTENT_TYPE)
 
@@ -36,9 +35,8 @@ def get_metrics(zap_trace_span: str | None = None, name: list[str] | None = None
     state = current_state()
     if state.config.metrics_disabled:
         raise InfluxError("forbidden", "metrics disabled")
-    body, content_type = expose(
-        state.registry, accept=flask.request.headers.get("Accept"), names=name
-    )
+    accept = flask.request.headers.get("Accept")
+    body, content_type = expose(state.registry, accept=accept, names=name)
     response = flask.Response(body, status=200, content_type=content_type)
     # The body is gzipped on the way out when the client allows it (impl/http/compression.py).
     response.headers["Vary"] = "Accept-Encoding"
@@ -47,7 +45,7 @@ def get_metrics(zap_trace_span: str | None = None, name: list[str] | None = None
 
 def _check_registry(state: AppState) -> HealthCheck:
     # The deadline's verdict, unless the collection puts its own in front in time.
-    outcome = [("fail", f"collection exceeded {COLLECT_DEADLINE_SECONDS}s")]
+    outcome = [("fail", f"collection exceeded {_COLLECT_DEADLINE_SECONDS}s")]
 
     def collect() -> None:
         try:
@@ -59,7 +57,7 @@ def _check_registry(state: AppState) -> HealthCheck:
 
     worker = threading.Thread(target=collect, daemon=True)
     worker.start()
-    worker.join(COLLECT_DEADLINE_SECONDS)
+    worker.join(_COLLECT_DEADLINE_SECONDS)
     status, message = outcome[0]
     return HealthCheck(name="metrics-registry", status=status, message=message)
 
@@ -80,7 +78,7 @@ def get_health(zap_trace_span: str | None = None) -> flask.Response:
     state = current_state()
     checks = [_check_registry(state), _check_state_dir(state)]
     failing = [check.name for check in checks if check.status == "fail"]
-    message = f"failing checks: {', '.join(failing)}" if failing else HEALTH_MESSAGE
+    message = f"failing checks: {', '.join(failing)}" if failing else _HEALTH_MESSAGE
     health = HealthCheck(
         name="influxdb",
         message=message,
@@ -89,7 +87,7 @@ def get_health(zap_trace_span: str | None = None) -> flask.Response:
         version=state.config.version,
         commit=state.config.commit,
     )
-    return json_response(health, 503 if failing else 200)
+    return _json_response(health, 503 if failing else 200)
 
 
 def get_ready(zap_trace_span: str | None = None) -> flask.Response:
@@ -100,7 +98,7 @@ def get_ready(zap_trace_span: str | None = None) -> flask.Response:
     # A string, not a datetime: Python's datetime stops at microseconds, influxd writes
     # nanoseconds (the generated encoder passes strings through as they are).
     ready = Ready(status="ready", started=rfc3339_nano(state.started_ns), up=go_duration(up_nanos))
-    return json_response(ready)
+    return _json_response(ready)
 
 
 def get_ping(zap_trace_span: str | None = None) -> flask.Response:
@@ -110,6 +108,3 @@ def get_ping(zap_trace_span: str | None = None) -> flask.Response:
 
 
 head_ping = get_ping  # the spec's HEAD /ping operation: the same answer, without a body
-
-
-__all__ = ["get_health", "get_metrics", "get_ping", "get_ready", "head_ping"]

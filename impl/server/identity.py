@@ -33,14 +33,11 @@ class StateDirError(ConfigError):
 
 
 def load_or_create_instance_id(state_dir: Path) -> str:
-    """The 16-hex-digit instance ID kept in `state_dir`, created on first start.
-
-    The directory may be shared with other users or hold what someone planted there, so
-    the ID file is read only if it is a regular file (no symlink, FIFO or device: a FIFO
-    would block start-up for ever), and written through a new file of a unique name,
-    created exclusively (never through a path someone prepared), then renamed over the
-    old one. A file that holds something else than an ID is replaced, with a warning.
-    """
+    """The 16-hex-digit instance ID kept in `state_dir`, created on first start. The
+    directory may be shared or hold what someone planted, so the ID file is read only if
+    regular (no symlink, FIFO or device: a FIFO would block start-up for ever), and written
+    to a new, exclusively created file (never a path someone prepared) renamed over the old
+    one. A file holding something else than an ID is replaced, with a warning."""
     path = state_dir / ID_FILE
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -92,18 +89,14 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def go_arch() -> str:
-    """The machine name as Go spells GOARCH, which influxd reports."""
-    machine = platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64", "i686": "386"}.get(machine, machine)
-
-
 class IdentityCollector(Collector):
     """`influxdb_info` and `influxdb_uptime_seconds`, computed at each scrape."""
 
     def __init__(self, config: Config, instance_id: str, started_monotonic: float) -> None:
+        machine = platform.machine().lower()
         self._info_labels = {
-            "arch": go_arch(),
+            # As Go spells GOARCH, which influxd reports.
+            "arch": {"x86_64": "amd64", "aarch64": "arm64", "i686": "386"}.get(machine, machine),
             "build_date": "",
             "commit": config.commit,
             "cpus": str(os.cpu_count() or 1),

@@ -1,17 +1,12 @@
 """Logging set-up: one line per event, logfmt or JSON, that a reader can trust.
 
-Log values carry text clients chose (paths, methods, header values quoted in error
-messages), so every value is, in this order:
-
-1. masked: the configured tokens become `[redacted]` (before the cut, which could
-   otherwise leave the first half of a token standing);
-2. cut to `VALUE_LIMIT` characters (`TRACEBACK_LIMIT` for a traceback), with a marker
-   saying how much went;
-3. escaped, in logfmt: the quote and backslash, every control character (C0 with CR,
-   LF, NUL and ESC; DEL; C1 with NEL), the line and paragraph separators, format and
-   bidirectional controls, and any space but the ASCII one. Nothing a client sends
-   can end a line, start a forged record, colour a terminal or reorder what a reader
-   sees. JSON lines are written with every non-ASCII character escaped.
+Log values carry text clients chose (paths, methods, header values quoted in errors).
+Each is masked (the configured tokens become `[redacted]`), then cut to `VALUE_LIMIT`
+characters (`TRACEBACK_LIMIT` for a traceback) with a marker saying how much went: the
+mask comes first, as the cut could leave half a token standing. In logfmt the quote, the
+backslash and every character of `UNSAFE_CATEGORIES` are escaped, so nothing a client
+sends can end a line, start a forged record, colour a terminal or reorder what a reader
+sees; JSON lines escape every non-ASCII character.
 """
 
 from __future__ import annotations
@@ -28,9 +23,9 @@ from impl.http.redact import Redactor
 
 VALUE_LIMIT = 1024
 TRACEBACK_LIMIT = 16 * 1024
-# Characters of these Unicode categories are escaped: controls, format characters
-# (bidi controls, zero-width ones, the BOM), surrogates, private use, unassigned,
-# and line, paragraph and space separators (ASCII space is the one exception).
+# Controls (C0 with CR, LF, NUL and ESC; DEL; C1 with NEL), format characters (bidi
+# controls, zero-width ones, the BOM), surrogates, private use, unassigned, and line,
+# paragraph and space separators (ASCII space is the one exception).
 UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
 _SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # ASCII that can stand unquoted in a logfmt value.
@@ -39,7 +34,6 @@ _ASCII_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\]')
 
 
 def cut(text: str, limit: int = VALUE_LIMIT) -> str:
-    """`text`, or its first `limit` characters and a marker saying how many went."""
     if len(text) <= limit:
         return text
     return f"{text[:limit]}...[{len(text) - limit} chars cut]"
@@ -55,7 +49,6 @@ def _escape_char(char: str) -> str:
 
 
 def logfmt_value(text: str) -> str:
-    """A logfmt value: bare when it is plain, else quoted with everything unsafe escaped."""
     if _PLAIN_ASCII.fullmatch(text):
         return text
     if text.isascii():  # the usual case, without a look-up per character
@@ -64,8 +57,7 @@ def logfmt_value(text: str) -> str:
 
 
 class _FieldsFormatter(logging.Formatter):
-    """A record's fields, each masked then cut (see the module docstring); the
-    subclasses write the timestamp and the line."""
+    """A record's fields, each masked then cut; the subclasses write the line."""
 
     def __init__(self, redactor: Redactor | None = None) -> None:
         super().__init__()
@@ -74,12 +66,9 @@ class _FieldsFormatter(logging.Formatter):
     def text(self, value: object, limit: int = VALUE_LIMIT) -> str:
         return cut(self.redactor.text(str(value)), limit)
 
-    def timestamp(self, record: logging.LogRecord) -> object:
-        raise NotImplementedError
-
-    def fields(self, record: logging.LogRecord) -> dict[str, object]:
+    def fields(self, record: logging.LogRecord, timestamp: object) -> dict[str, object]:
         fields: dict[str, object] = {
-            "ts": self.timestamp(record),
+            "ts": timestamp,
             "lvl": record.levelname.lower(),
             "logger": record.name,
             "msg": self.text(record.getMessage()),
@@ -93,50 +82,35 @@ class _FieldsFormatter(logging.Formatter):
 
 
 class LogfmtFormatter(_FieldsFormatter):
-    def timestamp(self, record: logging.LogRecord) -> object:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        return f"{stamp}.{int(record.msecs):03d}Z"
-
     def format(self, record: logging.LogRecord) -> str:
-        return " ".join(f"{k}={logfmt_value(str(v))}" for k, v in self.fields(record).items())
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        fields = self.fields(record, f"{stamp}.{int(record.msecs):03d}Z")
+        return " ".join(f"{k}={logfmt_value(str(v))}" for k, v in fields.items())
 
 
 class JsonFormatter(_FieldsFormatter):
     """One JSON object per line, `ts` in Unix seconds."""
 
-    def timestamp(self, record: logging.LogRecord) -> object:
-        return record.created
-
     def format(self, record: logging.LogRecord) -> str:
         # ensure_ascii (the default) escapes every non-ASCII character, U+2028 too.
-        return json.dumps(self.fields(record))
+        return json.dumps(self.fields(record, record.created))
 
 
-class ClientNoise(logging.Filter):
-    """Demotes to debug the errors Connexion logs about what a client sent.
-
-    Connexion logs an *error* for a query parameter named like a handler argument but
-    not declared in the spec (`?name=x` beside the declared `name[]`), then ignores
-    it and serves the request. Error lines must mean the service has a problem; a
-    client must not be able to write them at will.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR:
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            return logging.getLogger().isEnabledFor(logging.DEBUG)
-        return True
-
-
-CLIENT_NOISE = ClientNoise()
+def demote_client_noise(record: logging.LogRecord) -> bool:
+    """Demotes to debug the error Connexion logs, then serves the request, for a query
+    parameter named like a handler argument but not in the spec (`?name=x` beside
+    `name[]`): error lines must mean a problem of the service, not one a client chose."""
+    if record.levelno >= logging.ERROR:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+    return True
 
 
 def configure(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     """Log to stderr; `secrets` (the configured tokens) are masked in every line."""
     handler = logging.StreamHandler(sys.stderr)
-    redactor = Redactor(secrets)
-    formatter = JsonFormatter(redactor) if fmt == "json" else LogfmtFormatter(redactor)
-    handler.setFormatter(formatter)
+    formatter = JsonFormatter if fmt == "json" else LogfmtFormatter
+    handler.setFormatter(formatter(Redactor(secrets)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -145,4 +119,4 @@ def configure(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("connexion.decorators.parameter").addFilter(CLIENT_NOISE)
+    logging.getLogger("connexion.decorators.parameter").addFilter(demote_client_noise)

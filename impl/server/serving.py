@@ -9,10 +9,8 @@ from typing import Any
 from impl.http.protocol import protocol_class
 from impl.server.config import Config, ConfigError
 
-Headers = list[tuple[bytes, bytes]]
 
-
-def identity_headers(config: Config) -> Headers:
+def identity_headers(config: Config) -> list[tuple[bytes, bytes]]:
     """The headers influxd sets on every response, refusals included."""
     return [
         (b"x-influxdb-build", config.build.encode("latin-1")),
@@ -23,9 +21,8 @@ def identity_headers(config: Config) -> Headers:
 def uvicorn_options(config: Config) -> dict[str, Any]:
     """uvicorn.Config options, apart from the app and where to listen."""
     return {
-        # h11 with header and send timeouts, strict framing, room made for requests
-        # and InfluxDB errors for what uvicorn refuses (impl/http/protocol.py, which
-        # also says why h11 rather than httptools).
+        # h11 with header and send timeouts, strict framing, room made for requests and
+        # InfluxDB errors for what uvicorn refuses (impl/http/protocol.py: why not httptools).
         "http": protocol_class(
             header_timeout=config.header_timeout,
             send_timeout=config.send_timeout,
@@ -34,11 +31,9 @@ def uvicorn_options(config: Config) -> dict[str, Any]:
         ),
         "h11_max_incomplete_event_size": config.max_header_size,
         "timeout_keep_alive": config.keep_alive_timeout,
-        # The service neither logs nor decides by client address or scheme, so
-        # X-Forwarded-* headers are not read at all.
+        # Nothing is logged or decided by client address or scheme: X-Forwarded-* is unread.
         "proxy_headers": False,
-        # The app is assembled at start-up: a failure there stops the process rather
-        # than leave it answering every request with an error.
+        # Start-up assembles the app: a failure stops the process instead of failing each request.
         "lifespan": "on",
         "log_config": None,  # impl/server/logs.py sets logging up
         "access_log": False,  # impl/http/observe.py writes the access log
@@ -54,8 +49,7 @@ def listen(config: Config) -> socket.socket:
     try:
         return socket.create_server((config.host, config.port), family=family, backlog=2048)
     except OSError as err:
-        # Python appends "(while attempting to bind on address ...)": the address is
-        # already in the message.
+        # Python appends "(while attempting to bind on address ...)": ours names it already.
         reason = (err.strerror or str(err)).split(" (while attempting", 1)[0].lower()
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {reason}") from err
 
@@ -64,6 +58,3 @@ def bound_address(listener: socket.socket) -> str:
     """host:port as bound, so that `--port 0` tells which port it got."""
     host, port = listener.getsockname()[:2]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-__all__ = ["bound_address", "identity_headers", "listen", "uvicorn_options"]

@@ -49,6 +49,5 @@ class AppState:
 
 
 def current_state() -> AppState:
-    """The state of the app serving the current request."""
     state: AppState = flask.current_app.extensions[EXTENSION_KEY]
     return state
