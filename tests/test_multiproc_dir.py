@@ -14,7 +14,7 @@ import pytest
 from impl.scaleout.directory import LOCK_NAME
 from tests.conftest import StartServer
 from tests.support.metrics_text import request_count
-from tests.support.scaleout import scrape, send_pings, wait_answering, wait_for, worker_pids
+from tests.support.scaleout import scrape, send_pings, wait_for, worker_pids
 
 pytestmark = pytest.mark.slow  # gunicorn arbiters with workers
 
@@ -34,7 +34,7 @@ def test_a_second_instance_on_the_same_directory_is_refused(
 ) -> None:
     directory = tmp_path / "multiproc"
     first = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
-    wait_answering(first)
+    first.wait_until_up()
     send_pings(first.url, 20)
     files_before = sorted(p.name for p in directory.iterdir())
 
@@ -61,7 +61,7 @@ def test_exit_removes_only_what_the_instance_created(
 ) -> None:
     directory = tmp_path / "multiproc"
     live = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
-    wait_answering(live)
+    live.wait_until_up()
     # Another program writes into the directory while the service runs.
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
     code = "from prometheus_client import Counter; Counter('other', 'o').inc()"
@@ -79,7 +79,7 @@ def test_a_killed_instance_leaves_no_lock_behind(start_server: StartServer, tmp_
     the next one starts on the same directory and wipes what the first left."""
     directory = tmp_path / "multiproc"
     first = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
-    wait_answering(first)
+    first.wait_until_up()
     send_pings(first.url, 10)
     assert first.process is not None
     os.killpg(first.process.pid, signal.SIGKILL)
@@ -88,7 +88,7 @@ def test_a_killed_instance_leaves_no_lock_behind(start_server: StartServer, tmp_
     assert (directory / LOCK_NAME).exists()
 
     second = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
-    wait_answering(second)
+    second.wait_until_up()
     body = scrape(second.url)
     assert request_count(body, user_agent="curl") == 0
     assert request_count(body) == 1  # its own readiness ping only

@@ -20,7 +20,7 @@ import yaml
 from tests.conftest import StartServer
 from tests.support.live import LiveServer
 from tests.support.prometheus import Prometheus
-from tests.support.scaleout import send_pings, wait_answering, wait_for
+from tests.support.scaleout import send_pings, wait_for
 
 pytestmark = pytest.mark.slow  # the real prometheus scraping for several seconds
 
@@ -48,7 +48,7 @@ def instances(start_server: StartServer, tmp_path: Path) -> tuple[LiveServer, Li
         "--workers", "3", "--multiproc-dir", str(tmp_path / "multiproc"), wait=False
     )
     for live in (single, workers):
-        wait_answering(live)  # exactly one readiness ping each
+        live.wait_until_up()  # exactly one readiness ping each
     return single, workers
 
 

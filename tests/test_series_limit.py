@@ -29,7 +29,6 @@ from tests.conftest import MakeClient, StartServer
 from tests.support.adversary import SPEC_PATHS, Shot, all_shots
 from tests.support.metrics_text import families
 from tests.support.rawhttp import RawClient
-from tests.support.scaleout import wait_answering
 
 LabelSet = tuple[str, str, str, str, str]  # method, path, response_code, status, user_agent
 # The label sets of overflow: one per status class the service answers with.
@@ -215,7 +214,7 @@ def test_limit_holds_while_workers_are_recycled(start_server: StartServer) -> No
     live = start_server(
         "--workers", "2", "--max-requests", "7", "--max-http-series", str(limit), wait=False
     )
-    wait_answering(live)
+    live.wait_until_up()
     agents = sorted(KNOWN_PRODUCTS.values())[:30]  # 30 label sets, one per agent name
     for agent in agents * 2:  # 60 requests: the workers are replaced several times
         response = requests.get(live.url + "/ping", headers={"User-Agent": agent}, timeout=30)

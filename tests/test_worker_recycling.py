@@ -14,7 +14,7 @@ import requests
 from impl.scaleout.directory import LOCK_NAME
 from impl.server.config import load_config
 from tests.conftest import StartServer
-from tests.support.scaleout import COUNTED_AGENT, wait_answering
+from tests.support.scaleout import COUNTED_AGENT
 
 WORKERS = 2
 MAX_REQUESTS = 50
@@ -116,7 +116,7 @@ def test_recycled_workers_keep_every_scrape_exact_and_the_directory_bounded(
         "--workers", str(WORKERS), "--max-requests", str(MAX_REQUESTS),
         "--max-requests-jitter", "10", "--multiproc-dir", str(directory), wait=False,
     )  # fmt: skip
-    wait_answering(live)  # one request, counted
+    live.wait_until_up()  # one request, counted
     traffic = Traffic(live.url)
     threads = [threading.Thread(target=traffic.ping) for _ in range(PINGERS)]
     threads += [threading.Thread(target=traffic.scrape, args=(directory,)) for _ in range(SCRAPERS)]

@@ -30,7 +30,6 @@ from tests.support.scaleout import (
     only_worker,
     scrape,
     send_pings,
-    wait_answering,
     wait_for,
     worker_pids,
 )
@@ -54,7 +53,7 @@ def start_workers(
     live = start_server(
         "--workers", str(workers), "--multiproc-dir", str(directory), *flags, wait=False
     )
-    wait_answering(live)  # exactly one request: a GET /ping from python-requests
+    live.wait_until_up()  # exactly one request: a GET /ping from python-requests
     # gunicorn boots the workers one after another: wait for all, ready to accept.
     wait_for(
         lambda: (
@@ -380,7 +379,7 @@ def test_multiproc_dir_is_private_wiped_at_start_and_removed_at_exit(
     live = start_server(
         "--workers", "2", env={"INFLUXDB_SYSINFO_MULTIPROC_DIR": str(directory)}, wait=False
     )
-    wait_answering(live)
+    live.wait_until_up()
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert not stale.exists()
     body = scrape(live.url)
@@ -396,7 +395,7 @@ def test_default_multiproc_dir_is_a_private_temporary_one(
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     live = start_server("--workers", "2", env={"TMPDIR": str(temporary)}, wait=False)
-    wait_answering(live)
+    live.wait_until_up()
     [directory] = temporary.glob("influxdb-sysinfo-metrics-*")
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert list(directory.glob("*.db"))  # the readiness ping was counted there

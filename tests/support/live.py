@@ -37,9 +37,14 @@ class LiveServer(ServerProcess):
         return self
 
     def wait_until_up(self, headers: dict[str, str] | None = None) -> None:
+        """Ping until one is answered 204. Only refused connections, which the service
+        never sees, are retried soon: a ping that has connected is waited for, however
+        slowly a loaded machine boots a worker, so each 204 or refusal is one counted request."""
+
         def answers() -> bool:
             try:
-                response = requests.get(self.url + "/ping", headers=headers, timeout=1)
+                timeouts = (1, START_TIMEOUT_SECONDS)  # (connect, read)
+                response = requests.get(self.url + "/ping", headers=headers, timeout=timeouts)
             except requests.ConnectionError:
                 return False
             return response.status_code == 204

@@ -14,35 +14,12 @@ import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from impl.scaleout.multiprocess import service_pids
-from tests.support.live import START_TIMEOUT_SECONDS, LiveServer
+from tests.support.live import LiveServer
 
 # Requests a test counts carry this agent (label user_agent="curl"); readiness pings
 # and scrapes go out as python-requests, so each kind can be counted on its own.
 COUNTED_AGENT = {"User-Agent": "curl/8.5.0"}
 WAIT_SECONDS = 30.0
-
-
-def wait_answering(live: LiveServer) -> None:
-    """Wait until one /ping is answered, counting exactly one request.
-
-    LiveServer.wait_until_up gives up on a ping after a second and sends another, so a
-    slowly booting worker could count two. Here a ping that has connected is waited
-    for; only refused connections, which the service never sees, are retried.
-    """
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while True:
-        assert live.process is not None
-        if live.process.poll() is not None:
-            raise RuntimeError(f"server exited with {live.process.returncode}:\n{live.log()}")
-        try:
-            response = requests.get(live.url + "/ping", timeout=START_TIMEOUT_SECONDS)
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-            continue
-        assert response.status_code == 204
-        return
 
 
 def send_pings(url: str, count: int, concurrency: int = 8) -> None:
