@@ -64,15 +64,8 @@ TagSet = tuple[tuple[str, str], ...]
 Version = Literal[1, 2]
 
 HISTOGRAM_TYPES = frozenset({"histogram", "gaugehistogram"})
-# The v1 field of a family's plain samples, by family type.
-V1_VALUE_FIELD = {
-    "counter": "counter",
-    "gauge": "gauge",
-    "info": "gauge",
-    "stateset": "gauge",
-    "unknown": "value",
-    "untyped": "value",
-}
+# The v1 field of a family's plain samples, by family type (`value` for any other).
+V1_VALUE_FIELD = {"counter": "counter", "gauge": "gauge", "info": "gauge", "stateset": "gauge"}
 # The v1 field of a suffixed sample (histogram, summary, counter extras).
 V1_SUFFIX_FIELD = {
     "_count": "count",

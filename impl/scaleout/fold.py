@@ -2,16 +2,9 @@
 
 prometheus_client leaves every process's files in the directory forever, so with workers
 recycled (--max-requests) the files, and every scrape's work, grow with uptime. Here the
-arbiter, told by gunicorn that a worker has exited (child_exit), moves that worker's
-values into one archive file and removes its files: the directory holds the live
-workers' files and the archive, whatever the uptime.
-
-The fold keeps what MultiProcessCollector would show for the dead worker's files:
-
-- counter, histogram, summary, gauge `sum`: values added to the archived ones;
-- gauge `min` / `max`: the smaller / larger; gauge `mostrecent`: the later timestamp;
-- gauge `all`: kept under the worker's pid, as its series keeps its `pid` label;
-- gauge `live*`: removed, not archived (as `mark_process_dead` does).
+arbiter, told by gunicorn that a worker has exited (child_exit), merges that worker's
+values into one archive file, as MultiProcessCollector would show them, and removes its
+files: the directory holds the live workers' files and the archive, whatever the uptime.
 
 ## Who writes what
 
@@ -197,7 +190,7 @@ def fold_steps(directory: Path, pid: int) -> Iterator[str]:
     for entry in os.scandir(directory):
         if metrics_file_pid(entry.name) != pid:
             continue
-        if entry.name.startswith("gauge_live"):
+        if entry.name.startswith("gauge_live"):  # gone, not archived, as mark_process_dead does
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
         else:

@@ -203,9 +203,8 @@ class GcMirror:
     """Copies this worker's `gc.get_stats()` into multiprocess counters until `stop`.
 
     GCCollector reads only the interpreter that answers, so here its three families are
-    counters in the shared files, summed like the HTTP metrics. A thread copies, because a
-    `gc.callbacks` hook could run while this thread holds prometheus_client's
-    (non-reentrant) multiprocess lock."""
+    counters in the shared files, summed like the HTTP metrics. A thread copies: a
+    `gc.callbacks` hook could run in a thread holding prometheus_client's non-reentrant lock."""
 
     def __init__(self) -> None:
         self._counters = {

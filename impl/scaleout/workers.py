@@ -166,18 +166,14 @@ def serve_workers(config: Config) -> int:
         import impl.server.app  # noqa: F401
 
         context = WorkerContext(owned.path, arbiter_pid, time.time_ns(), time.monotonic())
-        log.info(
-            "starting",
-            extra={
-                "fields": {
-                    "address": bound_address(listener),
-                    "instance_id": instance_id,
-                    "token_protected": config.token_protected,
-                    "workers": config.workers,
-                    "multiproc_dir": str(owned.path),
-                }
-            },
-        )
+        fields = {
+            "address": bound_address(listener),
+            "instance_id": instance_id,
+            "token_protected": config.token_protected,
+            "workers": config.workers,
+            "multiproc_dir": str(owned.path),
+        }
+        log.info("starting", extra={"fields": fields})
         WorkersApplication(config, context, listener.detach(), writers).run()  # ends in sys.exit
     finally:
         # Each worker leaves through here as well (gunicorn ends it with sys.exit).
