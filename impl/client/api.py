@@ -40,13 +40,11 @@ __all__ = [
     "UnexpectedResponse",
 ]
 
-# Prometheus' default scrape timeout: a scrape this client cannot finish would also
-# fail for the scraper the instance is meant for.
+# Prometheus' default scrape timeout: a scrape this client cannot finish would fail there too.
 DEFAULT_TIMEOUT_SECONDS = 10.0
 USER_AGENT = "influxdb-sysinfo-client/0.1"
 TEXT_ACCEPT = "text/plain; version=0.0.4"
-# OpenMetrics first, text as the fallback: influxd never negotiates OpenMetrics and
-# answers with text whatever is asked, so the parser follows the answer's media type.
+# influxd answers with text whatever is asked, so the parser follows the answer's media type.
 OPENMETRICS_ACCEPT = "application/openmetrics-text; version=1.0.0, text/plain; version=0.0.4; q=0.5"
 TOKEN_SCHEME = "Token"  # what influxd documents and the official clients send
 SCHEMES = ("http", "https")
@@ -207,8 +205,7 @@ class SysinfoClient:
         except ApiException as err:
             if err.status:
                 raise server_error(err.status, err.body, err.headers) from err
-            # status 0: the generated client's own complaint (a TLS error or a body
-            # in a media type the spec does not declare).
+            # status 0: the generated client's own (a TLS error, or an undeclared media type).
             if str(err.reason or "").startswith("SSLError"):
                 raise ConnectionFailed(f"cannot connect to {self.url}: {err.reason}") from err
             raise UnexpectedResponse(str(err.reason or "unexpected response")) from err

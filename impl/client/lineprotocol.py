@@ -161,8 +161,7 @@ def _timestamp_ns(sample: Sample, default_ns: int) -> int:
         return default_ns
     if isinstance(stamp, Timestamp):
         return stamp.sec * 1_000_000_000 + stamp.nsec
-    # The text format carries milliseconds; the parser gives float seconds, so round
-    # to the millisecond instead of keeping float noise in the nanoseconds.
+    # The text format carries milliseconds, parsed to float seconds: round off float noise.
     return round(float(stamp) * 1000) * 1_000_000
 
 

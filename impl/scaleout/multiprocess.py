@@ -47,8 +47,7 @@ from impl.server.config import Config
 from impl.server.identity import IdentityCollector, load_or_create_instance_id
 from impl.server.state import AppState
 
-# How often a worker copies its interpreter's GC statistics into its multiprocess
-# files: a scrape sees another worker's collections at most this late.
+# How often a worker copies its GC statistics to its files: how late scrapes may see them.
 GC_MIRROR_SECONDS = 1.0
 # GCCollector's families (names, help texts, label), kept as counters by GcMirror.
 GC_FAMILIES = {
@@ -187,8 +186,7 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
         config=config,
         instance_id=instance_id,
         registry=registry,
-        # Recorded into this worker's multiprocess files; the registry reads them
-        # back with every other worker's, so the metrics must not be registered too.
+        # Recorded into this worker's files, which the registry reads with every worker's.
         http_metrics=HttpMetrics(
             registry=None,
             max_series=config.max_http_series,
@@ -211,8 +209,7 @@ class GcMirror:
             stat: Counter(name, help_text, ["generation"], registry=None)
             for stat, (name, help_text) in GC_FAMILIES.items()
         }
-        # Counted from here on: what the worker inherited from the arbiter at fork is
-        # the arbiter's, and would be counted once per worker otherwise.
+        # Counted from here: the counts inherited at fork are the arbiter's, not this worker's.
         self._last = gc.get_stats()
         for generation in range(len(self._last)):
             for counter in self._counters.values():
