@@ -135,8 +135,7 @@ class Plan(NamedTuple):
 
 
 class Planner:
-    """Builds plans, keeping each line's text from one plan to the next: a rebuild
-    (a key appeared) re-renders only the lines that are new."""
+    """Builds plans, keeping each line's text: a rebuild renders only the lines that are new."""
 
     def __init__(self) -> None:
         self._lines: dict[tuple[str, Labels, float | None], Line] = {}

@@ -83,8 +83,7 @@ class DirectoryReader:
             return Snapshot(self._plan, values, stamps)
 
     def keys(self, kind: str) -> list[Key]:
-        """Every key of `kind` recorded by the instance, exited workers' included: the
-        archive's and the counted files', as a scrape counts them (R1 to R4)."""
+        """The keys of `kind` the instance recorded, exited workers' too, as a scrape counts."""
         with self._lock:
             archive, counted = self._consistent()
             keys = [key for source in archive.sources if source.kind == kind for key in source.keys]
