@@ -1,11 +1,8 @@
-"""A small, typed layer over the generated client `sysinfo_client`.
+"""A small, typed layer over the generated client `sysinfo_client`, which stays as generated.
 
-The generated client stays as generated; this module gives what its users want from
-any InfluxDB v2 instance (this service or a real influxd, same spec): parsed metric
-families, typed health / readiness / ping results, and exactly one exception type for
-an error answer from the server (`ServerError`, with InfluxDB's `code` and `message`
-and the HTTP status). Failures that never reached a server answer have their own
-types, so a caller can tell "the server said no" from "no server".
+For any InfluxDB v2 instance (this service or influxd, same spec): parsed metric families,
+typed results, and one exception type for an error answer (`ServerError`). Failures that
+never reached an answer have their own types: "the server said no" is not "no server".
 """
 
 from __future__ import annotations
@@ -43,13 +40,11 @@ __all__ = [
     "UnexpectedResponse",
 ]
 
-# Prometheus' default scrape timeout: a scrape this client cannot finish would also
-# fail for the scraper the instance is meant for.
+# Prometheus' default scrape timeout: a scrape this client cannot finish would fail there too.
 DEFAULT_TIMEOUT_SECONDS = 10.0
 USER_AGENT = "influxdb-sysinfo-client/0.1"
 TEXT_ACCEPT = "text/plain; version=0.0.4"
-# OpenMetrics first, text as the fallback: influxd never negotiates OpenMetrics and
-# answers with text whatever is asked, so the parser follows the answer's media type.
+# influxd answers with text whatever is asked, so the parser follows the answer's media type.
 OPENMETRICS_ACCEPT = "application/openmetrics-text; version=1.0.0, text/plain; version=0.0.4; q=0.5"
 TOKEN_SCHEME = "Token"  # what influxd documents and the official clients send
 SCHEMES = ("http", "https")
@@ -103,8 +98,7 @@ class Exposition(NamedTuple):
         return self.content_type.lower().startswith("application/openmetrics-text")
 
     def families(self, names: Sequence[str] | None = None) -> list[Metric]:
-        """The metric families, parsed with prometheus_client's parser for the format;
-        only those in `names` when given."""
+        """The metric families, parsed by prometheus_client; only those in `names` when given."""
         parse = openmetrics_families if self.openmetrics else text_families
         try:
             families = list(parse(self.text))
@@ -141,15 +135,8 @@ def normalise_url(url: str) -> str:
     return candidate.rstrip("/")
 
 
-def _check_token(token: str) -> None:
-    # A control character would let a token split or forge HTTP headers.
-    if not token or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in token):
-        raise ValueError("a token must be non-empty, without whitespace or control characters")
-
-
 def _header(headers: Any, name: str) -> str | None:
-    """A response header's first value, by case-insensitive name (the generated
-    ApiResponse keeps a plain dict)."""
+    """A header's first value, by case-insensitive name (the generated client keeps a dict)."""
     values = urllib3.HTTPHeaderDict(headers or {}).getlist(name)
     return values[0] if values else None
 
@@ -168,19 +155,6 @@ def server_error(status: int, body: bytes | str | None, headers: Any) -> ServerE
     return ServerError(status, str(code), str(error.get("message") or lines[0][:ERROR_TEXT_LIMIT]))
 
 
-def _describe_connect_failure(reason: BaseException) -> str:
-    if isinstance(reason, urllib3.exceptions.NameResolutionError):
-        return "cannot resolve the host name"
-    cause = reason.__cause__ or reason.__context__
-    if isinstance(cause, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(reason, urllib3.exceptions.SSLError):
-        return f"TLS error: {reason}"
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror.lower()
-    return str(reason)
-
-
 class SysinfoClient:
     """The system-information API of one InfluxDB v2 instance at `url`."""
 
@@ -197,11 +171,14 @@ class SysinfoClient:
         self.timeout = float(timeout)
         configuration = Configuration(host=self.url, retries=NO_RETRIES)
         if token is not None:
-            _check_token(token)
+            # A control character would let a token split or forge HTTP headers.
+            if not token or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in token):
+                raise ValueError(
+                    "a token must be non-empty, without whitespace or control characters"
+                )
             configuration.api_key["TokenAuthentication"] = token
             configuration.api_key_prefix["TokenAuthentication"] = TOKEN_SCHEME
-        # The generated class for the spec's tag "System information endpoints", which the
-        # four operations used here share.
+        # The generated class of the spec's tag "System information endpoints", for all four calls.
         self._api = SystemInformationEndpointsApi(ApiClient(configuration))
         self._api.api_client.user_agent = user_agent
 
@@ -228,8 +205,7 @@ class SysinfoClient:
         except ApiException as err:
             if err.status:
                 raise server_error(err.status, err.body, err.headers) from err
-            # status 0: the generated client's own complaint (a TLS error or a body
-            # in a media type the spec does not declare).
+            # status 0: the generated client's own (a TLS error, or an undeclared media type).
             if str(err.reason or "").startswith("SSLError"):
                 raise ConnectionFailed(f"cannot connect to {self.url}: {err.reason}") from err
             raise UnexpectedResponse(str(err.reason or "unexpected response")) from err
@@ -246,9 +222,18 @@ class SysinfoClient:
             return UnexpectedResponse(f"{self.url}: cannot decode the response body: {reason}")
         if isinstance(reason, urllib3.exceptions.ProtocolError):
             return ConnectionFailed(f"{self.url}: the connection broke off: {reason}")
-        return ConnectionFailed(
-            f"cannot connect to {self.url}: {_describe_connect_failure(reason)}"
-        )
+        cause = reason.__cause__ or reason.__context__
+        if isinstance(reason, urllib3.exceptions.NameResolutionError):
+            why = "cannot resolve the host name"
+        elif isinstance(cause, ConnectionRefusedError):
+            why = "connection refused"
+        elif isinstance(reason, urllib3.exceptions.SSLError):
+            why = f"TLS error: {reason}"
+        elif isinstance(cause, OSError) and cause.strerror:
+            why = cause.strerror.lower()
+        else:
+            why = str(reason)
+        return ConnectionFailed(f"cannot connect to {self.url}: {why}")
 
     def scrape(
         self,
@@ -260,14 +245,13 @@ class SysinfoClient:
         """GET /metrics as text. `names` keeps only those families (the `name[]` query);
         `gzip` asks for a compressed transfer (decompressed here); `openmetrics` prefers
         OpenMetrics 1.0.0, which a server may decline (influxd always sends text)."""
-        headers = {
-            "Accept": OPENMETRICS_ACCEPT if openmetrics else TEXT_ACCEPT,
-            "Accept-Encoding": "gzip" if gzip else "identity",
-        }
         with self._transport():
             response = self._api.get_metrics_without_preload_content(
                 name=list(names) if names else None,
-                _headers=headers,
+                _headers={
+                    "Accept": OPENMETRICS_ACCEPT if openmetrics else TEXT_ACCEPT,
+                    "Accept-Encoding": "gzip" if gzip else "identity",
+                },
                 _request_timeout=self.timeout,
             )
             try:

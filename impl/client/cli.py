@@ -1,8 +1,7 @@
 """`influx-metrics`: scrape, health, ready and ping an InfluxDB v2 instance from a shell.
 
-Exit status: 0 when the instance is reachable / healthy / ready (and a scrape worked),
-1 when it is not or the request failed, 2 for a usage error (including a bad URL), so
-the subcommands serve as container probes and in scripts.
+Exit status 0 (reachable / healthy / ready, a scrape worked), 1 (not, or the request
+failed) or 2 (a usage error, a bad URL included), for container probes and scripts.
 """
 
 from __future__ import annotations
@@ -102,9 +101,8 @@ def run_ready(args: argparse.Namespace, out: TextIO) -> int:
 def run_ping(args: argparse.Namespace, out: TextIO) -> int:
     with _client(args) as client:
         ping = client.ping()
-        url = client.url
     identity = " ".join(part for part in ("InfluxDB", ping.build, ping.version) if part)
-    out.write(f"reachable: {url} ({identity})\n")
+    out.write(f"reachable: {client.url} ({identity})\n")
     return EXIT_OK
 
 

@@ -11,28 +11,27 @@ Two layouts, from InfluxDB's "Prometheus metric parsing formats":
   `_bucket` trimmed; `_sum` and `_count` are fields of their own.
 
 Decisions where the formats leave room:
-- NaN is dropped (as InfluxDB does). So are +Inf and -Inf *values*: line protocol has
-  no infinite floats, and a point InfluxDB would reject is worse than a missing one. A
-  bucket *bound* of +Inf is a field key or tag (`+Inf`), never a value, and is kept.
-- Bucket bounds and quantiles are printed as Go prints a float64 (`1`, `0.005`,
-  `1e+06`), since InfluxDB's scraper parses them to floats and prints them again.
+- NaN is dropped (as InfluxDB does), and so are infinite *values*: line protocol has no
+  such floats, and a point InfluxDB would reject is worse than a missing one. A bucket
+  *bound* of +Inf is a field key or tag (`+Inf`), never a value, and is kept.
+- Bounds and quantiles are printed as Go prints a float64 (`1`, `0.005`, `1e+06`), since
+  InfluxDB's scraper parses them to floats and prints them again.
 - Counters keep the exposed name (`foo_total`) as measurement (v1) or field (v2).
 - OpenMetrics-only types: info and stateset are gauges (their text 0.0.4 form), a
   gaugehistogram is a histogram; `_created` samples become a `created` field (v1).
-- A label with an empty value is no label (Prometheus' rule); line protocol has no
-  empty tag values. Tags are sorted by key, as InfluxDB recommends.
-- Timestamps are integer nanoseconds: a sample's own timestamp when it has one, else
-  the scrape time the caller passes.
+- A label with an empty value is no label (Prometheus' rule; line protocol has no empty
+  tag values). Tags are sorted by key, as InfluxDB recommends.
+- Timestamps are integer nanoseconds: a sample's own, else the scrape time passed in.
 
 Escaping follows influxd 2.x's parser: measurement: commas and spaces; tag keys, tag
 values and field keys: commas, equals signs and spaces; string field values: double
 quotes and backslashes. influxd reads any other backslash literally, but its scanner
-pairs a backslash with the character after it: a backslash that would be left
-unpaired right before an escaped character or at the end of an element would swallow
-what follows, so there (and only there) one more backslash is written. That keeps the
-line well-formed; influxd then reads that one backslash doubled, since line protocol
-has no exact form for it. A newline cannot appear in a line at all: it is written as
-the two characters `\\n`, as the exposition format writes it.
+pairs a backslash with the character after it: a backslash left unpaired right before
+an escaped character or at the end of an element would swallow what follows, so there
+(and only there) one more backslash is written. That keeps the line well-formed; influxd
+then reads that one backslash doubled, as line protocol has no exact form for it. A
+newline cannot appear in a line: it is written as the two characters `\\n`, as the
+exposition format does.
 """
 
 from __future__ import annotations
@@ -65,15 +64,8 @@ TagSet = tuple[tuple[str, str], ...]
 Version = Literal[1, 2]
 
 HISTOGRAM_TYPES = frozenset({"histogram", "gaugehistogram"})
-# The v1 field of a family's plain samples, by family type.
-V1_VALUE_FIELD = {
-    "counter": "counter",
-    "gauge": "gauge",
-    "info": "gauge",
-    "stateset": "gauge",
-    "unknown": "value",
-    "untyped": "value",
-}
+# The v1 field of a family's plain samples, by family type (`value` for any other).
+V1_VALUE_FIELD = {"counter": "counter", "gauge": "gauge", "info": "gauge", "stateset": "gauge"}
 # The v1 field of a suffixed sample (histogram, summary, counter extras).
 V1_SUFFIX_FIELD = {
     "_count": "count",
@@ -92,9 +84,7 @@ class Point(NamedTuple):
 
 
 def _escape(text: str, specials: str) -> str:
-    # influxd's scanner reads a backslash and the character after it as one pair: a run
-    # of backslashes of odd length before an escaped character or the end of the element
-    # gets one more backslash, or its last one would pair with what follows.
+    # An odd run of backslashes before an escaped character or the end gets one more.
     return re.sub(
         rf"(?<!\\)(\\*)([{specials}]|\Z)",
         lambda m: m[1] + "\\" * (len(m[1]) % 2) + ("\\" + m[2] if m[2] else ""),
@@ -171,8 +161,7 @@ def _timestamp_ns(sample: Sample, default_ns: int) -> int:
         return default_ns
     if isinstance(stamp, Timestamp):
         return stamp.sec * 1_000_000_000 + stamp.nsec
-    # The text format carries milliseconds; the parser gives float seconds, so round
-    # to the millisecond instead of keeping float noise in the nanoseconds.
+    # The text format carries milliseconds, parsed to float seconds: round off float noise.
     return round(float(stamp) * 1000) * 1_000_000
 
 
@@ -204,9 +193,8 @@ def _v2_field(family: Metric, sample: Sample, url: str) -> tuple[str, dict[str, 
 def points(
     families: Iterable[Metric], version: Version, *, timestamp_ns: int, url: str = ""
 ) -> list[Point]:
-    """The points InfluxDB would store for `families` scraped at `timestamp_ns`, one per
-    family, tags and time, in first-seen order. `url` (the scraped URL) is the v2 `url`
-    tag; v1 has none."""
+    """The points InfluxDB would store for `families` scraped at `timestamp_ns`, one per family,
+    tags and time, in first-seen order. `url` is the v2 `url` tag (the scraped URL)."""
     layout = {1: _v1_field, 2: _v2_field}.get(version)
     result: list[Point] = []
     for family in families:

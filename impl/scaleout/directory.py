@@ -1,22 +1,14 @@
 """The multiprocess directory: its names, and one owner at a time.
 
-Imported by impl/scaleout/workers.py before PROMETHEUS_MULTIPROC_DIR is exported, so
-nothing here imports prometheus_client.
+Imported by workers.py before PROMETHEUS_MULTIPROC_DIR is exported, so nothing here
+imports prometheus_client. Besides prometheus_client's files, it holds the archive of
+exited workers' counts (fold.py), its temporary twin while a new version is written, and
+the lock file, flocked by the owning instance while it runs, with its pid in it.
 
-What the directory holds:
-
-- prometheus_client's files, `<kind>_<pid>.db`, one per kind and process that wrote
-  (`counter`, `histogram`, `summary`, `gauge_<mode>`);
-- the archive (`influxdb-sysinfo.archive`), where the arbiter folds the counts of
-  workers that have exited (impl/scaleout/fold.py), and its temporary twin while a
-  new version is written;
-- the lock file (`influxdb-sysinfo.lock`), locked (flock) by the instance that owns
-  the directory for as long as it runs, with its pid in it.
-
-Its mode is 0700: the files hold every request's labels, and whoever could write
-them could forge the counts. A second instance started on the same directory finds
-the lock held and stops before touching anything: wiping the first one's files would
-drop its totals, and removing the directory at exit would break its scrapes.
+Its mode is 0700: the files hold every request's labels, and whoever could write them
+could forge the counts. A second instance started on the same directory finds the lock
+held and stops before touching anything: wiping the first one's files would drop its
+totals, and removing the directory at exit would break its scrapes.
 """
 
 from __future__ import annotations
@@ -35,7 +27,7 @@ from impl.server.config import ConfigError
 
 log = logging.getLogger(__name__)
 
-# The only names prometheus_client writes (values.py): kind, then the writer's pid.
+# The only names prometheus_client writes (values.py): one file per kind and writer's pid.
 METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_(\d+)\.db")
 ARCHIVE_NAME = "influxdb-sysinfo.archive"
 ARCHIVE_TEMPORARY = ARCHIVE_NAME + ".tmp"
@@ -68,9 +60,8 @@ class OwnedDirectory:
     lock_fd: int
 
     def release(self, writers: set[int]) -> None:
-        """Remove what this instance created: the files of `writers` (its workers'
-        pids and its own), the archive, the lock file; then the directory once empty.
-        Another program's files stay, and so does the directory holding them."""
+        """Remove the files of `writers` (its workers' pids and its own), the archive and the
+        lock file; then the directory, unless another program's files keep it."""
         for entry in self.path.iterdir():
             if metrics_file_pid(entry.name) in writers or entry.name in SERVICE_FILES:
                 with contextlib.suppress(FileNotFoundError):

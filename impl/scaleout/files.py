@@ -1,25 +1,23 @@
 """One prometheus_client multiprocess file, read in place: keys once, values each time.
 
 The format (prometheus_client/mmap_dict.py): a 4-byte `used` length at offset 0, then
-entries, each a 4-byte key length, the UTF-8 JSON key padded so that what follows is
-8-byte aligned, and two doubles, the value and a timestamp. The writing process only
-ever appends entries and overwrites values in place: an entry's key and position
-never change once written. So a reader decodes each key once, remembers where its
-value sits, and afterwards reads only values, straight from a shared read-only
-mapping, through a memoryview of doubles (one C call for a whole file).
+entries: a 4-byte key length, the UTF-8 JSON key padded to 8-byte alignment, and two
+doubles, the value and a timestamp. The writer only appends entries and overwrites values
+in place, so an entry's key and position never change: a reader decodes each key once,
+then reads only values from a shared read-only mapping, through a memoryview of doubles
+(one C call for a whole file).
 
 What a concurrent reader can see, and why it is enough:
 
-- `used` is written after the entry it covers (MmapedDict._init_value); the reader
-  reads `used` first and parses only below it. Stores become visible in program
-  order on x86-64 (TSO); prometheus_client's own reader relies on the same.
-- A value is an 8-byte double at an 8-byte-aligned offset, so it never straddles a
-  cache line and is written and read in one access: a read sees the old or the new
-  value, never a mix (prometheus_client writes it with one slice assignment for
-  that reason, see mmap_dict.py).
-- The writer grows a full file (ftruncate to twice the size) before appending past
-  the end, so `used` never exceeds the file's size; when it exceeds what this reader
-  mapped, the reader maps the file again at its current size. Offsets stay valid.
+- `used` is written after the entry it covers (MmapedDict._init_value); the reader reads
+  `used` first and parses only below it. Stores become visible in program order on
+  x86-64 (TSO); prometheus_client's own reader relies on the same.
+- A value is an 8-byte double at an 8-byte-aligned offset: it never straddles a cache
+  line and is written (in one slice assignment, see mmap_dict.py) and read in one
+  access, so a read sees the old or the new value, never a mix.
+- The writer grows a full file (ftruncate to twice the size) before appending past the
+  end, so `used` never exceeds the file's size; when it exceeds what this reader mapped,
+  the reader maps the file again at its current size. Offsets stay valid.
 """
 
 from __future__ import annotations
@@ -38,8 +36,7 @@ DOUBLE = 8
 
 
 class CorruptFile(OSError):
-    """An entry runs past what the file says it uses: not prometheus_client's format.
-    (An OSError, as the series limit expects of a directory gone wrong.)"""
+    """Not prometheus_client's format (an OSError: the series limit handles those)."""
 
 
 Labels = tuple[tuple[str, str], ...]
@@ -80,15 +77,13 @@ class SourceKeys(NamedTuple):
 
 
 def _getter(indices: list[int]) -> Callable[[Any], tuple[float, ...]]:
-    """A function reading the doubles at `indices` as a tuple (itemgetter returns a
-    bare item for one index, and fails for none)."""
+    """The doubles at `indices`, as a tuple (itemgetter: a bare item for one, fails for none)."""
     if not indices:
         return lambda _view: ()
     if len(indices) == 1:
         only = indices[0]
         return lambda view: (view[only],)
-    getter: Callable[[Any], tuple[float, ...]] = itemgetter(*indices)
-    return getter
+    return itemgetter(*indices)
 
 
 class MappedFile:
@@ -153,10 +148,10 @@ class MappedFile:
 
     def values(self) -> tuple[float, ...]:
         """Every decoded key's current value, in file order."""
-        return self._values(self._view) if self.keys else ()
+        return self._values(self._view)
 
     def timestamps(self) -> tuple[float, ...]:
-        return self._stamps(self._view) if self.keys else ()
+        return self._stamps(self._view)
 
     def _remap(self, size: int) -> mmap.mmap:
         self._release()

@@ -1,34 +1,25 @@
 """Folding an exited worker's files into the archive, counted exactly once throughout.
 
-prometheus_client leaves every process's files in the directory forever, so with
-workers recycled (--max-requests) the files, and the work of every scrape, grow with
-uptime. Here the arbiter, told by gunicorn that a worker has exited (child_exit),
-moves that worker's values into one archive file and removes its files: the
-directory holds the live workers' files and the archive, whatever the uptime.
-
-What the fold does with each kind (what MultiProcessCollector would show for the
-dead worker's files, kept):
-
-- counter, histogram, summary, gauge `sum`: values added to the archived ones;
-- gauge `min` / `max`: the smaller / larger; gauge `mostrecent`: the later timestamp;
-- gauge `all`: kept under the worker's pid, as its series keeps its `pid` label;
-- gauge `live*`: removed, not archived (as `mark_process_dead` does): a dead
-  worker's live values disappear.
+prometheus_client leaves every process's files in the directory forever, so with workers
+recycled (--max-requests) the files, and every scrape's work, grow with uptime. Here the
+arbiter, told by gunicorn that a worker has exited (child_exit), merges that worker's
+values into one archive file, as MultiProcessCollector would show them, and removes its
+files: the directory holds the live workers' files and the archive, whatever the uptime.
 
 ## Who writes what
 
-Each worker writes only its own `<kind>_<pid>.db` files (prometheus_client, under
-its process lock); the arbiter writes only the archive and its temporary twin, and
-unlinks only the files of workers it has reaped; scrapes write nothing. So a reaped
-worker's files are final, and the archive has one writer, whose folds never overlap.
-The directory is the instance's alone (mode 0700, and a lock: directory.py).
+Each worker writes only its own `<kind>_<pid>.db` files (under prometheus_client's
+process lock); the arbiter writes only the archive and its temporary twin, and unlinks
+only the files of workers it has reaped; scrapes write nothing. So a reaped worker's
+files are final, and the archive has one writer, whose folds never overlap. The
+directory is the instance's alone (mode 0700, and a lock: directory.py).
 
 ## The archive
 
 `influxdb-sysinfo.archive` is JSON: the archived values by kind, and `pending`, the
-(name, inode) of folded files that may still be linked. It is never changed in
-place: each version is written whole to a temporary file and renamed over the
-archive (rename is atomic), so whoever opens the name reads one complete version.
+(name, inode) of folded files that may still be linked. Never changed in place: each
+version is written whole to a temporary file and renamed over the archive (rename is
+atomic), so whoever opens the name reads one complete version.
 
 ## The fold of a dead worker's file D (arbiter, in child_exit)
 
@@ -37,42 +28,41 @@ archive (rename is atomic), so whoever opens the name reads one complete version
     W3  unlink D
     W4  publish version k+2: the same values; pending = {}
 
-Folds run one at a time in the arbiter's main loop (gunicorn 22+ handles signals
-there), and child_exit returns before the arbiter forks any new worker, so a new
-worker's file only ever appears after W4. A file whose unlink fails at W3 stays in
-`pending` at W4 and after, since it is still linked (and a later fold retries it).
+Folds run one at a time in the arbiter's main loop (gunicorn 22+ handles signals there),
+and child_exit returns before the arbiter forks any new worker, so a new worker's file
+only ever appears after W4. A file whose unlink fails at W3 stays in `pending` at W4 and
+after, since it is still linked (and a later fold retries it).
 
-## A scrape (any worker; impl/scaleout/snapshot.py)
+## A scrape (any worker; snapshot.py)
 
     R1  open the archive by name; keep it open (this pins its inode: no later
         version can get the same inode while it is held)
     R2  list the directory; hold each listed worker file open (reusing a handle kept
-        from an earlier scrape when the listing shows the same name and inode;
-        a listed file that is gone or replaced when opened is left out)
+        from an earlier scrape when the listing shows the same name and inode; a
+        listed file that is gone or replaced when opened is left out)
     R3  stat the archive's name: if its inode is not R1's, a fold published in
         between: start again at R1
     R4  count the archive's values, plus every held file not in its `pending`
 
 ## Why D is counted exactly once
 
-A scrape that passes R3 read one archive version v that was current during the
-whole of [R1, R3] (each version has a fresh inode, and v's is pinned). Which one?
+A scrape that passes R3 read one archive version v that was current during the whole
+of [R1, R3] (each version has a fresh inode, and v's is pinned). Which one?
 
 1. v = k (W2 after R3): v lacks D. D was linked throughout [R1, R3] (W3 comes after
    W2), so R2 listed and opened it: D is counted once, from its file.
 2. v = k+1 (W2 before R1, W4 after R3): v has D and pending = {D}. If R2 holds D, it
-   is left out by pending: once, from the archive. Could pending hide another
-   file? Only one named and inode-numbered as D; a new file with D's name needs a
-   new worker, forked after W4, so after R3.
+   is left out by pending: once, from the archive. Could pending hide another file?
+   Only one named and inode-numbered as D; a new file with D's name needs a new
+   worker, forked after W4, so after R3.
 3. v = k+2 or later (W4 before R1): v has D. D was unlinked at W3, before R1, so the
    listing at R2 cannot show it: once, from the archive. A handle kept on D from an
    earlier scrape is reused only if the listing shows D's name with D's inode, and
    while the handle is held no other file can have that inode.
 
-Never twice, never zero. Each scrape also sees each live value at some instant
-between its start and its end, and archived values only grow: a scrape's total
-lies between the true totals at its start and its end, so totals are monotone
-across scrapes that do not overlap.
+Never twice, never zero. Each scrape also sees each live value at some instant between
+its start and end, and archived values only grow: a scrape's total lies between the true
+totals at its start and its end, so totals are monotone across non-overlapping scrapes.
 """
 
 from __future__ import annotations
@@ -114,8 +104,7 @@ class Archive:
         for kind, pid, metric, sample, labels, help_text, value, stamp in data["entries"]:
             key = make_key(metric, sample, tuple((k, v) for k, v in labels), help_text)
             values[(kind, pid, key)] = (value, stamp)
-        pending = frozenset((name, inode) for name, inode in data["pending"])
-        return cls(values, pending)
+        return cls(values, frozenset((name, inode) for name, inode in data["pending"]))
 
     def text(self) -> str:
         entries = [
@@ -147,8 +136,7 @@ class Archive:
 def _merge(
     kind: str, before: tuple[float, float] | None, new: tuple[float, float]
 ) -> tuple[float, float]:
-    """A slot's archived value with one more process's value folded in, by the rule
-    MultiProcessCollector applies to the same values across files."""
+    """The archived value with one more process's folded in, by MultiProcessCollector's rule."""
     if kind in SUMMED_KINDS:
         return ((0.0 if before is None else before[0]) + new[0], 0.0)
     if before is None:
@@ -164,10 +152,9 @@ def _merge(
 
 def load_archive(directory: Path) -> Archive:
     try:
-        text = (directory / ARCHIVE_NAME).read_text(encoding="utf-8")
+        return Archive.parse((directory / ARCHIVE_NAME).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return Archive()
-    return Archive.parse(text)
 
 
 def publish(directory: Path, archive: Archive) -> None:
@@ -180,8 +167,7 @@ def publish(directory: Path, archive: Archive) -> None:
 
 
 def _still_linked(directory: Path, pending: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
-    """The pending files still in the directory under their name and inode; a retry
-    at unlinking each first."""
+    """The pending files still linked under their name and inode, each unlinked again first."""
     linked = set()
     for name, inode in pending:
         with contextlib.suppress(OSError):
@@ -194,19 +180,17 @@ def _still_linked(directory: Path, pending: Iterable[tuple[str, int]]) -> set[tu
 
 
 def fold_process(directory: Path, pid: int) -> None:
-    """Fold the files of exited process `pid` into the archive. Only for a process
-    that has exited: its files must be final."""
+    """Fold the files of exited process `pid` (they must be final) into the archive."""
     list(fold_steps(directory, pid))
 
 
 def fold_steps(directory: Path, pid: int) -> Iterator[str]:
-    """The fold, one step at a time: yields the name of each step once it is done
-    ("live gauges", "W2", "W3", "W4"), so that the steps can be seen in order."""
+    """The fold, yielding each step's name once it is done: "live gauges", "W2", "W3", "W4"."""
     foldable = []
     for entry in os.scandir(directory):
         if metrics_file_pid(entry.name) != pid:
             continue
-        if entry.name.startswith("gauge_live"):
+        if entry.name.startswith("gauge_live"):  # gone, not archived, as mark_process_dead does
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
         else:

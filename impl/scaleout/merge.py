@@ -1,29 +1,22 @@
 """What MultiProcessCollector computes, planned once per set of keys, evaluated per scrape.
 
-MultiProcessCollector rebuilds everything at every collection: it decodes every key,
-groups samples by family and label set, applies each type's rule, and hands
-`generate_latest` a Sample per value. Here that work is split by how often its
-inputs change:
+MultiProcessCollector decodes, groups and merges everything at every collection. Here
+the plan (`Planner.build`: which values make which line, and each line's text up to its
+value) depends only on the sources' keys (the archive's groups and the files), so it is
+rebuilt only when a key appears; a scrape evaluates it (`PlannedFamily.values`, `.text`).
 
-- the plan (`Planner.build`): which values make which line, and each line's text up to its
-  value (name, escaped labels). It depends only on the keys of the sources (the
-  archive's groups and the files), so it is rebuilt only when a key appears;
-- the evaluation (`PlannedFamily.values`): the values of every line from the current
-  values of the sources, by the rule of the line's family; and the text (`.text`).
+The rules are MultiProcessCollector's, source by source in order (the archive's groups,
+then the files as listed): counters, summaries, histograms and gauges `sum` add (from
+0.0); gauges `min`/`max` keep the first smallest/largest; `mostrecent` the value with the
+latest timestamp after 0; `all` the last value, per pid. A histogram series' buckets are
+added per bound, then accumulated in bound order, and its `_count` is the last bucket.
+Family type, help and gauge mode come from the first source holding the family (the
+mode: the last), as there.
 
-The rules are MultiProcessCollector's, source by source in order (the archive's
-groups, then the files as listed): counters, summaries, histograms and gauges `sum`
-add (from 0.0); gauges `min`/`max` keep the first smallest/largest; `mostrecent`
-the value with the latest timestamp after 0; `all` the last value, per pid.
-A histogram series' buckets are added per bound, then accumulated in bound order,
-and its `_count` is the last bucket. Family type, help and gauge mode come from the
-first source holding the family (the mode: the last), as there.
-
-Differences in order only: lines are written in an order that does not depend on
-the directory's listing order. Families by name (as every format of the service),
-series by their label pairs, and within a series: a histogram's buckets, `_count`,
-`_sum` (the single-process order, where MultiProcessCollector puts `_sum` first);
-a summary's `_count`, `_sum`.
+Only the order differs, so as not to depend on the directory's listing order: families
+by name (as every format of the service), series by their label pairs, and within a
+series a histogram's buckets, `_count`, `_sum` (the single-process order, where
+MultiProcessCollector puts `_sum` first), a summary's `_count`, `_sum`.
 """
 
 from __future__ import annotations
@@ -82,8 +75,7 @@ class PlannedFamily:
     sample_names: frozenset[str]
 
     def values(self, values: Sequence[float], stamps: Sequence[float]) -> list[float | None]:
-        """The current value of every line; None for a line that has none (a
-        `mostrecent` gauge never set with a timestamp)."""
+        """Every line's current value; None for a `mostrecent` gauge never set with a timestamp."""
         rule = self.rule
         if rule == "mostrecent":
             return [_most_recent(indices, values, stamps) for indices in self.indices]
@@ -143,8 +135,7 @@ class Plan(NamedTuple):
 
 
 class Planner:
-    """Builds plans, keeping each line's text from one plan to the next: a rebuild
-    (a key appeared) re-renders only the lines that are new."""
+    """Builds plans, keeping each line's text: a rebuild renders only the lines that are new."""
 
     def __init__(self) -> None:
         self._lines: dict[tuple[str, Labels, float | None], Line] = {}

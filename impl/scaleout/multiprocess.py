@@ -1,25 +1,22 @@
 """What /metrics shows when several worker processes serve one instance.
 
-Each worker records its HTTP metrics into prometheus_client's multiprocess files (one
-set per pid in one directory); whichever worker answers a scrape merges them. Every
-family gets a deliberate mode:
+Each worker records its HTTP metrics into prometheus_client's multiprocess files (one set
+per pid in one directory); whichever worker answers a scrape merges them. Every family
+gets a deliberate mode:
 
 - `http_api_*` and `python_gc_*` (counters, histograms): summed over every worker that
-  ever ran, exited ones included (the arbiter folds their files into the archive,
-  impl/scaleout/fold.py), so no count is lost and none goes backwards when a worker
-  dies or is replaced. (`python_gc_*` count each worker's collections from its
-  start, copied once a second: see GcMirror.)
-- `process_*`: one series per live process of the service (the gunicorn arbiter and its
-  workers), labelled `pid`, read from /proc at scrape time. Summed, the CPU counter would
-  drop whenever a worker died; per pid, a dead worker's series simply ends.
+  ever ran, exited ones included (folded into the archive: fold.py), so no count is lost
+  and none goes backwards when a worker dies or is replaced. (`python_gc_*` count each
+  worker's collections from its start, copied once a second: see GcMirror.)
+- `process_*`: one series per live process of the service (the arbiter and its workers),
+  labelled `pid`, read from /proc at scrape time. Summed, the CPU counter would drop
+  whenever a worker died; per pid, a dead worker's series simply ends.
 - `influxdb_info`, `influxdb_uptime_seconds`, `python_info`: once, for the instance;
   uptime counts from the arbiter's start, so a replaced worker does not reset it.
 
-The merged families are what prometheus_client's MultiProcessCollector would make of
-the same files, read at the cost of the live series (impl/scaleout/snapshot.py and
-merge.py; the equality is proven by tests/test_merge_equivalence.py).
-prometheus_client's multiprocess values keep no exemplars, so OpenMetrics output has
-none in this mode.
+The merged families are what MultiProcessCollector would make of the same files (proven
+by tests/test_merge_equivalence.py), read at the cost of the live series (snapshot.py,
+merge.py). Multiprocess values keep no exemplars, so OpenMetrics output has none here.
 """
 
 from __future__ import annotations
@@ -50,8 +47,7 @@ from impl.server.config import Config
 from impl.server.identity import IdentityCollector, load_or_create_instance_id
 from impl.server.state import AppState
 
-# How often a worker copies its interpreter's GC statistics into its multiprocess
-# files: a scrape sees another worker's collections at most this late.
+# How often a worker copies its GC statistics to its files: how late scrapes may see them.
 GC_MIRROR_SECONDS = 1.0
 # GCCollector's families (names, help texts, label), kept as counters by GcMirror.
 GC_FAMILIES = {
@@ -134,8 +130,7 @@ class MergedFamily(EncodedFamily):
 
 
 class DirectoryCollector(Collector):
-    """The merged families of a multiprocess directory: its workers' files and the
-    archive of exited ones, read anew at each scrape (impl/scaleout/snapshot.py); then
+    """The merged families of the workers' files and the archive, read at each scrape; then
     those of `others` (for a worker: the live processes, the platform, the identity)."""
 
     def __init__(self, directory: Path, *others: Collector) -> None:
@@ -155,9 +150,8 @@ class DirectoryCollector(Collector):
 
 
 class RecordedLabelSets:
-    """For the HTTP metrics' series limit, which holds for the instance: the label sets
-    every worker has recorded, in the live files and the archive, read as a scrape
-    reads them, under a lock every worker takes to add one."""
+    """For the instance-wide HTTP series limit: the label sets every worker has recorded,
+    read as a scrape reads them, under a lock every worker takes to add one."""
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
@@ -173,8 +167,7 @@ class RecordedLabelSets:
             os.close(fd)  # which releases the lock
 
     def label_sets(self, family: str, label_names: tuple[str, ...]) -> Iterator[LabelSet]:
-        # A directory gone wrong raises an OSError (UnstableDirectory, CorruptFile),
-        # which the series limit handles.
+        # A directory gone wrong raises an OSError, which the series limit handles.
         for key in self._reader.keys("counter"):
             if key.metric == family:
                 labels = dict(key.labels)
@@ -193,8 +186,7 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
         config=config,
         instance_id=instance_id,
         registry=registry,
-        # Recorded into this worker's multiprocess files; the registry reads them
-        # back with every other worker's, so the metrics must not be registered too.
+        # Recorded into this worker's files, which the registry reads with every worker's.
         http_metrics=HttpMetrics(
             registry=None,
             max_series=config.max_http_series,
@@ -208,19 +200,16 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
 class GcMirror:
     """Copies this worker's `gc.get_stats()` into multiprocess counters until `stop`.
 
-    GCCollector reads only the interpreter that answers, so in this mode the same three
-    families are kept as counters in the shared files instead, and summed like the
-    HTTP metrics. A thread does the copying, because a `gc.callbacks` hook could run
-    while this thread holds prometheus_client's (non-reentrant) multiprocess lock.
-    """
+    GCCollector reads only the interpreter that answers, so here its three families are
+    counters in the shared files, summed like the HTTP metrics. A thread copies: a
+    `gc.callbacks` hook could run in a thread holding prometheus_client's non-reentrant lock."""
 
     def __init__(self) -> None:
         self._counters = {
             stat: Counter(name, help_text, ["generation"], registry=None)
             for stat, (name, help_text) in GC_FAMILIES.items()
         }
-        # Counted from here on: what the worker inherited from the arbiter at fork is
-        # the arbiter's, and would be counted once per worker otherwise.
+        # Counted from here: the counts inherited at fork are the arbiter's, not this worker's.
         self._last = gc.get_stats()
         for generation in range(len(self._last)):
             for counter in self._counters.values():

@@ -1,12 +1,11 @@
 """A worker's view of the multiprocess directory: current values, at the cost of the
 live series.
 
-Each worker keeps one DirectoryReader for its life. Per scrape it lists the
-directory and reads every value in place (impl/scaleout/files.py); keys are decoded
-only when they appear, the archive only when a fold has published a new version,
-and the plan of lines (merge.py) is rebuilt only when either happened. Nothing is
-cached by time. Which files and which archive version a scrape counts: steps R1 to
-R4, with the proof that a folded worker is counted exactly once, in fold.py.
+Per scrape, a worker's DirectoryReader lists the directory and reads every value in
+place (files.py); keys are decoded only when they appear, the archive only when a fold
+has published a new version, and the plan (merge.py) is rebuilt only when either
+happened. Nothing is cached by time. Which files and archive version a scrape counts:
+steps R1 to R4 in fold.py, with the proof that a folded worker is counted exactly once.
 """
 
 from __future__ import annotations
@@ -84,8 +83,7 @@ class DirectoryReader:
             return Snapshot(self._plan, values, stamps)
 
     def keys(self, kind: str) -> list[Key]:
-        """Every key of `kind` recorded by the instance, exited workers' included: the
-        archive's and the counted files', as a scrape counts them (R1 to R4)."""
+        """The keys of `kind` the instance recorded, exited workers' too, as a scrape counts."""
         with self._lock:
             archive, counted = self._consistent()
             keys = [key for source in archive.sources if source.kind == kind for key in source.keys]

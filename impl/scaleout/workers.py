@@ -1,12 +1,9 @@
 """`influxdb-sysinfo --workers N` (N > 1): gunicorn's arbiter with N uvicorn workers.
 
-Order matters. prometheus_client decides, when it is first imported, whether values
-live in process memory or in per-process files under PROMETHEUS_MULTIPROC_DIR, and
-gunicorn forks every worker from this process. So the directory is prepared
-(impl/scaleout/directory.py) and exported here before anything imports
-prometheus_client; impl/main.py imports this module before anything else of the
-service's for that reason. The arbiter folds each exited worker's files into the
-archive (fold.py); what each family shows is decided in multiprocess.py.
+Order matters: prometheus_client decides when first imported whether values live in
+process memory or in files under PROMETHEUS_MULTIPROC_DIR, and gunicorn forks every
+worker from this process. So the directory (directory.py) is prepared and exported here
+before anything imports prometheus_client, and impl/main.py imports this module first.
 """
 
 from __future__ import annotations
@@ -41,13 +38,11 @@ FIRST_REQUEST_GRACE_SECONDS = 0.1
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn's server, leaving gently. When a worker leaves (its --max-requests
-    reached, or SIGTERM), uvicorn closes at once every connection that has not sent a
-    request yet, among them those it accepted a moment ago: their clients, which send
-    the request right after connecting, see the connection reset. So the worker first
-    stops accepting (the other workers take the new connections), waits a moment for
-    the accepted ones to send their request, and only then shuts down as uvicorn
-    does, answering the requests that have arrived."""
+    """uvicorn's server, leaving gently. A leaving worker (--max-requests, SIGTERM) closes
+    at once every connection without a request yet, among them those just accepted, whose
+    clients then see a reset. So it first stops accepting (other workers take the new
+    connections), waits a moment for the accepted ones' requests, then shuts down as
+    uvicorn does, answering the requests that have arrived."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
@@ -107,12 +102,10 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
             "proc_name": PROC_NAME,
             "loglevel": self._config.log_level,
             "logger_class": f"{__name__}.ServiceLogs",
-            # gunicorn's name for uvicorn's timeout_keep_alive, which uvicorn_options sets
-            # too. The other limits (head size and timeout, connections) have no gunicorn
-            # counterpart that applies to uvicorn workers: each worker enforces them.
+            # uvicorn's timeout_keep_alive, which uvicorn_options sets too. The other limits
+            # have no gunicorn counterpart for uvicorn workers: each worker enforces them.
             "keepalive": self._config.keep_alive_timeout,
-            # Worker recycling; each exited worker is folded (child_exit), so the files
-            # do not pile up however often workers are replaced.
+            # Worker recycling: the files do not pile up, as child_exit folds each exited one.
             "max_requests": self._config.max_requests,
             "max_requests_jitter": self._config.max_requests_jitter,
             # The control socket is a thread in the arbiter, which forks the workers.
@@ -173,18 +166,14 @@ def serve_workers(config: Config) -> int:
         import impl.server.app  # noqa: F401
 
         context = WorkerContext(owned.path, arbiter_pid, time.time_ns(), time.monotonic())
-        log.info(
-            "starting",
-            extra={
-                "fields": {
-                    "address": bound_address(listener),
-                    "instance_id": instance_id,
-                    "token_protected": config.token_protected,
-                    "workers": config.workers,
-                    "multiproc_dir": str(owned.path),
-                }
-            },
-        )
+        fields = {
+            "address": bound_address(listener),
+            "instance_id": instance_id,
+            "token_protected": config.token_protected,
+            "workers": config.workers,
+            "multiproc_dir": str(owned.path),
+        }
+        log.info("starting", extra={"fields": fields})
         WorkersApplication(config, context, listener.detach(), writers).run()  # ends in sys.exit
     finally:
         # Each worker leaves through here as well (gunicorn ends it with sys.exit).
