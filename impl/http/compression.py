@@ -1,8 +1,6 @@
-"""gzip for /metrics, applied outside Connexion's response validation.
-
-The validator reads the body as text, so a handler that compressed it would fail
-validation; compressing here, after validation and before the client, keeps both.
-"""
+"""gzip for /metrics, outside Connexion's response validation: the validator reads the
+body as text, so a handler's compressed body would fail it; compressing here, after
+validation and before the client, keeps both."""
 
 from __future__ import annotations
 
@@ -15,8 +13,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from impl.http.asgi import Layer, header, operation_id, rewriting_send
 
-# Level 6 is zlib's default and what Go's promhttp uses: most of the size win for a
-# fraction of level 9's CPU.
+# zlib's default, as in Go's promhttp: most of the size win for a fraction of level 9's CPU.
 COMPRESS_LEVEL = 6
 
 

@@ -58,9 +58,8 @@ log = logging.getLogger(__name__)
 
 # Where the connection count travels in the ASGI scope, for impl/http/limits.py.
 OPEN_CONNECTIONS = "influxdb_sysinfo.open_connections"
-# Pipelined bytes a connection may have waiting, beyond the request being served,
-# before reading pauses. Never less than twice the head limit, so that an unfinished
-# head (which h11 refuses beyond that limit) can always be read to its end.
+# Pipelined bytes that may wait, beyond the request served, before reading pauses; at least
+# twice the head limit, so an unfinished head (h11 refuses it beyond) can be read to its end.
 READ_AHEAD_BYTES = 64 * 1024
 TOO_MANY_CONNECTIONS = "too many open connections"
 # How long a refused connection is read (and what arrives dropped) before it is closed.
@@ -82,8 +81,7 @@ class _CountConnections(Layer):
 
 
 class _BoundedFlow(FlowControl):
-    """uvicorn's flow control, except that reading stays paused while more than
-    `read_ahead` bytes of pipelined input wait."""
+    """uvicorn's flow control, but reading stays paused while over `read_ahead` bytes wait."""
 
     def __init__(self, protocol: InfluxH11Protocol) -> None:
         super().__init__(protocol.transport)
@@ -128,7 +126,6 @@ class InfluxH11Protocol(H11Protocol):
         if self._lingering:
             return  # after a refusal: read only to be dropped
         if "header" not in self._timers and self.conn.their_state is h11.IDLE:
-            # The first bytes of the next request head.
             self._start_timer("header", self.header_timeout, self._on_header_timeout)
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
@@ -138,8 +135,6 @@ class InfluxH11Protocol(H11Protocol):
 
     def _waiting_input(self) -> int:
         return len(self.conn.trailing_data[0])
-
-    # Sending: one response at a time in memory, for at most send_timeout.
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -179,8 +174,6 @@ class InfluxH11Protocol(H11Protocol):
             if (timer := self._timers.pop(name, None)) is not None:
                 timer.cancel()
 
-    # Connections: room for requests that have arrived.
-
     def _between_requests(self) -> bool:
         """Open, with no request in progress (part of the next head may have arrived)."""
         if _closing(self) or self.conn.their_state is not h11.IDLE:
@@ -212,8 +205,6 @@ class InfluxH11Protocol(H11Protocol):
         if closed:
             fields = {"closed": closed, "open": self.open_connections()}
             log.info("connections closed to make room", extra={"fields": fields})
-
-    # Refusals before the app.
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn calls this inside `except h11.RemoteProtocolError:`, so that exception says
@@ -287,11 +278,7 @@ def _closing(connection: Any) -> bool:
 
 
 def protocol_class(
-    *,
-    header_timeout: float,
-    send_timeout: float,
-    max_connections: int,
-    identity_headers: Headers,
+    *, header_timeout: float, send_timeout: float, max_connections: int, identity_headers: Headers
 ) -> type[InfluxH11Protocol]:
     """An `InfluxH11Protocol` with these settings, for uvicorn's `http` option."""
     settings = {
@@ -301,6 +288,3 @@ def protocol_class(
         "identity_headers": tuple(identity_headers),
     }
     return type("Configured", (InfluxH11Protocol,), settings)
-
-
-__all__ = ["OPEN_CONNECTIONS", "READ_AHEAD_BYTES", "InfluxH11Protocol", "protocol_class"]
