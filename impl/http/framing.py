@@ -31,8 +31,7 @@ _OBS_FOLD = re.compile(rb"\n[ \t]")
 
 
 class FramingError(h11.RemoteProtocolError):
-    """A request whose framing the service refuses; `reason` is safe to show the client
-    (it names the rule, never the bytes that broke it)."""
+    """Refused framing; `reason`, safe to show the client, names the rule, never the bytes."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason, error_status_hint=400)

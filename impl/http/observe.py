@@ -42,9 +42,8 @@ class Observe(Layer):
                 recorded = True
                 self._record(scope, status, time.perf_counter() - started)
 
-        # The head waits for the first body message: a response without a body (204, HEAD)
-        # is complete for the client with its head, so it is counted by then too (another
-        # worker may answer the client's next scrape).
+        # The head waits for the first body message, so that a response without a body (204,
+        # HEAD) is counted by the time the client has it (another worker may answer a scrape).
         held_start: Message | None = None
 
         async def send_observed(message: Message) -> None:

@@ -1,23 +1,23 @@
 """uvicorn's h11 protocol with the limits the app cannot enforce itself.
 
-Before a request exists, or after its response has left the app, uvicorn answers in
-plain text or not at all. This subclass keeps its parsing and adds:
+Before a request exists, or after its response has left the app, uvicorn answers in plain
+text or not at all. This subclass keeps its parsing and adds:
 
-- a header timeout (uvicorn has none, so a client could hold a connection for ever by
-  sending nothing, or its head a byte at a time: slowloris): `header_timeout` seconds
-  from opening, and for a head from its first byte. A part-sent head then gets a 408;
-  a silent connection is just closed (on an idle keep-alive connection a 408 would race
-  the client's next request, and be taken for its answer).
+- a header timeout against slowloris (uvicorn has none: a client could hold a connection
+  for ever by sending nothing, or its head a byte at a time): `header_timeout` seconds
+  from opening, and for a head from its first byte. Then a part-sent head gets a 408; a
+  silent connection is just closed (on an idle keep-alive one, a 408 would race the
+  client's next request and pass for its answer).
 - a send timeout (uvicorn awaits `drain` for ever for a client that does not read,
-  holding the response): once the unsent part passes the transport's high-water mark,
-  the client has `send_timeout` seconds to take it to the low-water mark, or the
-  connection is aborted and its buffer dropped.
-- one response in memory per connection: uvicorn starts the next pipelined request once
-  a response is handed to the transport, so a client that pipelines and never reads has
+  holding the response): once the unsent part passes the transport's high-water mark, the
+  client has `send_timeout` seconds to take it to the low-water mark, else the connection
+  is aborted and its buffer dropped.
+- one response in memory per connection: uvicorn starts the next pipelined request once a
+  response is handed to the transport, so a client that pipelines and never reads has
   responses pile up in one buffer; here the next request waits until the last has left.
 - bounded read-ahead: uvicorn resumes reading whenever the app asks for the body or a
-  response completes, so pipelined requests pile up in h11's buffer; reading stays
-  paused while more than `read_ahead` bytes wait there (impl/http/framing.py checks them).
+  response completes, so pipelined requests pile up in h11's buffer; reading stays paused
+  while more than `read_ahead` bytes wait there (impl/http/framing.py checks them).
 - room for requests that have arrived: at `max_connections`, connections silent since
   they opened or their last response are closed, oldest first, then those with an
   unfinished head (503), before a new request is refused; silent ones lock nobody out.
@@ -27,10 +27,10 @@ plain text or not at all. This subclass keeps its parsing and adds:
 - the open-connection count, told to the app: impl/http/limits.py answers beyond its
   limit with an InfluxDB 503 (uvicorn's `limit_concurrency` answers in plain text).
 
-h11, not httptools: h11 passes any well-formed request to the app, extension methods
-included, to be answered with an InfluxDB error and counted; httptools answers unknown
-methods with a bare 400 the app never sees. Requests refused here never reach the app:
-logged (impl.http.protocol), not in http_api_requests_total (no method or path to label).
+h11, not httptools: h11 passes any well-formed request, extension methods included, to
+the app, to be answered with an InfluxDB error and counted; httptools answers unknown
+methods with a bare 400 the app never sees. Refusals here never reach the app: logged
+(impl.http.protocol), not in http_api_requests_total (no method or path to label).
 """
 
 from __future__ import annotations
@@ -181,8 +181,7 @@ class InfluxH11Protocol(H11Protocol):
         return self.cycle is None or self.cycle.response_complete
 
     def open_connections(self) -> int:
-        """Connections of this server that are not closing already (counted one by one
-        only when the limit may be passed: under it, the exact number does not matter)."""
+        """Connections not closing already: exact only where it matters, if the limit is passed."""
         if len(self.connections) <= self.max_connections:
             return len(self.connections)
         return sum(1 for c in self.connections if not _closing(c))
@@ -233,16 +232,15 @@ class InfluxH11Protocol(H11Protocol):
             fields = {"status": error.status, "reason": error.message}
             log.warning("request refused", extra={"fields": fields})
         status, headers, body = render(error)
-        response_headers = [
-            *self.server_state.default_headers,
-            *((name.lower().encode(), value.encode("latin-1")) for name, value in headers),
-            *self.identity_headers,
-            (b"connection", b"close"),
-        ]
         events = [
             h11.Response(
                 status_code=status,
-                headers=response_headers,
+                headers=[
+                    *self.server_state.default_headers,
+                    *((name.lower().encode(), value.encode("latin-1")) for name, value in headers),
+                    *self.identity_headers,
+                    (b"connection", b"close"),
+                ],
                 reason=http.HTTPStatus(status).phrase.encode(),
             ),
             h11.Data(data=body),
