@@ -39,11 +39,9 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 def operation_id(scope: Scope) -> str | None:
-    """The spec operation Connexion routed this request to, if any.
-
-    Connexion names it by the resolved function, e.g.
-    "sysinfo_server.controllers.ping_controller.get_ping"; the spec by its last part.
-    """
+    """The spec operation Connexion routed this request to, if any. Connexion names the
+    resolved function ("sysinfo_server.controllers.ping_controller.get_ping"), the spec
+    its last part."""
     resolved = scope.get("extensions", {}).get(ROUTING_EXTENSION, {}).get("operation_id")
     return resolved.rsplit(".", 1)[-1] if isinstance(resolved, str) else None
 
@@ -79,14 +77,10 @@ def rewriting_send(
 
 
 async def send_error(send: Send, error: InfluxError, *, close: bool = False) -> None:
-    """Answer with `error`; `close` ends the connection too (a refused request whose
-    body was not read)."""
+    """Answer with `error`; `close` also ends the connection (a refused body is unread)."""
     status, headers, body = render(error)
     response_headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in headers]
     if close:
         response_headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": body})
-
-
-__all__ = ["Layer", "header", "operation_id", "rewriting_send", "send_error"]

@@ -1,8 +1,6 @@
-"""gzip for /metrics, applied outside Connexion's response validation.
-
-The validator reads the body as text, so a handler that compressed it would fail
-validation; compressing here, after validation and before the client, keeps both.
-"""
+"""gzip for /metrics, outside Connexion's response validation: the validator reads the
+body as text, so a handler's compressed body would fail it; compressing here, after
+validation and before the client, keeps both."""
 
 from __future__ import annotations
 
@@ -15,9 +13,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from impl.http.asgi import Layer, header, operation_id, rewriting_send
 
-# Level 6 is zlib's default and what Go's promhttp uses: most of the size win for a
-# fraction of level 9's CPU.
+# zlib's default, as in Go's promhttp: most of the size win for a fraction of level 9's CPU.
 COMPRESS_LEVEL = 6
+_REPLACED = (b"content-length", b"content-encoding")
 
 
 @dataclass
@@ -38,15 +36,9 @@ class GzipOperations(Layer):
 
         def compress(start: Message, body: bytes) -> tuple[Message, bytes]:
             body = gzip.compress(body, compresslevel=COMPRESS_LEVEL)
-            headers = [
-                (key, value)
-                for key, value in start.get("headers", [])
-                if key.lower() not in (b"content-length", b"content-encoding")
-            ]
-            headers += [
-                (b"content-encoding", b"gzip"),
-                (b"content-length", str(len(body)).encode()),
-            ]
+            length = str(len(body)).encode()
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in _REPLACED]
+            headers += [(b"content-encoding", b"gzip"), (b"content-length", length)]
             return {**start, "headers": headers}, body
 
         await self.app(scope, receive, rewriting_send(send, head, compress))

@@ -1,13 +1,11 @@
 """Whatever any layer below raises becomes an InfluxDB error: the service's only
 exception handler, in place of Connexion's two (which answer with problem+json).
 
-Handlers raise `InfluxError` for the errors the spec declares (403, 406, 503);
-Connexion's validation raises `ProblemException`; Starlette's routing inside the docs
-raises `HTTPException`; anything else is a fault of the service: 500, logged with its
-traceback, and influxd's generic message to the client.
-
-Messages may quote what the client sent (a `name[]` value, an Accept header, a list
-of 700 names). Each is masked (the configured tokens) and then cut to
+Handlers raise `InfluxError` for the errors the spec declares (403, 406, 503), Connexion's
+validation `ProblemException`, Starlette's routing inside the docs `HTTPException`;
+anything else is a fault of the service: 500, logged with its traceback, and influxd's
+generic message to the client. Messages may quote what the client sent (a `name[]` value,
+an Accept header, 700 names): each is masked (the configured tokens), then cut to
 `MESSAGE_LIMIT` characters, in that order, so a cut never leaves part of a token.
 """
 
@@ -77,6 +75,3 @@ class ErrorResponses(Layer):
                 await send_error(send, error)
             # Otherwise the head is out and nothing more can be said: the server
             # closes the connection on a response the app left unfinished.
-
-
-__all__ = ["MESSAGE_LIMIT", "ErrorResponses", "as_influx_error", "bounded"]

@@ -1,10 +1,10 @@
 """Request framing held to RFC 9112, where h11 is lenient: no smuggling through here.
 
-A request smuggling attack needs two HTTP parsers, say a proxy and this service, to
-disagree on where a request ends. h11 is strict about most of that (conflicting
-Content-Length values, Transfer-Encodings other than chunked, whitespace before a
-colon, bad chunk sizes, several Host headers), but it accepts some shapes that other parsers read
-differently. Each of these is refused here with a 400 and the connection closed:
+Request smuggling needs two HTTP parsers, say a proxy and this service, to disagree on
+where a request ends. h11 is strict about most of that (conflicting Content-Length
+values, Transfer-Encodings other than chunked, whitespace before a colon, bad chunk sizes,
+several Host headers), but accepts some shapes other parsers read differently. Each is
+refused here with a 400 and the connection closed:
 
 - Content-Length and Transfer-Encoding together (RFC 9112 6.1: "ought to be handled
   as an error"; h11 lets Transfer-Encoding win, a proxy might take the length);
@@ -14,9 +14,6 @@ differently. Each of these is refused here with a 400 and the connection closed:
 - a bare CR in the head (2.2: invalid, or to be replaced by a space);
 - obsolete line folding (5.2: reject or replace with a space; h11 replaces it, so
   `X: a\\r\\n Transfer-Encoding: chunked` would be one header here and two elsewhere).
-
-The head checks read the raw bytes before h11 parses them, since h11's parse has
-already unfolded lines and dropped the CRs by the time it hands out a Request.
 """
 
 from __future__ import annotations
@@ -34,8 +31,7 @@ _OBS_FOLD = re.compile(rb"\n[ \t]")
 
 
 class FramingError(h11.RemoteProtocolError):
-    """A request whose framing the service refuses; `reason` is safe to show the client
-    (it names the rule, never the bytes that broke it)."""
+    """Refused framing; `reason`, safe to show the client, names the rule, never the bytes."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason, error_status_hint=400)
@@ -43,8 +39,7 @@ class FramingError(h11.RemoteProtocolError):
 
 
 def head_end(data: bytes, start: int = 0) -> int | None:
-    """Where the request head at the start of `data` ends (searching from `start`), or
-    None while it is incomplete."""
+    """Where the head at the start of `data` ends (searched from `start`); None if unfinished."""
     end = _HEAD_END.search(data, start)
     return None if end is None else end.end()
 
@@ -60,24 +55,10 @@ def head_problem(head: bytes) -> str | None:
     return None
 
 
-def request_problem(request: h11.Request) -> str | None:
-    """What is wrong with the framing of a parsed request."""
-    names = [name for name, _ in request.headers]
-    chunked = b"transfer-encoding" in names
-    if chunked and b"content-length" in names:
-        return "both Content-Length and Transfer-Encoding"
-    if chunked and request.http_version == b"1.0":
-        return "Transfer-Encoding in an HTTP/1.0 request"
-    return None
-
-
 class StrictConnection(h11.Connection):
-    """h11's server connection with the checks above on every request head.
-
-    A head may arrive a byte at a time, so the search for its end resumes where the
-    last one stopped (as h11's own does): each byte is looked at once, not once per
-    arrival.
-    """
+    """h11's server connection with the checks above. The head checks read the raw bytes,
+    which h11's parse unfolds and strips of CRs. The search for a head's end resumes where
+    the last stopped, as h11's own does: a head sent a byte at a time is read once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -96,10 +77,10 @@ class StrictConnection(h11.Connection):
         event = super().next_event()
         if isinstance(event, h11.Request):
             self._searched = 0  # what follows in the buffer is the next head
-            problem = request_problem(event)
-            if problem is not None:
-                raise FramingError(problem)
+            names = [name for name, _ in event.headers]
+            chunked = b"transfer-encoding" in names
+            if chunked and b"content-length" in names:
+                raise FramingError("both Content-Length and Transfer-Encoding")
+            if chunked and event.http_version == b"1.0":
+                raise FramingError("Transfer-Encoding in an HTTP/1.0 request")
         return event
-
-
-__all__ = ["FramingError", "StrictConnection", "head_end", "head_problem", "request_problem"]

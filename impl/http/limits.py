@@ -1,13 +1,10 @@
 """Per-request limits, answered with InfluxDB errors before routing.
 
 Inside Observe, so every refusal carries the identity headers, is counted in
-http_api_requests_total and written to the access log. The connection-level limits
-are in impl/http/protocol.py.
-
-Every refusal closes the connection: the refused request's body may be unread, and
-what is left of it must never be parsed as the next request. A request that is not
-refused has had its body read in full before the app sees it, so either way no
-connection is left half-read.
+http_api_requests_total and written to the access log (connection-level limits are in
+impl/http/protocol.py). Every refusal closes the connection: the refused body may be
+unread, and what is left of it must never be parsed as the next request. A request not
+refused has had its body read in full before the app sees it: no connection is left half-read.
 """
 
 from __future__ import annotations
@@ -15,24 +12,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from starlette.types import Message, Receive, Scope, Send
 
 from impl.errors import InfluxError
 from impl.http.asgi import Layer, send_error
-from impl.http.protocol import OPEN_CONNECTIONS
+from impl.http.protocol import OPEN_CONNECTIONS, TOO_MANY_CONNECTIONS
 
 log = logging.getLogger(__name__)
 
-# None of the served operations takes a body (the spec declares no requestBody), but
-# some clients send a small one with a GET anyway, e.g. `{}`; influxd ignores it, and
-# so does this service, up to this size. A larger body is refused with 413 before it
-# is read, so no client can make the service buffer more than this per request.
+# No served operation takes a body (the spec declares no requestBody), but some clients send
+# a small one with a GET anyway, e.g. `{}`: influxd ignores it, and so does this service, up
+# to this size. A larger one gets 413 before it is read: no request buffers more than this.
 MAX_BODY_BYTES = 1024
+BODY_TOO_LARGE = f"request body larger than {MAX_BODY_BYTES} bytes"
 
-# Bytes of the request line and header framing that scope["headers"] does not hold:
-# "METHOD SP target SP HTTP/1.1 CRLF" and the CRLF that ends the head, and per header
-# ": " and CRLF. The head size compared with the limit is what the client sent.
+# Bytes of the head that scope["headers"] does not hold, so that the size compared with
+# the limit is what the client sent: "METHOD SP target SP HTTP/1.1 CRLF" and the CRLF
+# that ends the head, and per header ": " and CRLF.
 _REQUEST_LINE_OVERHEAD = len("  HTTP/1.1\r\n\r\n")
 _HEADER_OVERHEAD = len(": \r\n")
 
@@ -42,20 +40,14 @@ class Limits:
     max_header_size: int
     max_connections: int
     body_timeout: float
-    max_body: int = MAX_BODY_BYTES
 
 
-@dataclass(frozen=True)
-class Framing:
+class Framing(NamedTuple):
     """What the request head says about its size and body."""
 
     head_bytes: int
     content_length: int | None
-    chunked: bool
-
-    @property
-    def has_body(self) -> bool:
-        return self.chunked or bool(self.content_length)
+    has_body: bool
 
 
 def framing(scope: Scope) -> Framing:
@@ -72,7 +64,7 @@ def framing(scope: Scope) -> Framing:
             content_length = int(value)
         elif name == b"transfer-encoding":
             chunked = True  # h11 accepts chunked as the only transfer coding
-    return Framing(head, content_length, chunked)
+    return Framing(head, content_length, chunked or bool(content_length))
 
 
 @dataclass
@@ -83,8 +75,14 @@ class RequestLimits(Layer):
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = framing(scope)
+        connections = scope.get("extensions", {}).get(OPEN_CONNECTIONS)
         try:
-            self._check_head(scope, request)
+            if isinstance(connections, int) and connections > self.limits.max_connections:
+                raise InfluxError("unavailable", TOO_MANY_CONNECTIONS)
+            if request.head_bytes > self.limits.max_header_size:
+                raise InfluxError("request too large", "request header fields too large", 431)
+            if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+                raise InfluxError("request too large", BODY_TOO_LARGE)
             body = await self._read_body(receive) if request.has_body else None
         except InfluxError as refused:
             log.warning("request refused: %s", refused)
@@ -94,21 +92,6 @@ class RequestLimits(Layer):
             await self.app(scope, receive, send)
         elif body is not None:  # None: the client went away; there is nobody to answer
             await self.app(scope, _replay(body, receive), send)
-
-    def _check_head(self, scope: Scope, request: Framing) -> None:
-        limits = self.limits
-        connections = scope.get("extensions", {}).get(OPEN_CONNECTIONS)
-        if isinstance(connections, int) and connections > limits.max_connections:
-            raise InfluxError("unavailable", "too many open connections")
-        if request.head_bytes > limits.max_header_size:
-            raise InfluxError("request too large", "request header fields too large", 431)
-        if request.content_length is not None and request.content_length > limits.max_body:
-            raise self._body_too_large()
-
-    def _body_too_large(self) -> InfluxError:
-        return InfluxError(
-            "request too large", f"request body larger than {self.limits.max_body} bytes"
-        )
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The whole body, or None if the client disconnected; raises InfluxError."""
@@ -122,8 +105,8 @@ class RequestLimits(Layer):
                         return None
                     chunk = message.get("body", b"")
                     size += len(chunk)
-                    if size > self.limits.max_body:  # only a chunked body gets here
-                        raise self._body_too_large()
+                    if size > MAX_BODY_BYTES:  # only a chunked body gets here
+                        raise InfluxError("request too large", BODY_TOO_LARGE)
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         return b"".join(chunks)
@@ -141,6 +124,3 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-
-__all__ = ["MAX_BODY_BYTES", "Framing", "Limits", "RequestLimits", "framing"]

@@ -17,8 +17,7 @@ from impl.metrics.tracing import HEADER as TRACE_HEADER
 from impl.metrics.tracing import parse_span_context
 from impl.metrics.user_agents import agent_name
 
-ACCESS_LOGGER = "impl.access"
-access_log = logging.getLogger(ACCESS_LOGGER)
+access_log = logging.getLogger("impl.access")
 
 
 @dataclass
@@ -43,9 +42,8 @@ class Observe(Layer):
                 recorded = True
                 self._record(scope, status, time.perf_counter() - started)
 
-        # The head is held back until the first body message: a response without a body
-        # (204, HEAD) is complete for the client as soon as its head arrives, and must
-        # be counted by then too, which matters when another worker answers the scrape.
+        # The head waits for the first body message, so that a response without a body (204,
+        # HEAD) is counted by the time the client has it (another worker may answer a scrape).
         held_start: Message | None = None
 
         async def send_observed(message: Message) -> None:
@@ -95,6 +93,3 @@ class Observe(Layer):
             if trace_id:
                 fields["trace_id"] = trace_id
             access_log.info("request", extra={"fields": fields})
-
-
-__all__ = ["ACCESS_LOGGER", "Observe"]

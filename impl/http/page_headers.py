@@ -1,20 +1,16 @@
-"""Browser security headers for the pages under a path (the API docs at /ui/).
+"""Browser security headers for the pages under a path (the API docs at /ui/), whose
+Swagger UI scripts run in the browser of whoever opens them:
 
-The docs page runs Swagger UI's scripts in the browser of whoever opens it, so it says
-what the browser may do with it:
-
-- `Content-Security-Policy`: scripts, styles, images and requests from this service
-  only (`'self'`, plus `data:` images, which Swagger UI's stylesheet uses for its
-  icons); nothing may frame the page, no plugin runs, no form posts elsewhere. The
-  page has one inline script (it starts Swagger UI) and one inline style block; they
-  are allowed by their SHA-256 hashes, computed from the page as served, rather than
-  by `'unsafe-inline'`, so a script injected into the page would not run.
+- `Content-Security-Policy`: scripts, styles, images and requests from this service only
+  (`'self'`, plus `data:` images, which Swagger UI's stylesheet uses for its icons);
+  nothing may frame the page, no plugin runs, no form posts elsewhere. The page's one
+  inline script (it starts Swagger UI) and one inline style block are allowed by their
+  SHA-256 hashes, computed from the page as served, not by `'unsafe-inline'`, so a
+  script injected into the page would not run. The page is Connexion's template filled
+  from the configuration only, never the request: hashing it blesses nothing a client wrote.
 - `X-Frame-Options: DENY`, for browsers older than `frame-ancestors`.
 - `X-Content-Type-Options: nosniff`: each asset is used as what its Content-Type says.
 - `Referrer-Policy: no-referrer`.
-
-The page is Connexion's template filled from the service's configuration only, never
-from the request, so hashing what it contains blesses nothing a client wrote.
 """
 
 from __future__ import annotations
@@ -79,6 +75,3 @@ class PageHeaders(Layer):
             return {**start, "headers": [*start["headers"], csp]}, body
 
         await self.app(scope, receive, rewriting_send(send, head, with_policy))
-
-
-__all__ = ["PageHeaders", "policy"]

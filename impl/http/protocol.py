@@ -1,46 +1,36 @@
 """uvicorn's h11 protocol with the limits the app cannot enforce itself.
 
-What happens before a request exists, or after its response has left the app, is the
-server's business, and uvicorn either answers it in plain text or not at all. This
-subclass keeps uvicorn's parsing and adds:
+Before a request exists, or after its response has left the app, uvicorn answers in plain
+text or not at all. This subclass keeps its parsing and adds:
 
-- a header timeout: uvicorn has none, so a client could hold a connection for ever by
-  sending nothing, or its request head a byte at a time (slowloris). A connection gets
-  `header_timeout` seconds from opening, and a request head the same from its first
-  byte. If part of a head has arrived by then, the client gets a 408; if nothing has,
-  the connection is just closed (a 408 there would race the client's next request on
-  an idle keep-alive connection, which clients then mistake for its answer).
-- a send timeout: uvicorn waits for ever for a client that does not read (its flow
-  control awaits `drain`), holding the response in memory. Once the unsent part of a
-  response passes the transport's high-water mark, the client has `send_timeout`
-  seconds to take it down to the low-water mark; otherwise the connection is aborted
-  and its buffer dropped.
-- one response in memory per connection: uvicorn starts the next pipelined request
-  as soon as a response is handed to the transport, so a client that pipelines and
-  never reads makes the service render response after response into one buffer.
-  Here the next request waits until the last response has left the process.
+- a header timeout against slowloris (uvicorn has none: a client could hold a connection
+  for ever by sending nothing, or its head a byte at a time): `header_timeout` seconds
+  from opening, and for a head from its first byte. Then a part-sent head gets a 408; a
+  silent connection is just closed (on an idle keep-alive one, a 408 would race the
+  client's next request and pass for its answer).
+- a send timeout (uvicorn awaits `drain` for ever for a client that does not read,
+  holding the response): once the unsent part passes the transport's high-water mark, the
+  client has `send_timeout` seconds to take it to the low-water mark, else the connection
+  is aborted and its buffer dropped.
+- one response in memory per connection: uvicorn starts the next pipelined request once a
+  response is handed to the transport, so a client that pipelines and never reads has
+  responses pile up in one buffer; here the next request waits until the last has left.
 - bounded read-ahead: uvicorn resumes reading whenever the app asks for the body or a
-  response completes, so pipelined requests pile up in h11's buffer. Reading stays
-  paused while more than `read_ahead` bytes wait there (impl/http/framing.py checks
-  what is read).
-- room for requests that have arrived: at `max_connections`, connections that have
-  sent nothing since they opened or since their last response are closed, oldest
-  first, then those with an unfinished head (they get a 503), before a new request
-  is refused. Silent connections can no longer lock everyone else out.
-- InfluxDB errors for malformed or oversized request heads and refused framing, where
-  uvicorn writes a plain-text 400: 400 `invalid`, or 431 `request too large` when h11
-  has buffered more than `h11_max_incomplete_event_size` bytes without finding the end
-  of the head.
-- the number of open connections, told to the app (impl/http/limits.py refuses requests
-  beyond its limit with an InfluxDB 503; uvicorn's own `limit_concurrency` answers
-  in plain text, so it is not used).
+  response completes, so pipelined requests pile up in h11's buffer; reading stays paused
+  while more than `read_ahead` bytes wait there (impl/http/framing.py checks them).
+- room for requests that have arrived: at `max_connections`, connections silent since
+  they opened or their last response are closed, oldest first, then those with an
+  unfinished head (503), before a new request is refused; silent ones lock nobody out.
+- InfluxDB errors where uvicorn writes a plain-text 400: 400 `invalid` for a malformed
+  head or refused framing, 431 `request too large` when h11 has buffered more than
+  `h11_max_incomplete_event_size` bytes without finding the end of the head.
+- the open-connection count, told to the app: impl/http/limits.py answers beyond its
+  limit with an InfluxDB 503 (uvicorn's `limit_concurrency` answers in plain text).
 
-h11 rather than httptools: h11 passes any well-formed request to the app, extension
-methods included, so each is answered with an InfluxDB error and counted; httptools
-answers methods it does not know with a bare 400 the app never sees.
-
-Requests refused here never reach the app, so they are logged (logger impl.protocol)
-but not counted in http_api_requests_total: they have no method or path to label.
+h11, not httptools: h11 passes any well-formed request, extension methods included, to
+the app, to be answered with an InfluxDB error and counted; httptools answers unknown
+methods with a bare 400 the app never sees. Refusals here never reach the app: logged
+(impl.http.protocol), not in http_api_requests_total (no method or path to label).
 """
 
 from __future__ import annotations
@@ -68,9 +58,8 @@ log = logging.getLogger(__name__)
 
 # Where the connection count travels in the ASGI scope, for impl/http/limits.py.
 OPEN_CONNECTIONS = "influxdb_sysinfo.open_connections"
-# Pipelined bytes a connection may have waiting, beyond the request being served,
-# before reading pauses. Never less than twice the head limit, so that an unfinished
-# head (which h11 refuses beyond that limit) can always be read to its end.
+# Pipelined bytes that may wait, beyond the request served, before reading pauses; at least
+# twice the head limit, so an unfinished head (h11 refuses it beyond) can be read to its end.
 READ_AHEAD_BYTES = 64 * 1024
 TOO_MANY_CONNECTIONS = "too many open connections"
 # How long a refused connection is read (and what arrives dropped) before it is closed.
@@ -80,7 +69,7 @@ Headers = Sequence[tuple[bytes, bytes]]
 
 
 @dataclass
-class CountConnections(Layer):
+class _CountConnections(Layer):
     """Makes room, then tells the app, per request, how many connections are open."""
 
     protocol: InfluxH11Protocol
@@ -91,21 +80,16 @@ class CountConnections(Layer):
         await self.app(scope, receive, send)
 
 
-class BoundedFlow(FlowControl):
-    """uvicorn's flow control, except that reading stays paused while `waiting()`
-    bytes of pipelined input exceed `limit`."""
+class _BoundedFlow(FlowControl):
+    """uvicorn's flow control, but reading stays paused while over `read_ahead` bytes wait."""
 
-    def __init__(
-        self, transport: asyncio.Transport, waiting: Callable[[], int], limit: int
-    ) -> None:
-        super().__init__(transport)
-        self._waiting = waiting
-        self._limit = limit
+    def __init__(self, protocol: InfluxH11Protocol) -> None:
+        super().__init__(protocol.transport)
+        self.protocol = protocol
 
     def resume_reading(self) -> None:
-        if self.read_paused and self._waiting() > self._limit:
-            return
-        super().resume_reading()
+        if not self.read_paused or self.protocol._waiting_input() <= self.protocol.read_ahead:
+            super().resume_reading()
 
 
 class InfluxH11Protocol(H11Protocol):
@@ -122,7 +106,7 @@ class InfluxH11Protocol(H11Protocol):
         head_limit = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE if head_limit is None else head_limit
         self.conn = StrictConnection(h11.SERVER, head_limit)
         self.read_ahead = max(READ_AHEAD_BYTES, 2 * head_limit)
-        self.app = CountConnections(self.app, self)
+        self.app = _CountConnections(self.app, self)
         self._timers: dict[str, asyncio.TimerHandle] = {}  # "header" and "send"
         self._next_request_waits = False
         self._lingering = False
@@ -130,7 +114,7 @@ class InfluxH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.flow = BoundedFlow(transport, self._waiting_input, self.read_ahead)
+        self.flow = _BoundedFlow(self)
         self._start_timer("header", self.header_timeout, self._on_header_timeout)
         self.make_room()
 
@@ -142,7 +126,6 @@ class InfluxH11Protocol(H11Protocol):
         if self._lingering:
             return  # after a refusal: read only to be dropped
         if "header" not in self._timers and self.conn.their_state is h11.IDLE:
-            # The first bytes of the next request head.
             self._start_timer("header", self.header_timeout, self._on_header_timeout)
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
@@ -152,8 +135,6 @@ class InfluxH11Protocol(H11Protocol):
 
     def _waiting_input(self) -> int:
         return len(self.conn.trailing_data[0])
-
-    # Sending: one response at a time in memory, for at most send_timeout.
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -179,15 +160,9 @@ class InfluxH11Protocol(H11Protocol):
         self._timers.pop("send", None)
         if self.transport.is_closing() or not self.flow.write_paused:
             return
-        log.warning(
-            "response not read in time: connection closed",
-            extra={
-                "fields": {
-                    "send_timeout": self.send_timeout,
-                    "unsent_bytes": self.transport.get_write_buffer_size(),
-                }
-            },
-        )
+        unsent = self.transport.get_write_buffer_size()
+        fields = {"send_timeout": self.send_timeout, "unsent_bytes": unsent}
+        log.warning("response not read in time: connection closed", extra={"fields": fields})
         self.transport.abort()  # drops what is buffered; close() would wait for the client
 
     def _start_timer(self, name: str, seconds: float, callback: Callable[[], None]) -> None:
@@ -196,34 +171,17 @@ class InfluxH11Protocol(H11Protocol):
 
     def _stop_timers(self, *names: str) -> None:
         for name in names:
-            timer = self._timers.pop(name, None)
-            if timer is not None:
+            if (timer := self._timers.pop(name, None)) is not None:
                 timer.cancel()
-
-    # Connections: room for requests that have arrived.
 
     def _between_requests(self) -> bool:
         """Open, with no request in progress (part of the next head may have arrived)."""
-        if self.closing or self.conn.their_state is not h11.IDLE:
+        if _closing(self) or self.conn.their_state is not h11.IDLE:
             return False
         return self.cycle is None or self.cycle.response_complete
 
-    def sent_nothing(self) -> bool:
-        """Open, with no request in progress and no byte of a next one received."""
-        waiting = self._next_request_waits or self._waiting_input()
-        return self._between_requests() and not waiting
-
-    def head_unfinished(self) -> bool:
-        """Open, with part of a request head received and no request in progress."""
-        return self._between_requests() and bool(self._waiting_input())
-
-    @property
-    def closing(self) -> bool:
-        return self.transport.is_closing() or self._lingering
-
     def open_connections(self) -> int:
-        """Connections of this server that are not closing already (counted one by one
-        only when the limit may be passed: under it, the exact number does not matter)."""
+        """Connections not closing already: exact only where it matters, if the limit is passed."""
         if len(self.connections) <= self.max_connections:
             return len(self.connections)
         return sum(1 for c in self.connections if not _closing(c))
@@ -235,32 +193,26 @@ class InfluxH11Protocol(H11Protocol):
         if excess <= 0:
             return
         others = [c for c in self.connections if c is not self and isinstance(c, InfluxH11Protocol)]
-        others.sort(key=lambda c: c.idle_since)
-        silent = [c for c in others if c.sent_nothing()][:excess]
+        idle = sorted((c for c in others if c._between_requests()), key=lambda c: c.idle_since)
+        silent = [c for c in idle if not (c._next_request_waits or c._waiting_input())][:excess]
         for connection in silent:
             connection.transport.close()
-        unfinished = [c for c in others if c.head_unfinished()][: excess - len(silent)]
+        unfinished = [c for c in idle if c._waiting_input()][: excess - len(silent)]
         for connection in unfinished:
             connection._refuse(InfluxError("unavailable", TOO_MANY_CONNECTIONS), quiet=True)
         closed = len(silent) + len(unfinished)
         if closed:
-            log.info(
-                "connections closed to make room",
-                extra={"fields": {"closed": closed, "open": self.open_connections()}},
-            )
-
-    # Refusals before the app.
+            fields = {"closed": closed, "open": self.open_connections()}
+            log.info("connections closed to make room", extra={"fields": fields})
 
     def send_400_response(self, msg: str) -> None:
-        # uvicorn calls this from inside its `except h11.RemoteProtocolError:`, so the
-        # exception being handled says what went wrong; h11 hints 431 for a head that
-        # outgrew its buffer. h11's text may quote header bytes (a token), so it is not
-        # repeated to the client or the log; the framing checks' own reasons are.
+        # uvicorn calls this inside `except h11.RemoteProtocolError:`, so that exception says
+        # what went wrong (431 hinted: a head outgrew h11's buffer). Its text may quote header
+        # bytes (a token), so client and log get only the framing checks' own reasons.
         error = sys.exception()
-        status = error.error_status_hint if isinstance(error, h11.RemoteProtocolError) else 400
         if isinstance(error, FramingError):
             self._refuse(InfluxError("invalid", f"malformed HTTP request: {error.reason}"))
-        elif status == 431:
+        elif isinstance(error, h11.RemoteProtocolError) and error.error_status_hint == 431:
             self._refuse(InfluxError("request too large", "request header fields too large", 431))
         else:
             self._refuse(InfluxError("invalid", "malformed HTTP request"))
@@ -277,21 +229,18 @@ class InfluxH11Protocol(H11Protocol):
     def _refuse(self, error: InfluxError, quiet: bool = False) -> None:
         """Answer `error` without the app, as influxd would, then close the connection."""
         if not quiet:
-            log.warning(
-                "request refused",
-                extra={"fields": {"status": error.status, "reason": error.message}},
-            )
+            fields = {"status": error.status, "reason": error.message}
+            log.warning("request refused", extra={"fields": fields})
         status, headers, body = render(error)
-        response_headers = [
-            *self.server_state.default_headers,
-            *((name.lower().encode(), value.encode("latin-1")) for name, value in headers),
-            *self.identity_headers,
-            (b"connection", b"close"),
-        ]
         events = [
             h11.Response(
                 status_code=status,
-                headers=response_headers,
+                headers=[
+                    *self.server_state.default_headers,
+                    *((name.lower().encode(), value.encode("latin-1")) for name, value in headers),
+                    *self.identity_headers,
+                    (b"connection", b"close"),
+                ],
                 reason=http.HTTPStatus(status).phrase.encode(),
             ),
             h11.Data(data=body),
@@ -306,10 +255,9 @@ class InfluxH11Protocol(H11Protocol):
         self._linger()
 
     def _linger(self) -> None:
-        """Close after a refusal without losing it: a socket closed with unread input
-        sends a reset, which may destroy the answer before the client reads it. So the
-        write side is shut once the answer is out, and what still arrives is read and
-        dropped until the client closes, for at most LINGER_SECONDS."""
+        """Close after a refusal without losing it: a socket closed with unread input sends a
+        reset, which may destroy the answer unread. So the write side is shut once the answer
+        is out, and what arrives is dropped until the client closes, at most LINGER_SECONDS."""
         if self.transport.is_closing() or self._lingering:
             return
         self._lingering = True
@@ -323,17 +271,12 @@ class InfluxH11Protocol(H11Protocol):
 
 
 def _closing(connection: Any) -> bool:
-    if isinstance(connection, InfluxH11Protocol):
-        return connection.closing
-    return bool(connection.transport.is_closing())
+    lingering = isinstance(connection, InfluxH11Protocol) and connection._lingering
+    return lingering or bool(connection.transport.is_closing())
 
 
 def protocol_class(
-    *,
-    header_timeout: float,
-    send_timeout: float,
-    max_connections: int,
-    identity_headers: Headers,
+    *, header_timeout: float, send_timeout: float, max_connections: int, identity_headers: Headers
 ) -> type[InfluxH11Protocol]:
     """An `InfluxH11Protocol` with these settings, for uvicorn's `http` option."""
     settings = {
@@ -343,6 +286,3 @@ def protocol_class(
         "identity_headers": tuple(identity_headers),
     }
     return type("Configured", (InfluxH11Protocol,), settings)
-
-
-__all__ = ["OPEN_CONNECTIONS", "READ_AHEAD_BYTES", "InfluxH11Protocol", "protocol_class"]

@@ -1,12 +1,10 @@
 """Configured tokens never leave the service, even where a client puts one by mistake.
 
-The service never writes a token it is given on purpose (Authorization is never
-logged, labelled or echoed). But a client may put one where text is echoed: in a
-path (logged with a 404), a `name[]` value (quoted by the 400's message) or an Accept
-header (quoted by the 406's). The service knows its own tokens, so it masks them in
-the two places such text ends up: every log line, tracebacks included, and every
-error body. Tokens it does not know cannot be masked: unknown Authorization values
-are simply never written anywhere.
+Authorization is never logged, labelled or echoed, but a client may put a token where
+text is echoed: a path (logged with a 404), a `name[]` value or an Accept header (quoted
+by the 400's or the 406's message). So the service masks its own tokens where such text
+ends up: every log line, tracebacks included, and every error body. Tokens it does not
+know cannot be masked: unknown Authorization values are simply never written anywhere.
 """
 
 from __future__ import annotations
@@ -30,9 +28,6 @@ class Redactor:
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
         self._encoded = [s.encode() for s in self._secrets]
 
-    def __bool__(self) -> bool:
-        return bool(self._secrets)
-
     def text(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
@@ -40,8 +35,7 @@ class Redactor:
         return text
 
     def same_length(self, data: bytes) -> bytes:
-        """`data` with each secret's bytes turned into `*`: the length, and so the
-        Content-Length already sent, stays right."""
+        """`data` with each secret's bytes turned into `*`: the Content-Length sent stays right."""
         for secret in self._encoded:
             if secret in data:
                 data = data.replace(secret, b"*" * len(secret))
@@ -69,6 +63,3 @@ class RedactErrorBodies(Layer):
             await send(message)
 
         await self.app(scope, receive, masking_send)
-
-
-__all__ = ["LOG_MASK", "RedactErrorBodies", "Redactor"]

@@ -1,14 +1,13 @@
 """Routing as the spec says it, decided in one place: which paths exist, which methods
 each allows, and how HEAD is served.
 
-Connexion routes with Starlette and hands over to Flask, whose conveniences do not fit
-an API that must answer every request with a spec success or an InfluxDB error:
-Starlette redirects `/metrics/` to `/metrics` (a Location built from the client's
-Host header), Werkzeug merges slashes (`//metrics` would reach a view without its
-operation context) and answers HEAD with an empty body that then fails response
-validation. So `Routes` answers unknown paths (404) and methods (405) itself, from
-the table, before Connexion routes; Connexion then only ever sees requests it can
-route exactly.
+Connexion routes with Starlette, then Flask, whose conveniences do not fit an API that
+answers every request with a spec success or an InfluxDB error: Starlette redirects
+`/metrics/` to `/metrics` (a Location built from the client's Host header), Werkzeug
+merges slashes (`//metrics` would reach a view without its operation context) and
+answers HEAD with an empty body that fails response validation. So `Routes` answers
+unknown paths (404) and methods (405) from the table before Connexion, which then only
+sees requests it can route exactly.
 """
 
 from __future__ import annotations
@@ -100,6 +99,3 @@ class Routes(Layer):
             routed = origin_path(path)
             scope = {**scope, "path": routed, "raw_path": routed.encode()}
         await self.app(scope, receive, send)
-
-
-__all__ = ["ABSOLUTE_FORM", "RouteTable", "Routes", "origin_path"]

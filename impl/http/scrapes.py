@@ -1,11 +1,10 @@
 """At most a few /metrics responses in the making at once; a bounded queue for the rest.
 
-Rendering a scrape takes a body's worth of memory and CPU (more for OpenMetrics and
-gzip), so a crowd of scrapers, or one client sending scrapes on many connections,
-would multiply both. Here `concurrent` scrapes are rendered, validated and compressed
-at a time; up to `queued` more wait their turn, and any beyond get an InfluxDB 503
-at once. A slot is held until the response has been handed to the server, which
-then keeps at most one response per connection (impl/http/protocol.py).
+Rendering a scrape takes a body's worth of memory and CPU (more for OpenMetrics and gzip),
+which a crowd of scrapers, or one client scraping on many connections, would multiply.
+So `concurrent` scrapes are rendered, validated and compressed at a time, up to `queued`
+more wait, and any beyond get an InfluxDB 503 at once. A slot is held until the response
+is handed to the server, which keeps at most one per connection (impl/http/protocol.py).
 """
 
 from __future__ import annotations
@@ -52,6 +51,3 @@ class ScrapeSlots(Layer):
             await self.app(scope, receive, send)
         finally:
             self._slots.release()
-
-
-__all__ = ["BUSY_MESSAGE", "ScrapeSlots"]

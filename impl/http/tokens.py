@@ -1,10 +1,9 @@
 """Token-protected mode: `Authorization: Token <t>` or `Bearer <t>`, checked in constant
 time, on the operations the mode protects.
 
-The spec lists the empty requirement beside the token for every operation (influxd
-serves these endpoints publicly), so Connexion's own security layer would let every
-request through and is not in the stack: whether a token is needed is the running
-mode's decision, made here.
+The spec lists the empty requirement beside the token for every operation (influxd serves
+these endpoints publicly), so Connexion's security layer, which would let every request
+through, is not in the stack: whether a token is needed is the running mode's decision.
 """
 
 from __future__ import annotations
@@ -25,13 +24,9 @@ SCHEMES = ("token", "bearer")
 
 def token_from_header(value: str | None) -> str | None:
     """The credential of an `Authorization: Token|Bearer <t>` header, else None."""
-    if not value:
-        return None
-    scheme, _, credential = value.strip().partition(" ")
+    scheme, _, credential = (value or "").strip().partition(" ")
     credential = credential.strip()
-    if scheme.lower() not in SCHEMES or not credential:
-        return None
-    return credential
+    return credential if credential and scheme.lower() in SCHEMES else None
 
 
 class TokenChecker:
@@ -45,8 +40,7 @@ class TokenChecker:
         if credential is None:
             return False
         offered = credential.encode("utf-8", "surrogateescape")
-        # Compare against every token (a list, not a short-circuit), so the time taken
-        # does not tell which matched.
+        # Every token compared (a list, not a short-circuit): the time does not tell which.
         return any([hmac.compare_digest(offered, token) for token in self._tokens])
 
     def __repr__(self) -> str:
@@ -64,13 +58,8 @@ class TokenGate(Layer):
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         operation = operation_id(scope)
         if operation in self.protected and not self.tokens.accepts(header(scope, b"authorization")):
-            log.warning(
-                "rejected request without a valid token",
-                extra={"fields": {"operation": operation}},
-            )
+            fields = {"operation": operation}
+            log.warning("rejected request without a valid token", extra={"fields": fields})
             await send_error(send, InfluxError("unauthorized", "unauthorized access"))
             return
         await self.app(scope, receive, send)
-
-
-__all__ = ["TokenChecker", "TokenGate", "token_from_header"]
