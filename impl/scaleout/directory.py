@@ -28,13 +28,13 @@ from impl.server.config import ConfigError
 log = logging.getLogger(__name__)
 
 # The only names prometheus_client writes (values.py): one file per kind and writer's pid.
-METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_(\d+)\.db")
+_METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_(\d+)\.db")
 ARCHIVE_NAME = "influxdb-sysinfo.archive"
 ARCHIVE_TEMPORARY = ARCHIVE_NAME + ".tmp"
 LOCK_NAME = "influxdb-sysinfo.lock"
-SERVICE_FILES = frozenset({ARCHIVE_NAME, ARCHIVE_TEMPORARY, LOCK_NAME})
+_SERVICE_FILES = frozenset({ARCHIVE_NAME, ARCHIVE_TEMPORARY, LOCK_NAME})
 # Attempts at the lock when its file is replaced under us (an owner exiting).
-LOCK_ATTEMPTS = 10
+_LOCK_ATTEMPTS = 10
 
 
 class MultiprocDirError(ConfigError):
@@ -43,12 +43,12 @@ class MultiprocDirError(ConfigError):
 
 def metrics_file_pid(name: str) -> int | None:
     """The writer's pid when `name` is one of prometheus_client's files, else None."""
-    match = METRICS_FILE.fullmatch(name)
+    match = _METRICS_FILE.fullmatch(name)
     return int(match.group(2)) if match else None
 
 
 def _is_known(entry: Path) -> bool:
-    known = entry.name in SERVICE_FILES or metrics_file_pid(entry.name) is not None
+    known = entry.name in _SERVICE_FILES or metrics_file_pid(entry.name) is not None
     return known and entry.is_file() and not entry.is_symlink()
 
 
@@ -63,7 +63,7 @@ class OwnedDirectory:
         """Remove the files of `writers` (its workers' pids and its own), the archive and the
         lock file; then the directory, unless another program's files keep it."""
         for entry in self.path.iterdir():
-            if metrics_file_pid(entry.name) in writers or entry.name in SERVICE_FILES:
+            if metrics_file_pid(entry.name) in writers or entry.name in _SERVICE_FILES:
                 with contextlib.suppress(FileNotFoundError):
                     entry.unlink()
         try:
@@ -120,7 +120,7 @@ def _lock(path: Path) -> int:
     """The lock file's descriptor, locked; MultiprocDirError when another instance
     holds it. Inherited by the workers (fork), so the lock lasts while any of them runs."""
     lock_path = path / LOCK_NAME
-    for _ in range(LOCK_ATTEMPTS):
+    for _ in range(_LOCK_ATTEMPTS):
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -141,15 +141,3 @@ def _lock(path: Path) -> int:
                 return fd
         os.close(fd)
     raise MultiprocDirError(f"multiproc dir {path}: its lock file keeps being replaced")
-
-
-__all__ = [
-    "ARCHIVE_NAME",
-    "ARCHIVE_TEMPORARY",
-    "LOCK_NAME",
-    "METRICS_FILE",
-    "MultiprocDirError",
-    "OwnedDirectory",
-    "metrics_file_pid",
-    "prepare_directory",
-]

@@ -31,8 +31,8 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 _INT = struct.Struct("i")
-HEADER_BYTES = 8
-DOUBLE = 8
+_HEADER_BYTES = 8
+_DOUBLE = 8
 
 
 class CorruptFile(OSError):
@@ -98,7 +98,7 @@ class MappedFile:
         self._cache = keys
         self._map: mmap.mmap | None = None
         self._view: memoryview[float] | None = None
-        self._parsed_to = HEADER_BYTES
+        self._parsed_to = _HEADER_BYTES
         self.keys: list[Key] = []
         self._slots: list[int] = []  # index of each key's value among the file's doubles
         self._values = _getter([])
@@ -121,7 +121,7 @@ class MappedFile:
         data = self._map
         if data is None:
             size = os.fstat(self._fd).st_size
-            if size < HEADER_BYTES:
+            if size < _HEADER_BYTES:
                 return False  # created, not yet sized by its writer
             data = self._remap(size)
         used: int = _INT.unpack_from(data, 0)[0]
@@ -137,10 +137,10 @@ class MappedFile:
             start = pos + 4
             if length <= 0 or start + length > used:
                 raise CorruptFile(f"{self.name}: entry at {pos} runs past {used}")
-            pos = start + length + (DOUBLE - (length + 4) % DOUBLE)
+            pos = start + length + (_DOUBLE - (length + 4) % _DOUBLE)
             self.keys.append(self._cache[data[start : start + length]])
-            self._slots.append(pos // DOUBLE)
-            pos += 2 * DOUBLE
+            self._slots.append(pos // _DOUBLE)
+            pos += 2 * _DOUBLE
         self._parsed_to = pos
         self._values = _getter(self._slots)
         self._stamps = _getter([slot + 1 for slot in self._slots])
@@ -156,7 +156,7 @@ class MappedFile:
     def _remap(self, size: int) -> mmap.mmap:
         self._release()
         self._map = mmap.mmap(self._fd, size, access=mmap.ACCESS_READ)
-        self._view = memoryview(self._map)[: size - size % DOUBLE].cast("d")
+        self._view = memoryview(self._map)[: size - size % _DOUBLE].cast("d")
         return self._map
 
     def _release(self) -> None:
@@ -170,6 +170,3 @@ class MappedFile:
     def close(self) -> None:
         self._release()
         os.close(self._fd)
-
-
-__all__ = ["CorruptFile", "Key", "KeyCache", "Labels", "MappedFile", "SourceKeys", "make_key"]

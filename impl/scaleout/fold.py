@@ -80,27 +80,27 @@ from impl.scaleout.files import Key, KeyCache, MappedFile, SourceKeys, make_key
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
-SUMMED_KINDS = frozenset({"counter", "histogram", "summary", "gauge_sum"})
+_FORMAT = 1
+_SUMMED_KINDS = frozenset({"counter", "histogram", "summary", "gauge_sum"})
 # Gauge kinds whose series carry the writing process's pid.
-PID_KINDS = frozenset({"gauge_all", "gauge_liveall"})
+_PID_KINDS = frozenset({"gauge_all", "gauge_liveall"})
 
-Slot = tuple[str, str, Key]  # kind, pid ("" when the kind's series have no pid), key
+_Slot = tuple[str, str, Key]  # kind, pid ("" when the kind's series have no pid), key
 
 
 @dataclass
 class Archive:
     """One version of the archive: values by slot, and the folded files still linked."""
 
-    values: dict[Slot, tuple[float, float]] = field(default_factory=dict)
+    values: dict[_Slot, tuple[float, float]] = field(default_factory=dict)
     pending: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
     def parse(cls, text: str) -> Archive:
         data = json.loads(text)
-        if data.get("format") != FORMAT:
-            raise ValueError(f"archive format {data.get('format')!r} is not {FORMAT}")
-        values: dict[Slot, tuple[float, float]] = {}
+        if data.get("format") != _FORMAT:
+            raise ValueError(f"archive format {data.get('format')!r} is not {_FORMAT}")
+        values: dict[_Slot, tuple[float, float]] = {}
         for kind, pid, metric, sample, labels, help_text, value, stamp in data["entries"]:
             key = make_key(metric, sample, tuple((k, v) for k, v in labels), help_text)
             values[(kind, pid, key)] = (value, stamp)
@@ -112,7 +112,7 @@ class Archive:
             for (kind, pid, key), vs in self.values.items()
         ]
         pending = sorted([name, inode] for name, inode in self.pending)
-        return json.dumps({"format": FORMAT, "pending": pending, "entries": entries})
+        return json.dumps({"format": _FORMAT, "pending": pending, "entries": entries})
 
     def sources(self) -> tuple[list[SourceKeys], list[float], list[float]]:
         """The archived keys grouped as files would hold them (one group per kind, and
@@ -127,7 +127,7 @@ class Archive:
 
     def add(self, dead: MappedFile) -> None:
         """Fold one dead process's file into these values."""
-        owner = dead.pid if dead.kind in PID_KINDS else ""
+        owner = dead.pid if dead.kind in _PID_KINDS else ""
         for key, value, stamp in zip(dead.keys, dead.values(), dead.timestamps(), strict=True):
             slot = (dead.kind, owner, key)
             self.values[slot] = _merge(dead.kind, self.values.get(slot), (value, stamp))
@@ -137,7 +137,7 @@ def _merge(
     kind: str, before: tuple[float, float] | None, new: tuple[float, float]
 ) -> tuple[float, float]:
     """The archived value with one more process's folded in, by MultiProcessCollector's rule."""
-    if kind in SUMMED_KINDS:
+    if kind in _SUMMED_KINDS:
         return ((0.0 if before is None else before[0]) + new[0], 0.0)
     if before is None:
         return new
@@ -225,6 +225,3 @@ def fold_steps(directory: Path, pid: int) -> Iterator[str]:
     archive.pending = frozenset(earlier | left)
     publish(directory, archive)
     yield "W4"
-
-
-__all__ = ["Archive", "fold_process", "fold_steps", "load_archive", "publish"]

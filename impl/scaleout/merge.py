@@ -52,7 +52,7 @@ class Series:
 
 
 @dataclass
-class Family:
+class _Family:
     name: str
     type: str
     help: str
@@ -143,14 +143,14 @@ class Planner:
 
     def build(self, sources: Sequence[SourceKeys]) -> Plan:
         """The plan for `sources`, whose values will be concatenated in this order."""
-        families: dict[str, Family] = {}
+        families: dict[str, _Family] = {}
         index = 0
         for source in sources:
             kind, _, mode = source.kind.partition("_")
             for key in source.keys:
                 family = families.get(key.metric)
                 if family is None:
-                    family = families[key.metric] = Family(key.metric, kind, key.help)
+                    family = families[key.metric] = _Family(key.metric, kind, key.help)
                 if kind == "gauge":
                     family.mode = mode
                 _place(family, key, source.pid, index)
@@ -172,7 +172,7 @@ class Planner:
         return line
 
 
-def _place(family: Family, key: Key, pid: str, index: int) -> None:
+def _place(family: _Family, key: Key, pid: str, index: int) -> None:
     bound = key.bound if family.type == "histogram" else None  # a bucket's
     labels = key.labels if bound is None else key.without_le
     if family.type == "gauge":
@@ -187,7 +187,7 @@ def _place(family: Family, key: Key, pid: str, index: int) -> None:
         series.buckets.setdefault(bound, []).append(index)
 
 
-def _plan(family: Family, line: Callable[[str, Labels, float | None], Line]) -> PlannedFamily:
+def _plan(family: _Family, line: Callable[[str, Labels, float | None], Line]) -> PlannedFamily:
     rule = "histogram" if family.type == "histogram" else "sum"
     if family.type == "gauge":
         mode = family.mode.removeprefix("live")
@@ -225,7 +225,7 @@ def _plan(family: Family, line: Callable[[str, Labels, float | None], Line]) -> 
     )
 
 
-def _without_pid(family: Family) -> dict[Labels, Series]:
+def _without_pid(family: _Family) -> dict[Labels, Series]:
     merged: dict[Labels, Series] = {}
     for labels, one in family.series.items():
         target = merged.setdefault(tuple(pair for pair in labels if pair[0] != "pid"), Series())
@@ -237,13 +237,10 @@ def _without_pid(family: Family) -> dict[Labels, Series]:
     return merged
 
 
-def _rank(family: Family, sample: str) -> tuple[int, str]:
+def _rank(family: _Family, sample: str) -> tuple[int, str]:
     if family.type == "histogram" and sample == family.name + "_sum":
         return (1, sample)
     if family.type == "summary":
         order = {family.name + "_count": 0, family.name + "_sum": 1}
         return (order.get(sample, 2), sample)
     return (0, sample)
-
-
-__all__ = ["Line", "Plan", "PlannedFamily", "Planner"]

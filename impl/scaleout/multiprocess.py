@@ -48,9 +48,9 @@ from impl.server.identity import IdentityCollector, load_or_create_instance_id
 from impl.server.state import AppState
 
 # How often a worker copies its GC statistics to its files: how late scrapes may see them.
-GC_MIRROR_SECONDS = 1.0
+_GC_MIRROR_SECONDS = 1.0
 # GCCollector's families (names, help texts, label), kept as counters by GcMirror.
-GC_FAMILIES = {
+_GC_FAMILIES = {
     "collected": ("python_gc_objects_collected", "Objects collected during gc"),
     "uncollectable": ("python_gc_objects_uncollectable", "Uncollectable objects found during GC"),
     "collections": ("python_gc_collections", "Number of times this generation was collected"),
@@ -88,7 +88,7 @@ def service_pids(arbiter_pid: int, proc: Path = Path("/proc")) -> list[int]:
 
 
 @dataclass
-class ServiceProcessCollector(Collector):
+class _ServiceProcessCollector(Collector):
     """prometheus_client's `process_*` families for every live process, labelled `pid`."""
 
     arbiter_pid: int
@@ -109,7 +109,7 @@ class ServiceProcessCollector(Collector):
         yield from merged.values()
 
 
-class MergedFamily(EncodedFamily):
+class _MergedFamily(EncodedFamily):
     """One merged multiprocess family of a scrape, encoded only if selected."""
 
     def __init__(self, planned: PlannedFamily, snapshot: Snapshot) -> None:
@@ -137,16 +137,16 @@ class DirectoryCollector(Collector):
         self._reader = DirectoryReader(directory)
         self._others = others
 
-    def text_families(self) -> Iterator[Metric | MergedFamily]:
+    def text_families(self) -> Iterator[Metric | _MergedFamily]:
         """For impl/metrics/encoding.py: the merged families write their own text."""
         snapshot = self._reader.read()
-        yield from (MergedFamily(planned, snapshot) for planned in snapshot.plan.families)
+        yield from (_MergedFamily(planned, snapshot) for planned in snapshot.plan.families)
         for collector in self._others:
             yield from collector.collect()
 
     def collect(self) -> Iterator[Metric]:
         for family in self.text_families():
-            yield family.metric() if isinstance(family, MergedFamily) else family
+            yield family.metric() if isinstance(family, _MergedFamily) else family
 
 
 class RecordedLabelSets:
@@ -179,7 +179,7 @@ def worker_state(config: Config, context: WorkerContext) -> AppState:
     instance_id = load_or_create_instance_id(config.state_dir)
     identity = IdentityCollector(config, instance_id, context.started_monotonic)
     registry = CollectorRegistry()
-    processes = ServiceProcessCollector(context.arbiter_pid)
+    processes = _ServiceProcessCollector(context.arbiter_pid)
     platform = PlatformCollector(registry=None)
     registry.register(DirectoryCollector(context.directory, processes, platform, identity))
     return AppState(
@@ -207,7 +207,7 @@ class GcMirror:
     def __init__(self) -> None:
         self._counters = {
             stat: Counter(name, help_text, ["generation"], registry=None)
-            for stat, (name, help_text) in GC_FAMILIES.items()
+            for stat, (name, help_text) in _GC_FAMILIES.items()
         }
         # Counted from here: the counts inherited at fork are the arbiter's, not this worker's.
         self._last = gc.get_stats()
@@ -224,7 +224,7 @@ class GcMirror:
         self.mirror()
 
     def _run(self) -> None:
-        while not self._stop.wait(GC_MIRROR_SECONDS):
+        while not self._stop.wait(_GC_MIRROR_SECONDS):
             self.mirror()
 
     def mirror(self) -> None:
@@ -233,13 +233,3 @@ class GcMirror:
             for stat, counter in self._counters.items():
                 counter.labels(str(generation)).inc(now[stat] - before[stat])
         self._last = current
-
-
-__all__ = [
-    "DirectoryCollector",
-    "GcMirror",
-    "ServiceProcessCollector",
-    "WorkerContext",
-    "service_pids",
-    "worker_state",
-]

@@ -22,7 +22,7 @@ from impl.scaleout.merge import Plan, Planner
 
 # A scrape that sees this many folds publish while it reads gives up (each fold
 # publishes twice, within milliseconds; in practice a scrape restarts rarely, once).
-MAX_ATTEMPTS = 50
+_MAX_ATTEMPTS = 50
 
 
 class UnstableDirectory(OSError):
@@ -30,7 +30,7 @@ class UnstableDirectory(OSError):
 
 
 @dataclass
-class HeldArchive:
+class _HeldArchive:
     """One archive version, held open so that its inode stays its own (R1)."""
 
     fd: int | None = None  # None: no archive yet
@@ -57,7 +57,7 @@ class DirectoryReader:
         self._directory = str(directory)
         self._archive_path = os.path.join(self._directory, ARCHIVE_NAME)
         self._keys = KeyCache()
-        self._archive = HeldArchive()
+        self._archive = _HeldArchive()
         self._files: dict[str, MappedFile] = {}
         self._planner = Planner()
         self._plan: Plan | None = None
@@ -93,9 +93,9 @@ class DirectoryReader:
                     keys.extend(handle.keys)
             return keys
 
-    def _consistent(self) -> tuple[HeldArchive, list[MappedFile]]:
+    def _consistent(self) -> tuple[_HeldArchive, list[MappedFile]]:
         """The archive, and the held files it does not count already (R1 to R3)."""
-        for _ in range(MAX_ATTEMPTS):
+        for _ in range(_MAX_ATTEMPTS):
             archive = self._hold_archive()  # R1
             files = self._hold_files()  # R2
             if self._archive_inode() == archive.inode:  # R3
@@ -108,7 +108,7 @@ class DirectoryReader:
         except FileNotFoundError:
             return None
 
-    def _hold_archive(self) -> HeldArchive:
+    def _hold_archive(self) -> _HeldArchive:
         """The current archive version, read anew only when it is a new one."""
         current = self._archive
         if current.inode is not None and self._archive_inode() == current.inode:
@@ -116,11 +116,11 @@ class DirectoryReader:
         try:
             fd = os.open(self._archive_path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            fresh = HeldArchive()
+            fresh = _HeldArchive()
         else:
             with open(fd, encoding="utf-8", closefd=False) as text:
                 archive = Archive.parse(text.read())
-            fresh = HeldArchive(fd, os.fstat(fd).st_ino, archive.pending, *archive.sources())
+            fresh = _HeldArchive(fd, os.fstat(fd).st_ino, archive.pending, *archive.sources())
         if current.fd is not None:
             os.close(current.fd)  # which unpins its inode
         self._archive = fresh
@@ -141,6 +141,3 @@ class DirectoryReader:
             gone.close()
         self._files = held
         return list(held.values())
-
-
-__all__ = ["DirectoryReader", "Snapshot", "UnstableDirectory"]

@@ -22,7 +22,7 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger as GunicornLogger
 from uvicorn_worker import UvicornWorker
 
-from impl.scaleout.directory import MultiprocDirError, prepare_directory
+from impl.scaleout.directory import prepare_directory
 from impl.scaleout.fold import fold_process
 from impl.server.config import Config
 from impl.server.logs import configure
@@ -33,8 +33,8 @@ if TYPE_CHECKING:  # imported for real only once the directory is exported
 
 log = logging.getLogger(__name__)
 
-PROC_NAME = "influxdb-sysinfo"
-FIRST_REQUEST_GRACE_SECONDS = 0.1
+_PROC_NAME = "influxdb-sysinfo"
+_FIRST_REQUEST_GRACE_SECONDS = 0.1
 
 
 class DrainingServer(uvicorn.Server):
@@ -47,11 +47,11 @@ class DrainingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()
-        await asyncio.sleep(FIRST_REQUEST_GRACE_SECONDS)
+        await asyncio.sleep(_FIRST_REQUEST_GRACE_SECONDS)
         await super().shutdown(sockets)
 
 
-def worker_class(config: Config) -> type[UvicornWorker]:
+def _worker_class(config: Config) -> type[UvicornWorker]:
     """uvicorn inside a gunicorn worker, with the options of a single process."""
 
     class SysinfoWorker(UvicornWorker):  # type: ignore[misc]  # gunicorn is untyped
@@ -69,7 +69,7 @@ def worker_class(config: Config) -> type[UvicornWorker]:
     return SysinfoWorker
 
 
-class ServiceLogs(GunicornLogger):  # type: ignore[misc]
+class _ServiceLogs(GunicornLogger):  # type: ignore[misc]
     """gunicorn's own messages in the service's log format (impl/server/logs.py)."""
 
     def setup(self, cfg: Any) -> None:
@@ -80,7 +80,7 @@ class ServiceLogs(GunicornLogger):  # type: ignore[misc]
         self.access_log.disabled = True  # impl/http/observe.py writes the access log
 
 
-class WorkersApplication(BaseApplication):  # type: ignore[misc]
+class _WorkersApplication(BaseApplication):  # type: ignore[misc]
     """gunicorn's view of the service: options from Config, one app per worker."""
 
     def __init__(
@@ -91,17 +91,17 @@ class WorkersApplication(BaseApplication):  # type: ignore[misc]
         self._listener_fd = listener_fd
         self._gc_mirror: GcMirror | None = None
         self._writers = writers
-        super().__init__(prog=PROC_NAME)
+        super().__init__(prog=_PROC_NAME)
 
     def load_config(self) -> None:
         options = {
             # Bound already (serving.listen): gunicorn adopts it, and closes it at exit.
             "bind": [f"fd://{self._listener_fd}"],
             "workers": self._config.workers,
-            "worker_class": worker_class(self._config),
-            "proc_name": PROC_NAME,
+            "worker_class": _worker_class(self._config),
+            "proc_name": _PROC_NAME,
             "loglevel": self._config.log_level,
-            "logger_class": f"{__name__}.ServiceLogs",
+            "logger_class": f"{__name__}._ServiceLogs",
             # uvicorn's timeout_keep_alive, which uvicorn_options sets too. The other limits
             # have no gunicorn counterpart for uvicorn workers: each worker enforces them.
             "keepalive": self._config.keep_alive_timeout,
@@ -174,12 +174,9 @@ def serve_workers(config: Config) -> int:
             "multiproc_dir": str(owned.path),
         }
         log.info("starting", extra={"fields": fields})
-        WorkersApplication(config, context, listener.detach(), writers).run()  # ends in sys.exit
+        _WorkersApplication(config, context, listener.detach(), writers).run()  # ends in sys.exit
     finally:
         # Each worker leaves through here as well (gunicorn ends it with sys.exit).
         if os.getpid() == arbiter_pid:
             owned.release(writers)
     return 0
-
-
-__all__ = ["MultiprocDirError", "serve_workers"]
