@@ -63,11 +63,11 @@ def influxd_checks(spec: Spec, exposition: Operation | None) -> list[Check]:
             SHOULD,
             f"every InfluxDB error carries {ERROR_CODE_HEADER} with its code",
             f"influxd: an error's code is repeated in {ERROR_CODE_HEADER}",
-            lambda observations: judged_codes(
-                observations,
+            partial(
+                judged_codes,
                 _code_header_problems,
                 "every InfluxDB error repeats its code",
-                "no InfluxDB error answer to judge",
+                empty="no InfluxDB error answer to judge",
             ),
         ),
     ]

@@ -1,6 +1,5 @@
-"""Checks derived from the spec: per operation, and for errors, routing and HEAD: unknown
-paths, wrong methods, the trace header (the paths, methods and the trace parameter come
-from the spec).
+"""Checks derived from the spec: per operation, and for errors, routing and HEAD (unknown
+paths, wrong methods and the trace header, as the spec declares them).
 
 Each error answer is judged once for its shape (errors.json-body), once for its code
 (errors.code-enum) and once for the code's status (errors.code-status); the per-operation
@@ -31,111 +30,18 @@ MUST, SHOULD = Level.MUST, Level.SHOULD
 
 def spec_checks(spec: Spec) -> list[Check]:
     """The checks derived from the spec, in report order."""
-    reachable = Check(
-        "http.reachable",
-        MUST,
-        "the URL answers HTTP",
-        "RFC 9112 (HTTP/1.1 message syntax)",
-        _reachable,
-    )
-    checks = [reachable]
-    for operation in spec.operations():
-        checks += _operation_checks(spec, operation)
-    return checks + _error_checks(spec) + _http_checks(spec)
-
-
-def _reachable(observations: Observations) -> Verdict:
-    first = next(iter(observations.exchanges), None)
-    if first is None:
-        why = next(iter(observations.not_sent.values()), "no request could be sent")
-        return Verdict.failed(why, problems=[why])
-    exchange, _ = any_answer(observations, first)
-    return Verdict.passed(exchange.summary(), [exchange])
-
-
-def _operation_checks(spec: Spec, operation: Operation) -> list[Check]:
-    where = f"{operation.method} {operation.path}"
-    base = f"spec.{operation.slug}"
-    responses = f"openapi.yaml{operation.pointer}/responses"
     checks = [
         Check(
-            f"{base}.status",
+            "http.reachable",
             MUST,
-            f"{where}: a status the operation declares",
-            responses,
-            partial(_status, operation),
-        ),
-        Check(
-            f"{base}.headers",
-            MUST,
-            f"{where}: declared headers match their schemas",
-            responses + "/*/headers",
-            partial(_headers, spec, operation),
-        ),
+            "the URL answers HTTP",
+            "RFC 9112 (HTTP/1.1 message syntax)",
+            _reachable,
+        )
     ]
-    has_content = any(d.content for d in operation.responses() if d.key[:1] in ("1", "2", "3"))
-    if has_content:
-        checks.append(
-            Check(
-                f"{base}.media-type",
-                MUST,
-                f"{where}: a declared media type",
-                responses + "/*/content",
-                partial(_media_type, operation),
-            )
-        )
-    if operation.method != "HEAD":
-        checks.append(
-            Check(
-                f"{base}.body",
-                MUST,
-                f"{where}: the body the response declares",
-                responses + "/*/content/*/schema",
-                partial(_body, spec, operation),
-            )
-        )
-    return checks
-
-
-def _status(operation: Operation, observations: Observations) -> Verdict:
-    # A 401 is judged too: it is a declared response.
-    exchange, response = any_answer(observations, plan.baseline_purpose(operation))
-    problems = judge.status_problems(operation, response.status)
-    return judged_one(exchange, problems, exchange.summary())
-
-
-def _headers(spec: Spec, operation: Operation, observations: Observations) -> Verdict:
-    exchange, response = any_answer(observations, plan.baseline_purpose(operation))
-    problems = judge.header_problems(spec, operation, response)
-    return judged_one(exchange, problems, f"{exchange.summary()}: headers valid")
-
-
-def _declared_success(
-    operation: Operation, observations: Observations
-) -> tuple[Exchange, Received]:
-    see = f"spec.{operation.slug}.status"
-    exchange, response = success(observations, plan.baseline_purpose(operation), True, see)
-    if operation.declared(response.status) is None:
-        skip(f"an undeclared status (see {see})", exchange)
-    return exchange, response
-
-
-def _media_type(operation: Operation, observations: Observations) -> Verdict:
-    exchange, response = _declared_success(operation, observations)
-    problems = judge.media_type_problems(operation, response)
-    shown = response.header("Content-Type") or "no Content-Type"
-    return judged_one(exchange, problems, f"{exchange.summary()}: {shown}")
-
-
-def _body(spec: Spec, operation: Operation, observations: Observations) -> Verdict:
-    exchange, response = _declared_success(operation, observations)
-    problems = judge.body_problems(spec, operation, response)
-    return judged_one(exchange, problems, f"{exchange.summary()}: body valid")
-
-
-def _error_checks(spec: Spec) -> list[Check]:
-    _, enum_pointer = spec.error_codes()
-    return [
+    for operation in spec.operations():
+        checks += _operation_checks(operation)
+    checks += [
         Check(
             "errors.json-body",
             MUST,
@@ -147,9 +53,9 @@ def _error_checks(spec: Spec) -> list[Check]:
             "errors.code-enum",
             MUST,
             "every error code is one the spec lists",
-            f"openapi.yaml{enum_pointer}",
-            lambda observations: judged_codes(
-                observations,
+            f"openapi.yaml{spec.error_codes()[1]}",
+            partial(
+                judged_codes,
                 lambda _, code: judge.code_enum_problems(spec, code),
                 "every error code is in the enum",
             ),
@@ -160,34 +66,12 @@ def _error_checks(spec: Spec) -> list[Check]:
             "every error code comes with the status influxd gives it",
             "influxd: each error code has one status (not found 404, invalid 400, "
             "unauthorized 401, method not allowed 405, internal error 500, ...)",
-            lambda observations: judged_codes(
-                observations,
+            partial(
+                judged_codes,
                 lambda response, code: judge.code_status_problems(code, response.status),
                 "every error code has influxd's status",
             ),
         ),
-    ]
-
-
-def _error_bodies(spec: Spec, observations: Observations) -> Verdict:
-    subjects = error_answers(observations)
-    operations = {operation.id: operation for operation in spec.operations()}
-    found = [
-        (
-            exchange,
-            judge.error_body_problems(spec, operations.get(exchange.operation or ""), response),
-        )
-        for exchange, response in subjects
-    ]
-    return judged(
-        found,
-        f"every error answer is an InfluxDB error ({len(found)} judged)",
-        "no error answer to judge",
-    )
-
-
-def _http_checks(spec: Spec) -> list[Check]:
-    checks = [
         Check(
             "spec.unknown-path",
             MUST,
@@ -225,6 +109,84 @@ def _http_checks(spec: Spec) -> list[Check]:
         "http.head-no-body", MUST, "a HEAD answer has no body", "RFC 9110 §9.3.2", _head_no_body
     )
     return [*checks, head]
+
+
+def _reachable(observations: Observations) -> Verdict:
+    first = next(iter(observations.exchanges), None)
+    if first is None:
+        why = next(iter(observations.not_sent.values()), "no request could be sent")
+        return Verdict.failed(why, problems=[why])
+    exchange, _ = any_answer(observations, first)
+    return Verdict.passed(exchange.summary(), [exchange])
+
+
+def _operation_checks(operation: Operation) -> list[Check]:
+    has_content = any(d.content for d in operation.responses() if d.key[:1] in ("1", "2", "3"))
+    has_body = operation.method != "HEAD"
+    rows = [
+        ("status", "a status the operation declares", "", _status, True),
+        ("headers", "declared headers match their schemas", "/*/headers", _headers, True),
+        ("media-type", "a declared media type", "/*/content", _media_type, has_content),
+        ("body", "the body the response declares", "/*/content/*/schema", _body, has_body),
+    ]
+    where = f"{operation.method} {operation.path}"
+    return [
+        Check(
+            f"spec.{operation.slug}.{name}",
+            MUST,
+            f"{where}: {title}",
+            f"openapi.yaml{operation.pointer}/responses{under}",
+            partial(evaluate, operation),
+        )
+        for name, title, under, evaluate, applies in rows
+        if applies
+    ]
+
+
+def _status(operation: Operation, observations: Observations) -> Verdict:
+    # A 401 is judged too: it is a declared response.
+    exchange, response = any_answer(observations, plan.baseline_purpose(operation))
+    problems = judge.status_problems(operation, response.status)
+    return judged_one(exchange, problems, exchange.summary())
+
+
+def _headers(operation: Operation, observations: Observations) -> Verdict:
+    exchange, response = any_answer(observations, plan.baseline_purpose(operation))
+    problems = judge.header_problems(operation.spec, operation, response)
+    return judged_one(exchange, problems, f"{exchange.summary()}: headers valid")
+
+
+def _declared_success(
+    operation: Operation, observations: Observations
+) -> tuple[Exchange, Received]:
+    see = f"spec.{operation.slug}.status"
+    exchange, response = success(observations, plan.baseline_purpose(operation), True, see)
+    if operation.declared(response.status) is None:
+        skip(f"an undeclared status (see {see})", exchange)
+    return exchange, response
+
+
+def _media_type(operation: Operation, observations: Observations) -> Verdict:
+    exchange, response = _declared_success(operation, observations)
+    problems = judge.media_type_problems(operation, response)
+    shown = response.header("Content-Type") or "no Content-Type"
+    return judged_one(exchange, problems, f"{exchange.summary()}: {shown}")
+
+
+def _body(operation: Operation, observations: Observations) -> Verdict:
+    exchange, response = _declared_success(operation, observations)
+    problems = judge.body_problems(operation.spec, operation, response)
+    return judged_one(exchange, problems, f"{exchange.summary()}: body valid")
+
+
+def _error_bodies(spec: Spec, observations: Observations) -> Verdict:
+    operations = {operation.id: operation for operation in spec.operations()}
+    found = [
+        (exchange, judge.error_body_problems(spec, operations.get(exchange.operation or ""), r))
+        for exchange, r in error_answers(observations)
+    ]
+    passed = f"every error answer is an InfluxDB error ({len(found)} judged)"
+    return judged(found, passed, "no error answer to judge")
 
 
 def _unknown_path(observations: Observations) -> Verdict:
