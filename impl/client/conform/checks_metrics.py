@@ -25,21 +25,22 @@ INFLUXD_PROMHTTP = "influxd: /metrics is Go's promhttp with default options"
 HEAD_SHARED = ("Content-Type", "Content-Encoding", "Vary", "X-Influxdb-Build", "X-Influxdb-Version")
 
 
-def _see_if_plain_failed(observations: Observations, operation: Operation) -> str:
-    """When the plain scrape failed too, the other scrapes' failures are the same one:
-    the operation's status check tells it, once."""
+def _scrape_success(
+    observations: Observations, operation: Operation, purpose: str
+) -> tuple[Exchange, Received]:
+    """A scrape that must succeed. When the plain scrape failed too, the other scrapes'
+    failures are the same one: the operation's status check tells it, once."""
     baseline = observations.get(plan.baseline_purpose(operation))
     plain_failed = baseline is None or baseline.response is None or baseline.response.status >= 300
-    return f"spec.{operation.slug}.status" if plain_failed else ""
+    see = f"spec.{operation.slug}.status" if plain_failed else ""
+    return success(observations, purpose, True, see)
 
 
 def _scrape(
     observations: Observations, operation: Operation, purpose: str
 ) -> tuple[Exchange, Received, str]:
-    """A scrape's exchange and its text. When the plain scrape failed too, its status
-    check tells the story once."""
-    see = _see_if_plain_failed(observations, operation)
-    exchange, response = success(observations, purpose, True, see)
+    """A scrape's exchange and its text."""
+    exchange, response = _scrape_success(observations, operation, purpose)
     body, problem = decoded_body(response)
     text = ""
     if not problem:
@@ -205,8 +206,7 @@ def _head(operation: Operation, observations: Observations) -> Verdict:
 
 
 def _gzip(operation: Operation, observations: Observations) -> Verdict:
-    see = _see_if_plain_failed(observations, operation)
-    exchange, response = success(observations, plan.METRICS_GZIP, True, see)
+    exchange, response = _scrape_success(observations, operation, plan.METRICS_GZIP)
     encoding = (response.header("Content-Encoding") or "").lower()
     if encoding != "gzip":
         fail(exchange, f"Content-Encoding {encoding or 'absent'}: the gzip asked for was ignored")
@@ -217,8 +217,7 @@ def _gzip(operation: Operation, observations: Observations) -> Verdict:
 
 
 def _gzip_vary(operation: Operation, observations: Observations) -> Verdict:
-    see = _see_if_plain_failed(observations, operation)
-    exchange, response = success(observations, plan.METRICS_GZIP, True, see)
+    exchange, response = _scrape_success(observations, operation, plan.METRICS_GZIP)
     if (response.header("Content-Encoding") or "").lower() != "gzip":
         skip("the answer was not compressed (see metrics.gzip)", exchange)
     varies = {
