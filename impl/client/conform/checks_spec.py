@@ -39,7 +39,7 @@ def spec_checks(spec: Spec) -> list[Check]:
             _reachable,
         )
     ]
-    for operation in spec.operations():
+    for operation in spec.operations:
         checks += _operation_checks(operation)
     checks += [
         Check(
@@ -94,7 +94,7 @@ def spec_checks(spec: Spec) -> list[Check]:
             partial(_wrong_method_allow, spec),
         ),
     ]
-    traced = [(op, p) for op in spec.operations() if (p := plan.trace_parameter(op)) is not None]
+    traced = [(op, p) for op in spec.operations if (p := plan.trace_parameter(op)) is not None]
     if traced:
         checks.append(
             Check(
@@ -180,7 +180,7 @@ def _body(operation: Operation, observations: Observations) -> Verdict:
 
 
 def _error_bodies(spec: Spec, observations: Observations) -> Verdict:
-    operations = {operation.id: operation for operation in spec.operations()}
+    operations = {operation.id: operation for operation in spec.operations}
     found = [
         (exchange, judge.error_body_problems(spec, operations.get(exchange.operation or ""), r))
         for exchange, r in error_answers(observations)

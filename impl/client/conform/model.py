@@ -48,18 +48,15 @@ class Received:
 
     @property
     def media_type(self) -> str:
-        """The Content-Type without parameters, lower case; '' when absent."""
         return (self.header("Content-Type") or "").split(";")[0].strip().lower()
 
 
 @dataclass(frozen=True)
 class Exchange:
-    """One request and what came back: a response, or why there was none."""
-
     purpose: str
     request: SentRequest
     response: Received | None
-    error: str | None = None
+    error: str | None = None  # why there was no response
     elapsed: float = 0.0
     operation: str | None = None  # the spec operation the request addresses, if any
 
