@@ -30,83 +30,48 @@ MUST, SHOULD = Level.MUST, Level.SHOULD
 
 def spec_checks(spec: Spec) -> list[Check]:
     """The checks derived from the spec, in report order."""
+    paths = f"openapi.yaml{pointer('paths')}"
     checks = [
-        Check(
-            "http.reachable",
-            MUST,
-            "the URL answers HTTP",
-            "RFC 9112 (HTTP/1.1 message syntax)",
-            _reachable,
-        )
-    ]
-    for operation in spec.operations:
-        checks += _operation_checks(operation)
-    checks += [
-        Check(
-            "errors.json-body",
-            MUST,
+        Check("http.reachable", MUST, _reachable).rule(
+            "the URL answers HTTP", "RFC 9112 (HTTP/1.1 message syntax)"
+        ),
+        *(check for operation in spec.operations for check in _operation_checks(operation)),
+        Check("errors.json-body", MUST, partial(_error_bodies, spec)).rule(
             "every error answer is the Error JSON the spec declares",
             f"openapi.yaml{ERROR_SCHEMA_POINTER}",
-            partial(_error_bodies, spec),
         ),
-        Check(
-            "errors.code-enum",
-            MUST,
-            "every error code is one the spec lists",
-            f"openapi.yaml{spec.error_codes()[1]}",
-            partial(
-                judged_codes,
-                lambda _, code: judge.code_enum_problems(spec, code),
-                "every error code is in the enum",
-            ),
+        Check("errors.code-enum", MUST, partial(_code_enum, spec)).rule(
+            "every error code is one the spec lists", f"openapi.yaml{spec.error_codes()[1]}"
         ),
-        Check(
-            "errors.code-status",
-            SHOULD,
+        Check("errors.code-status", SHOULD, _code_status).rule(
             "every error code comes with the status influxd gives it",
             "influxd: each error code has one status (not found 404, invalid 400, "
             "unauthorized 401, method not allowed 405, internal error 500, ...)",
-            partial(
-                judged_codes,
-                lambda response, code: judge.code_status_problems(code, response.status),
-                "every error code has influxd's status",
-            ),
         ),
-        Check(
-            "spec.unknown-path",
-            MUST,
+        Check("spec.unknown-path", MUST, _unknown_path).rule(
             "a path the spec does not declare answers 404",
-            f"openapi.yaml{pointer('paths')} (not among them); RFC 9110 §15.5.5",
-            _unknown_path,
+            f"{paths} (not among them); RFC 9110 §15.5.5",
         ),
-        Check(
-            "spec.wrong-method.status",
-            MUST,
+        Check("spec.wrong-method.status", MUST, _wrong_method_status).rule(
             "a method a path does not declare answers 405",
-            f"openapi.yaml{pointer('paths')} (the methods of each path); RFC 9110 §15.5.6",
-            _wrong_method_status,
+            f"{paths} (the methods of each path); RFC 9110 §15.5.6",
         ),
-        Check(
-            "spec.wrong-method.allow",
-            MUST,
+        Check("spec.wrong-method.allow", MUST, partial(_wrong_method_allow, spec)).rule(
             "a 405 lists the path's declared methods in Allow",
             "RFC 9110 §15.5.6 (a 405 MUST carry Allow)",
-            partial(_wrong_method_allow, spec),
         ),
     ]
     traced = [(op, p) for op in spec.operations if (p := plan.trace_parameter(op)) is not None]
     if traced:
+        trace_span = partial(_trace_span, [op.id for op, _ in traced])
         checks.append(
-            Check(
-                "spec.trace-span.no-effect",
-                MUST,
+            Check("spec.trace-span.no-effect", MUST, trace_span).rule(
                 f"a malformed, non-JSON or oversized {plan.TRACE_HEADER} changes nothing",
                 f"openapi.yaml{traced[0][1].pointer} (a malformed value never fails the request)",
-                partial(_trace_span, [op.id for op, _ in traced]),
             )
         )
-    head = Check(
-        "http.head-no-body", MUST, "a HEAD answer has no body", "RFC 9110 §9.3.2", _head_no_body
+    head = Check("http.head-no-body", MUST, _head_no_body).rule(
+        "a HEAD answer has no body", "RFC 9110 §9.3.2"
     )
     return [*checks, head]
 
@@ -131,12 +96,8 @@ def _operation_checks(operation: Operation) -> list[Check]:
     ]
     where = f"{operation.method} {operation.path}"
     return [
-        Check(
-            f"spec.{operation.slug}.{name}",
-            MUST,
-            f"{where}: {title}",
-            f"openapi.yaml{operation.pointer}/responses{under}",
-            partial(evaluate, operation),
+        Check(f"spec.{operation.slug}.{name}", MUST, partial(evaluate, operation)).rule(
+            f"{where}: {title}", f"openapi.yaml{operation.pointer}/responses{under}"
         )
         for name, title, under, evaluate, applies in rows
         if applies
@@ -187,6 +148,20 @@ def _error_bodies(spec: Spec, observations: Observations) -> Verdict:
     ]
     passed = f"every error answer is an InfluxDB error ({len(found)} judged)"
     return judged(found, passed, "no error answer to judge")
+
+
+def _code_enum(spec: Spec, observations: Observations) -> Verdict:
+    def problems(_: Received, code: str) -> list[str]:
+        return judge.code_enum_problems(spec, code)
+
+    return judged_codes(observations, problems, "every error code is in the enum")
+
+
+def _code_status(observations: Observations) -> Verdict:
+    def problems(response: Received, code: str) -> list[str]:
+        return judge.code_status_problems(code, response.status)
+
+    return judged_codes(observations, problems, "every error code has influxd's status")
 
 
 def _unknown_path(observations: Observations) -> Verdict:

@@ -106,9 +106,9 @@ def judged_one(exchange: Exchange, problems: list[str], passed: str) -> Verdict:
 
 
 def judged_codes(
+    observations: Observations,
     problems_of: Callable[[Received, str], list[str]],
     passed: str,
-    observations: Observations,
     empty: str = "no error answer with a code to judge",
 ) -> Verdict:
     """A verdict over the error answers that are InfluxDB errors: problems_of(response, code)."""

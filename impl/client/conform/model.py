@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TypeVar, cast
 
@@ -117,11 +117,14 @@ class Observations:
 class Check:
     id: str
     level: Level
-    title: str
+    evaluate: Callable[[Observations], Verdict]
+    title: str = ""  # the rule, in a line
     # Where the rule comes from: a JSON pointer into the carried openapi.yaml, an RFC
     # section, the exposition format, or the influxd behaviour it encodes.
-    reference: str
-    evaluate: Callable[[Observations], Verdict]
+    reference: str = ""
+
+    def rule(self, title: str, reference: str) -> Check:
+        return replace(self, title=title, reference=reference)
 
 
 @dataclass(frozen=True)
