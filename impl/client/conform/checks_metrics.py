@@ -60,7 +60,9 @@ def _parse(response: Received, text: str) -> expo.Parsed:
 def parsed_scrape(observations: Observations, operation: Operation) -> tuple[Exchange, expo.Parsed]:
     purpose = plan.baseline_purpose(operation)
     exchange, response, text = _scrape(observations, operation, purpose)
-    return exchange, observations.memo(f"parsed:{purpose}", lambda: _parse(response, text))
+    if purpose not in observations.parsed:
+        observations.parsed[purpose] = _parse(response, text)
+    return exchange, observations.parsed[purpose]
 
 
 def parsed_body(observations: Observations, operation: Operation) -> tuple[Exchange, expo.Parsed]:

@@ -1,7 +1,7 @@
 """Is one response what the spec declares? Each function returns problems as sentences.
 
-The conformance checks use these, and so does the fuzz tests' judge
-(tests/conformance.py): one reading of the spec, not two.
+The fuzz tests' judge (tests/support/conformance.py) uses these too: one reading of the
+spec, not two.
 """
 
 from __future__ import annotations
@@ -81,8 +81,7 @@ def _header_instance(value: str, schema: dict[str, Any]) -> object:
 
 
 def header_problems(spec: Spec, operation: Operation, response: Received) -> list[str]:
-    """Declared headers that are required must be present; present ones must match
-    their schema."""
+    """Required declared headers are present; present ones match their schema."""
     declared = operation.covering(response.status)
     if declared is None:
         return []
@@ -129,8 +128,8 @@ def _schema_problems(
 
 
 def body_problems(spec: Spec, operation: Operation, response: Received) -> list[str]:
-    """The body of a declared success: empty when no content is declared, else valid
-    in its media type and against its schema. Not for HEAD answers (no body there)."""
+    """The body of a declared success (not for HEAD answers): empty when no content is
+    declared, else valid in its media type and against its schema."""
     declared = operation.declared(response.status)
     if declared is None:
         return []

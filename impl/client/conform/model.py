@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TypeVar, cast
 
-T = TypeVar("T")
+from impl.client.conform.exposition import Parsed
 
 
 class Level(StrEnum):
@@ -98,19 +97,14 @@ class Observations:
     token_given: bool
     exchanges: dict[str, Exchange] = field(default_factory=dict)
     not_sent: dict[str, str] = field(default_factory=dict)  # purpose -> why not
-    _memo: dict[str, object] = field(default_factory=dict)
+    # Bodies parsed once per run, by purpose: several checks read the same one.
+    parsed: dict[str, Parsed] = field(default_factory=dict)
 
     def get(self, purpose: str) -> Exchange | None:
         return self.exchanges.get(purpose)
 
     def answered(self) -> list[tuple[Exchange, Received]]:
         return [(e, e.response) for e in self.exchanges.values() if e.response is not None]
-
-    def memo(self, key: str, compute: Callable[[], T]) -> T:
-        """`compute()` once per run: several checks read the same parsed body."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return cast(T, self._memo[key])
 
 
 @dataclass(frozen=True)

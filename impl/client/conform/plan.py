@@ -23,8 +23,7 @@ TRACE_VARIANTS = {
     "malformed": '{"trace_id":"4bf92f3577b34da6","span_id":',
     "not-json": "not a span context",
     "oversized": json.dumps(
-        {"trace_id": "1", "span_id": "1", "baggage": {"padding": "x" * 4000}},
-        separators=(",", ":"),
+        {"trace_id": "1", "span_id": "1", "baggage": {"padding": "x" * 4000}}, separators=(",", ":")
     ),
 }
 # Below /api/v2, where influxd answers unknown paths with its JSON "not found"; at the

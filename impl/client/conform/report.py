@@ -142,19 +142,6 @@ def exchange_json(exchange: Exchange) -> dict[str, Any]:
     }
 
 
-def result_json(result: Result) -> dict[str, Any]:
-    return {
-        "id": result.check.id,
-        "level": result.check.level.value,
-        "title": result.check.title,
-        "reference": result.check.reference,
-        "outcome": result.outcome.value,
-        "reason": result.verdict.reason,
-        "problems": list(result.verdict.problems),
-        "evidence": [exchange_json(exchange) for exchange in result.verdict.evidence],
-    }
-
-
 def render_json(report: Report) -> str:
     document = {
         "url": report.url,
@@ -166,7 +153,19 @@ def render_json(report: Report) -> str:
         "elapsed_seconds": round(report.elapsed, 3),
         "summary": {outcome.value: report.count(outcome) for outcome in Outcome},
         "notes": report.hints,
-        "checks": [result_json(result) for result in report.results],
+        "checks": [
+            {
+                "id": result.check.id,
+                "level": result.check.level.value,
+                "title": result.check.title,
+                "reference": result.check.reference,
+                "outcome": result.outcome.value,
+                "reason": result.verdict.reason,
+                "problems": list(result.verdict.problems),
+                "evidence": [exchange_json(exchange) for exchange in result.verdict.evidence],
+            }
+            for result in report.results
+        ],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 

@@ -155,13 +155,8 @@ def _evaluate(check: Check, observations: Observations) -> Verdict:
 def run(options: Options) -> Report:
     started = time.monotonic()
     spec = carried_spec()
-    probe = Probe(
-        options.url,
-        options.token,
-        options.timeout,
-        started + options.max_time,
-        MAX_REQUESTS,
-    )
+    deadline = started + options.max_time
+    probe = Probe(options.url, options.token, options.timeout, deadline, MAX_REQUESTS)
     observations = Observations(token_given=options.token is not None)
     stopped = _send_all(probe, spec, observations)
     first = next(iter(observations.exchanges.values()), None)
