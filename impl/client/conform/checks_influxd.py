@@ -1,7 +1,6 @@
-"""Checks that encode how influxd 2.x behaves, beyond what the spec requires: identity
-headers, error headers, the fields of /health and /ready, and its metric families.
-Clients written against influxd (its own CLI, the official client libraries,
-dashboards) rely on these; a server passes the spec without them."""
+"""Checks that encode how influxd 2.x behaves, beyond what the spec requires. Clients
+written against influxd (its own CLI, the official client libraries, dashboards) rely
+on these; a server passes the spec without them."""
 
 from __future__ import annotations
 

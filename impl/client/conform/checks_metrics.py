@@ -39,7 +39,6 @@ def _scrape_success(
 def _scrape(
     observations: Observations, operation: Operation, purpose: str
 ) -> tuple[Exchange, Received, str]:
-    """A scrape's exchange and its text."""
     exchange, response = _scrape_success(observations, operation, purpose)
     body, problem = decoded_body(response)
     text = ""
@@ -79,7 +78,12 @@ def metrics_checks(operation: Operation) -> list[Check]:
     histograms = expo.histogram_problems
 
     def lint(name: str, level: Level, problems_of: Callable[[expo.Parsed], list[str]]) -> Check:
-        return Check(f"metrics.exposition.{name}", level, partial(_lint, operation, problems_of))
+        def evaluate(observations: Observations) -> Verdict:
+            exchange, parsed = parsed_body(observations, operation)
+            passed = f"every family follows the rule ({len(parsed.families)} judged)"
+            return judged_one(exchange, problems_of(parsed), passed)
+
+        return Check(f"metrics.exposition.{name}", level, evaluate)
 
     return [
         Check("metrics.exposition.content-type", SHOULD, partial(_content_type, operation)).rule(
@@ -149,14 +153,6 @@ def _parses(operation: Operation, observations: Observations) -> Verdict:
     exchange, parsed = parsed_scrape(observations, operation)
     problems = [parsed.error] if parsed.error else []
     return judged_one(exchange, problems, f"{len(parsed.families)} families parsed")
-
-
-def _lint(
-    operation: Operation, rule: Callable[[expo.Parsed], list[str]], observations: Observations
-) -> Verdict:
-    exchange, parsed = parsed_body(observations, operation)
-    passed = f"every family follows the rule ({len(parsed.families)} judged)"
-    return judged_one(exchange, rule(parsed), passed)
 
 
 def _head(operation: Operation, observations: Observations) -> Verdict:

@@ -29,7 +29,6 @@ MUST, SHOULD = Level.MUST, Level.SHOULD
 
 
 def spec_checks(spec: Spec) -> list[Check]:
-    """The checks derived from the spec, in report order."""
     paths = f"openapi.yaml{pointer('paths')}"
     checks = [
         Check("http.reachable", MUST, _reachable).rule(

@@ -23,7 +23,6 @@ CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
 
 
 def quote(data: bytes | str) -> str:
-    """A short, printable rendering of some received text."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     shown = text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "…"
     return json.dumps(shown, ensure_ascii=False)
@@ -165,7 +164,6 @@ def error_document(response: Received) -> dict[str, Any] | None:
 
 
 def error_code(response: Received) -> str | None:
-    """The InfluxDB error code of an error body, when the body is an InfluxDB error."""
     document = error_document(response)
     code = document.get("code") if document is not None else None
     return code if isinstance(code, str) else None

@@ -42,8 +42,7 @@ def body_preview(data: bytes, encoding: str | None) -> str:
 
 
 def printable(text: str) -> str:
-    """`text` with control characters escaped (newlines kept): safe on a terminal and
-    in XML, whatever a server sent."""
+    """Control characters escaped (newlines kept): safe on a terminal and in XML."""
     return "".join(
         char if char.isprintable() or char == "\n" else char.encode("unicode_escape").decode()
         for char in text

@@ -102,8 +102,6 @@ class Operation:
 
 
 class Spec:
-    """An OpenAPI 3.0 document: its operations, and validation of instances against it."""
-
     def __init__(self, document: dict[str, Any], source: str) -> None:
         if not str(document.get("openapi", "")).startswith("3.0"):
             raise ValueError(f"{source}: only OpenAPI 3.0 documents are supported")
