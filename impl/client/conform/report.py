@@ -190,17 +190,13 @@ def render_junit(report: Report) -> str:
         case = ET.SubElement(
             suite,
             "testcase",
-            {
-                "classname": f"conform.{result.check.id.split('.')[0]}",
-                "name": f"{result.check.id} [{result.check.level.value}]",
-                "time": f"{elapsed:.3f}",
-            },
+            classname=f"conform.{result.check.id.split('.')[0]}",
+            name=f"{result.check.id} [{result.check.level.value}]",
+            time=f"{elapsed:.3f}",
         )
         if result.outcome is Outcome.FAIL:
             message = printable(result.verdict.reason)
-            failure = ET.SubElement(
-                case, "failure", {"type": result.check.level.value, "message": message}
-            )
+            failure = ET.SubElement(case, "failure", type=result.check.level.value, message=message)
             failure.text = printable("\n".join(_failure_details(result)))
         elif result.outcome is Outcome.SKIP:
             ET.SubElement(case, "skipped", {"message": printable(result.verdict.reason)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from impl.client.conform import plan
@@ -94,11 +95,9 @@ class Report:
     @property
     def hints(self) -> list[str]:
         """Sentences for people: checks that want a token, a server that is not InfluxDB."""
-        found = []
-        for reason in (NEEDS_TOKEN, TOKEN_REFUSED):
-            wanting = sum(1 for r in self.results if r.verdict.reason == reason)
-            if wanting:
-                found.append(f"{wanting} checks skipped: {reason}")
+        reasons = Counter(result.verdict.reason for result in self.results)
+        wanting = [reason for reason in (NEEDS_TOKEN, TOKEN_REFUSED) if reasons[reason]]
+        found = [f"{reasons[reason]} checks skipped: {reason}" for reason in wanting]
         evidence = (exchange for result in self.results for exchange in result.verdict.evidence)
         if self.reachable and not claims_influxd(evidence):
             found.append(
