@@ -1,9 +1,4 @@
-"""One conformance run: send the planned requests, evaluate every check, decide the exit.
-
-Exit status: 0 when every MUST check passes (SHOULD failures are listed; `strict`
-makes them count), 1 when one fails, 3 when the URL cannot be reached or does not
-speak HTTP, or the run could not finish in its time or request budget.
-"""
+"""One conformance run: send the planned requests, evaluate every check, decide the exit."""
 
 from __future__ import annotations
 
@@ -107,13 +102,6 @@ class Report:
         return found
 
 
-def catalogue(spec: Spec) -> list[Check]:
-    """Every check of a run, in report order."""
-    exposition = plan.exposition_operation(spec)
-    metrics = metrics_checks(exposition) if exposition is not None else []
-    return spec_checks(spec) + metrics + influxd_checks(spec, exposition)
-
-
 def _send_all(probe: Probe, spec: Spec, observations: Observations) -> str | None:
     """Sends the plan; returns why it stopped early, if it did."""
     planned = plan.requests(spec)
@@ -158,13 +146,15 @@ def run(options: Options) -> Report:
     probe = Probe(options.url, options.token, options.timeout, deadline, MAX_REQUESTS)
     observations = Observations(token_given=options.token is not None)
     stopped = _send_all(probe, spec, observations)
+    exposition = plan.exposition_operation(spec)
+    metrics = metrics_checks(exposition) if exposition is not None else []
     first = next(iter(observations.exchanges.values()), None)
     unreachable = first is not None and first.response is None
     results = [
         Result(check, Verdict.skipped(UNREACHED))
         if unreachable and check.id != "http.reachable"
         else Result(check, _evaluate(check, observations))
-        for check in catalogue(spec)
+        for check in spec_checks(spec) + metrics + influxd_checks(spec, exposition)
     ]
     return Report(
         url=options.url,
