@@ -1,12 +1,10 @@
-"""Checks that encode how influxd 2.x behaves, beyond what the spec requires: identity
-headers, error headers, the fields of /health and /ready, and its metric families.
-Clients written against influxd (its own CLI, the official client libraries,
-dashboards) rely on these; a server passes the spec without them."""
+"""Checks that encode how influxd 2.x behaves, beyond what the spec requires. Clients
+written against influxd (its own CLI, the official client libraries, dashboards) rely
+on these; a server passes the spec without them."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -51,65 +49,41 @@ INFLUXD_FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
 
 def influxd_checks(spec: Spec, exposition: Operation | None) -> list[Check]:
     checks = [
-        Check(
-            "influxd.identity-headers",
-            SHOULD,
+        Check("influxd.identity-headers", SHOULD, _identity_headers).rule(
             "every answer carries X-Influxdb-Build and X-Influxdb-Version",
             "influxd: every response has X-Influxdb-Build: OSS and X-Influxdb-Version",
-            _identity_headers,
         ),
-        Check(
-            "influxd.error-code-header",
-            SHOULD,
+        Check("influxd.error-code-header", SHOULD, _error_code_header).rule(
             f"every InfluxDB error carries {ERROR_CODE_HEADER} with its code",
             f"influxd: an error's code is repeated in {ERROR_CODE_HEADER}",
-            lambda observations: judged_codes(
-                observations,
-                _code_header_problems,
-                "every InfluxDB error repeats its code",
-                "no InfluxDB error answer to judge",
-            ),
         ),
     ]
     health = spec.operation_for("/health", "GET")
     if health is not None:
         checks.append(
-            Check(
-                "influxd.health",
-                SHOULD,
+            Check("influxd.health", SHOULD, partial(_health, health)).rule(
                 "/health has influxd's fields: name influxdb, status, message, checks, "
                 "version, commit",
                 'influxd: /health is name "influxdb", status pass (200) or fail (503), '
                 "a message, checks, version (as X-Influxdb-Version) and commit",
-                partial(_health, health),
             )
         )
     ready = spec.operation_for("/ready", "GET")
     if ready is not None:
         checks += [
-            Check(
-                "influxd.ready.started",
-                SHOULD,
+            Check("influxd.ready.started", SHOULD, partial(_ready_field, ready, "started")).rule(
                 "/ready's started is RFC 3339 in UTC (Z), at most 9 fractional digits",
                 "influxd: started is a Go time.Time in UTC, e.g. 2026-05-26T15:42:30.123456789Z",
-                partial(_ready_field, ready, "started", _started_problem),
             ),
-            Check(
-                "influxd.ready.up",
-                SHOULD,
-                "/ready's up is a Go duration",
-                "influxd: up is a Go Duration's text, e.g. 1m2.3s",
-                partial(_ready_field, ready, "up", _up_problem),
+            Check("influxd.ready.up", SHOULD, partial(_ready_field, ready, "up")).rule(
+                "/ready's up is a Go duration", "influxd: up is a Go Duration's text, e.g. 1m2.3s"
             ),
         ]
     if exposition is not None:
         checks.append(
-            Check(
-                "influxd.metrics.families",
-                SHOULD,
+            Check("influxd.metrics.families", SHOULD, partial(_families, exposition)).rule(
                 "a server that claims to be influxd has its families and labels",
                 "influxd: " + ", ".join(INFLUXD_FAMILIES) + " with influxd's labels",
-                partial(_families, exposition),
             )
         )
     return checks
@@ -121,10 +95,13 @@ def _identity_headers(observations: Observations) -> Verdict:
         for exchange, response in observations.answered()
     ]
     return judged(
-        found,
-        f"every answer has both headers ({len(found)} judged)",
-        "no answer to judge",
+        found, f"every answer has both headers ({len(found)} judged)", "no answer to judge"
     )
+
+
+def _error_code_header(observations: Observations) -> Verdict:
+    passed, empty = "every InfluxDB error repeats its code", "no InfluxDB error answer to judge"
+    return judged_codes(observations, _code_header_problems, passed, empty)
 
 
 def _code_header_problems(response: Received, code: str) -> list[str]:
@@ -183,15 +160,11 @@ def _up_problem(value: object) -> str | None:
     return None
 
 
-def _ready_field(
-    operation: Operation,
-    field: str,
-    problem_of: Callable[[object], str | None],
-    observations: Observations,
-) -> Verdict:
+def _ready_field(operation: Operation, field: str, observations: Observations) -> Verdict:
     exchange, _, document = _json_answer(observations, operation)
     if field not in document:
         fail(exchange, f"no {field}")
+    problem_of = {"started": _started_problem, "up": _up_problem}[field]
     problem = problem_of(document[field])
     return judged_one(exchange, [problem] if problem else [], f"{field}: {document[field]}")
 

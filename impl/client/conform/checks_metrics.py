@@ -25,21 +25,21 @@ INFLUXD_PROMHTTP = "influxd: /metrics is Go's promhttp with default options"
 HEAD_SHARED = ("Content-Type", "Content-Encoding", "Vary", "X-Influxdb-Build", "X-Influxdb-Version")
 
 
-def _see_if_plain_failed(observations: Observations, operation: Operation) -> str:
-    """When the plain scrape failed too, the other scrapes' failures are the same one:
-    the operation's status check tells it, once."""
+def _scrape_success(
+    observations: Observations, operation: Operation, purpose: str
+) -> tuple[Exchange, Received]:
+    """A scrape that must succeed. When the plain scrape failed too, the other scrapes'
+    failures are the same one: the operation's status check tells it, once."""
     baseline = observations.get(plan.baseline_purpose(operation))
     plain_failed = baseline is None or baseline.response is None or baseline.response.status >= 300
-    return f"spec.{operation.slug}.status" if plain_failed else ""
+    see = f"spec.{operation.slug}.status" if plain_failed else ""
+    return success(observations, purpose, True, see)
 
 
 def _scrape(
     observations: Observations, operation: Operation, purpose: str
 ) -> tuple[Exchange, Received, str]:
-    """A scrape's exchange and its text. When the plain scrape failed too, its status
-    check tells the story once."""
-    see = _see_if_plain_failed(observations, operation)
-    exchange, response = success(observations, purpose, True, see)
+    exchange, response = _scrape_success(observations, operation, purpose)
     body, problem = decoded_body(response)
     text = ""
     if not problem:
@@ -59,7 +59,9 @@ def _parse(response: Received, text: str) -> expo.Parsed:
 def parsed_scrape(observations: Observations, operation: Operation) -> tuple[Exchange, expo.Parsed]:
     purpose = plan.baseline_purpose(operation)
     exchange, response, text = _scrape(observations, operation, purpose)
-    return exchange, observations.memo(f"parsed:{purpose}", lambda: _parse(response, text))
+    if purpose not in observations.parsed:
+        observations.parsed[purpose] = _parse(response, text)
+    return exchange, observations.parsed[purpose]
 
 
 def parsed_body(observations: Observations, operation: Operation) -> tuple[Exchange, expo.Parsed]:
@@ -73,92 +75,68 @@ def parsed_body(observations: Observations, operation: Operation) -> tuple[Excha
 def metrics_checks(operation: Operation) -> list[Check]:
     where = f"{operation.method} {operation.path}"
     names = plan.names_parameter(operation)
-    lint: list[tuple[str, Level, str, str, Callable[[expo.Parsed], list[str]]]] = [
-        ("help-type", SHOULD, "every family has HELP and TYPE", PROMTOOL,
-         expo.help_type_problems),
-        ("names", MUST, "metric and label names are valid", TEXT_FORMAT, expo.name_problems),
-        ("counter-total", MAY, "counter names end in _total", PROMTOOL,
-         expo.counter_total_problems),
-        (
-            "histogram-cumulative", MUST, "histogram buckets are cumulative", TEXT_FORMAT,
-            lambda parsed: expo.histogram_problems(parsed).cumulative,
-        ),
-        (
-            "histogram-inf", MUST, "every histogram ends with an le=\"+Inf\" bucket", TEXT_FORMAT,
-            lambda parsed: expo.histogram_problems(parsed).inf,
-        ),
-        (
-            "histogram-count", MUST, "a histogram's _count equals its +Inf bucket", TEXT_FORMAT,
-            lambda parsed: expo.histogram_problems(parsed).count,
-        ),
-    ]  # fmt: skip
-    checks = [
-        Check(
-            "metrics.exposition.content-type",
-            SHOULD,
+    histograms = expo.histogram_problems
+
+    def lint(name: str, level: Level, problems_of: Callable[[expo.Parsed], list[str]]) -> Check:
+        def evaluate(observations: Observations) -> Verdict:
+            exchange, parsed = parsed_body(observations, operation)
+            passed = f"every family follows the rule ({len(parsed.families)} judged)"
+            return judged_one(exchange, problems_of(parsed), passed)
+
+        return Check(f"metrics.exposition.{name}", level, evaluate)
+
+    return [
+        Check("metrics.exposition.content-type", SHOULD, partial(_content_type, operation)).rule(
             f"{where}: Content-Type names the format version (text/plain; version=0.0.4)",
             INFLUXD_PROMHTTP,
-            partial(_content_type, operation),
         ),
-        Check(
-            "metrics.exposition.parses",
-            MUST,
+        Check("metrics.exposition.parses", MUST, partial(_parses, operation)).rule(
             f"{where}: prometheus_client's parser reads the body",
             f"{TEXT_FORMAT}; openapi.yaml{operation.pointer}/responses/200/content",
-            partial(_parses, operation),
         ),
-    ]
-    checks += [
-        Check(
-            f"metrics.exposition.{name}", level, title, reference, partial(_lint, operation, rule)
-        )
-        for name, level, title, reference, rule in lint
-    ]
-    checks += [
-        Check(
-            "metrics.head",
-            SHOULD,
+        lint("help-type", SHOULD, expo.help_type_problems).rule(
+            "every family has HELP and TYPE", PROMTOOL
+        ),
+        lint("names", MUST, expo.name_problems).rule(
+            "metric and label names are valid", TEXT_FORMAT
+        ),
+        lint("counter-total", MAY, expo.counter_total_problems).rule(
+            "counter names end in _total", PROMTOOL
+        ),
+        lint("histogram-cumulative", MUST, lambda parsed: histograms(parsed).cumulative).rule(
+            "histogram buckets are cumulative", TEXT_FORMAT
+        ),
+        lint("histogram-inf", MUST, lambda parsed: histograms(parsed).inf).rule(
+            'every histogram ends with an le="+Inf" bucket', TEXT_FORMAT
+        ),
+        lint("histogram-count", MUST, lambda parsed: histograms(parsed).count).rule(
+            "a histogram's _count equals its +Inf bucket", TEXT_FORMAT
+        ),
+        Check("metrics.head", SHOULD, partial(_head, operation)).rule(
             f"HEAD {operation.path} answers with GET's status and headers",
             "influxd: HEAD /metrics gives the headers of GET; RFC 9110 §9.3.2",
-            partial(_head, operation),
         ),
-        Check(
-            "metrics.gzip",
-            SHOULD,
+        Check("metrics.gzip", SHOULD, partial(_gzip, operation)).rule(
             "Accept-Encoding: gzip gets a gzip body",
             INFLUXD_PROMHTTP + " (gzip when the client accepts it)",
-            partial(_gzip, operation),
         ),
-        Check(
-            "metrics.gzip-vary",
-            MAY,  # HTTP recommends it, but influxd's promhttp does not send it
+        Check("metrics.gzip-vary", MAY, partial(_gzip_vary, operation)).rule(
             "a gzip answer says Vary: Accept-Encoding",
             "RFC 9110 §12.5.5 (a recommendation influxd's promhttp does not follow)",
-            partial(_gzip_vary, operation),
         ),
-        Check(
-            "metrics.openmetrics",
-            MAY,
+        Check("metrics.openmetrics", MAY, partial(_openmetrics, operation)).rule(
             "OpenMetrics, when offered, ends with # EOF and parses",
             f"{OPENMETRICS}; openapi.yaml{operation.pointer}/responses/200/content",
-            partial(_openmetrics, operation),
         ),
-        Check(
-            "metrics.openmetrics.exemplars",
-            MAY,
+        Check("metrics.openmetrics.exemplars", MAY, partial(_exemplars, operation)).rule(
             "OpenMetrics exemplars sit on buckets or counters, inside their bucket",
             OPENMETRICS + " (exemplars)",
-            partial(_exemplars, operation),
         ),
-        Check(
-            "metrics.name-filter",
-            MAY,
+        Check("metrics.name-filter", MAY, partial(_name_filter, operation)).rule(
             "name[], when honoured, returns exactly the named family",
             "openapi.yaml" + (names.pointer if names else operation.pointer + "/parameters"),
-            partial(_name_filter, operation),
         ),
     ]
-    return checks
 
 
 def _content_type(operation: Operation, observations: Observations) -> Verdict:
@@ -175,14 +153,6 @@ def _parses(operation: Operation, observations: Observations) -> Verdict:
     exchange, parsed = parsed_scrape(observations, operation)
     problems = [parsed.error] if parsed.error else []
     return judged_one(exchange, problems, f"{len(parsed.families)} families parsed")
-
-
-def _lint(
-    operation: Operation, rule: Callable[[expo.Parsed], list[str]], observations: Observations
-) -> Verdict:
-    exchange, parsed = parsed_body(observations, operation)
-    passed = f"every family follows the rule ({len(parsed.families)} judged)"
-    return judged_one(exchange, rule(parsed), passed)
 
 
 def _head(operation: Operation, observations: Observations) -> Verdict:
@@ -205,8 +175,7 @@ def _head(operation: Operation, observations: Observations) -> Verdict:
 
 
 def _gzip(operation: Operation, observations: Observations) -> Verdict:
-    see = _see_if_plain_failed(observations, operation)
-    exchange, response = success(observations, plan.METRICS_GZIP, True, see)
+    exchange, response = _scrape_success(observations, operation, plan.METRICS_GZIP)
     encoding = (response.header("Content-Encoding") or "").lower()
     if encoding != "gzip":
         fail(exchange, f"Content-Encoding {encoding or 'absent'}: the gzip asked for was ignored")
@@ -217,8 +186,7 @@ def _gzip(operation: Operation, observations: Observations) -> Verdict:
 
 
 def _gzip_vary(operation: Operation, observations: Observations) -> Verdict:
-    see = _see_if_plain_failed(observations, operation)
-    exchange, response = success(observations, plan.METRICS_GZIP, True, see)
+    exchange, response = _scrape_success(observations, operation, plan.METRICS_GZIP)
     if (response.header("Content-Encoding") or "").lower() != "gzip":
         skip("the answer was not compressed (see metrics.gzip)", exchange)
     varies = {

@@ -1,6 +1,5 @@
-"""Checks derived from the spec: per operation, and for errors, routing and HEAD: unknown
-paths, wrong methods, the trace header (the paths, methods and the trace parameter come
-from the spec).
+"""Checks derived from the spec: per operation, and for errors, routing and HEAD (unknown
+paths, wrong methods and the trace header, as the spec declares them).
 
 Each error answer is judged once for its shape (errors.json-body), once for its code
 (errors.code-enum) and once for the code's status (errors.code-status); the per-operation
@@ -30,18 +29,50 @@ MUST, SHOULD = Level.MUST, Level.SHOULD
 
 
 def spec_checks(spec: Spec) -> list[Check]:
-    """The checks derived from the spec, in report order."""
-    reachable = Check(
-        "http.reachable",
-        MUST,
-        "the URL answers HTTP",
-        "RFC 9112 (HTTP/1.1 message syntax)",
-        _reachable,
+    paths = f"openapi.yaml{pointer('paths')}"
+    checks = [
+        Check("http.reachable", MUST, _reachable).rule(
+            "the URL answers HTTP", "RFC 9112 (HTTP/1.1 message syntax)"
+        ),
+        *(check for operation in spec.operations for check in _operation_checks(operation)),
+        Check("errors.json-body", MUST, partial(_error_bodies, spec)).rule(
+            "every error answer is the Error JSON the spec declares",
+            f"openapi.yaml{ERROR_SCHEMA_POINTER}",
+        ),
+        Check("errors.code-enum", MUST, partial(_code_enum, spec)).rule(
+            "every error code is one the spec lists", f"openapi.yaml{spec.error_codes()[1]}"
+        ),
+        Check("errors.code-status", SHOULD, _code_status).rule(
+            "every error code comes with the status influxd gives it",
+            "influxd: each error code has one status (not found 404, invalid 400, "
+            "unauthorized 401, method not allowed 405, internal error 500, ...)",
+        ),
+        Check("spec.unknown-path", MUST, _unknown_path).rule(
+            "a path the spec does not declare answers 404",
+            f"{paths} (not among them); RFC 9110 §15.5.5",
+        ),
+        Check("spec.wrong-method.status", MUST, _wrong_method_status).rule(
+            "a method a path does not declare answers 405",
+            f"{paths} (the methods of each path); RFC 9110 §15.5.6",
+        ),
+        Check("spec.wrong-method.allow", MUST, partial(_wrong_method_allow, spec)).rule(
+            "a 405 lists the path's declared methods in Allow",
+            "RFC 9110 §15.5.6 (a 405 MUST carry Allow)",
+        ),
+    ]
+    traced = [(op, p) for op in spec.operations if (p := plan.trace_parameter(op)) is not None]
+    if traced:
+        trace_span = partial(_trace_span, [op.id for op, _ in traced])
+        checks.append(
+            Check("spec.trace-span.no-effect", MUST, trace_span).rule(
+                f"a malformed, non-JSON or oversized {plan.TRACE_HEADER} changes nothing",
+                f"openapi.yaml{traced[0][1].pointer} (a malformed value never fails the request)",
+            )
+        )
+    head = Check("http.head-no-body", MUST, _head_no_body).rule(
+        "a HEAD answer has no body", "RFC 9110 §9.3.2"
     )
-    checks = [reachable]
-    for operation in spec.operations():
-        checks += _operation_checks(spec, operation)
-    return checks + _error_checks(spec) + _http_checks(spec)
+    return [*checks, head]
 
 
 def _reachable(observations: Observations) -> Verdict:
@@ -53,48 +84,23 @@ def _reachable(observations: Observations) -> Verdict:
     return Verdict.passed(exchange.summary(), [exchange])
 
 
-def _operation_checks(spec: Spec, operation: Operation) -> list[Check]:
-    where = f"{operation.method} {operation.path}"
-    base = f"spec.{operation.slug}"
-    responses = f"openapi.yaml{operation.pointer}/responses"
-    checks = [
-        Check(
-            f"{base}.status",
-            MUST,
-            f"{where}: a status the operation declares",
-            responses,
-            partial(_status, operation),
-        ),
-        Check(
-            f"{base}.headers",
-            MUST,
-            f"{where}: declared headers match their schemas",
-            responses + "/*/headers",
-            partial(_headers, spec, operation),
-        ),
-    ]
+def _operation_checks(operation: Operation) -> list[Check]:
     has_content = any(d.content for d in operation.responses() if d.key[:1] in ("1", "2", "3"))
-    if has_content:
-        checks.append(
-            Check(
-                f"{base}.media-type",
-                MUST,
-                f"{where}: a declared media type",
-                responses + "/*/content",
-                partial(_media_type, operation),
-            )
+    has_body = operation.method != "HEAD"
+    rows = [
+        ("status", "a status the operation declares", "", _status, True),
+        ("headers", "declared headers match their schemas", "/*/headers", _headers, True),
+        ("media-type", "a declared media type", "/*/content", _media_type, has_content),
+        ("body", "the body the response declares", "/*/content/*/schema", _body, has_body),
+    ]
+    where = f"{operation.method} {operation.path}"
+    return [
+        Check(f"spec.{operation.slug}.{name}", MUST, partial(evaluate, operation)).rule(
+            f"{where}: {title}", f"openapi.yaml{operation.pointer}/responses{under}"
         )
-    if operation.method != "HEAD":
-        checks.append(
-            Check(
-                f"{base}.body",
-                MUST,
-                f"{where}: the body the response declares",
-                responses + "/*/content/*/schema",
-                partial(_body, spec, operation),
-            )
-        )
-    return checks
+        for name, title, under, evaluate, applies in rows
+        if applies
+    ]
 
 
 def _status(operation: Operation, observations: Observations) -> Verdict:
@@ -104,9 +110,9 @@ def _status(operation: Operation, observations: Observations) -> Verdict:
     return judged_one(exchange, problems, exchange.summary())
 
 
-def _headers(spec: Spec, operation: Operation, observations: Observations) -> Verdict:
+def _headers(operation: Operation, observations: Observations) -> Verdict:
     exchange, response = any_answer(observations, plan.baseline_purpose(operation))
-    problems = judge.header_problems(spec, operation, response)
+    problems = judge.header_problems(operation.spec, operation, response)
     return judged_one(exchange, problems, f"{exchange.summary()}: headers valid")
 
 
@@ -127,104 +133,34 @@ def _media_type(operation: Operation, observations: Observations) -> Verdict:
     return judged_one(exchange, problems, f"{exchange.summary()}: {shown}")
 
 
-def _body(spec: Spec, operation: Operation, observations: Observations) -> Verdict:
+def _body(operation: Operation, observations: Observations) -> Verdict:
     exchange, response = _declared_success(operation, observations)
-    problems = judge.body_problems(spec, operation, response)
+    problems = judge.body_problems(operation.spec, operation, response)
     return judged_one(exchange, problems, f"{exchange.summary()}: body valid")
 
 
-def _error_checks(spec: Spec) -> list[Check]:
-    _, enum_pointer = spec.error_codes()
-    return [
-        Check(
-            "errors.json-body",
-            MUST,
-            "every error answer is the Error JSON the spec declares",
-            f"openapi.yaml{ERROR_SCHEMA_POINTER}",
-            partial(_error_bodies, spec),
-        ),
-        Check(
-            "errors.code-enum",
-            MUST,
-            "every error code is one the spec lists",
-            f"openapi.yaml{enum_pointer}",
-            lambda observations: judged_codes(
-                observations,
-                lambda _, code: judge.code_enum_problems(spec, code),
-                "every error code is in the enum",
-            ),
-        ),
-        Check(
-            "errors.code-status",
-            SHOULD,
-            "every error code comes with the status influxd gives it",
-            "influxd: each error code has one status (not found 404, invalid 400, "
-            "unauthorized 401, method not allowed 405, internal error 500, ...)",
-            lambda observations: judged_codes(
-                observations,
-                lambda response, code: judge.code_status_problems(code, response.status),
-                "every error code has influxd's status",
-            ),
-        ),
-    ]
-
-
 def _error_bodies(spec: Spec, observations: Observations) -> Verdict:
-    subjects = error_answers(observations)
-    operations = {operation.id: operation for operation in spec.operations()}
+    operations = {operation.id: operation for operation in spec.operations}
     found = [
-        (
-            exchange,
-            judge.error_body_problems(spec, operations.get(exchange.operation or ""), response),
-        )
-        for exchange, response in subjects
+        (exchange, judge.error_body_problems(spec, operations.get(exchange.operation or ""), r))
+        for exchange, r in error_answers(observations)
     ]
-    return judged(
-        found,
-        f"every error answer is an InfluxDB error ({len(found)} judged)",
-        "no error answer to judge",
-    )
+    passed = f"every error answer is an InfluxDB error ({len(found)} judged)"
+    return judged(found, passed, "no error answer to judge")
 
 
-def _http_checks(spec: Spec) -> list[Check]:
-    checks = [
-        Check(
-            "spec.unknown-path",
-            MUST,
-            "a path the spec does not declare answers 404",
-            f"openapi.yaml{pointer('paths')} (not among them); RFC 9110 §15.5.5",
-            _unknown_path,
-        ),
-        Check(
-            "spec.wrong-method.status",
-            MUST,
-            "a method a path does not declare answers 405",
-            f"openapi.yaml{pointer('paths')} (the methods of each path); RFC 9110 §15.5.6",
-            _wrong_method_status,
-        ),
-        Check(
-            "spec.wrong-method.allow",
-            MUST,
-            "a 405 lists the path's declared methods in Allow",
-            "RFC 9110 §15.5.6 (a 405 MUST carry Allow)",
-            partial(_wrong_method_allow, spec),
-        ),
-    ]
-    traced = [(op, p) for op in spec.operations() if (p := plan.trace_parameter(op)) is not None]
-    if traced:
-        checks.append(
-            Check(
-                "spec.trace-span.no-effect",
-                MUST,
-                f"a malformed, non-JSON or oversized {plan.TRACE_HEADER} changes nothing",
-                f"openapi.yaml{traced[0][1].pointer} (a malformed value never fails the request)",
-                partial(_trace_span, [op.id for op, _ in traced]),
-            )
-        )
-    head = Check(
-        "http.head-no-body", MUST, "a HEAD answer has no body", "RFC 9110 §9.3.2", _head_no_body
-    )
-    return [*checks, head]
+def _code_enum(spec: Spec, observations: Observations) -> Verdict:
+    def problems(_: Received, code: str) -> list[str]:
+        return judge.code_enum_problems(spec, code)
+
+    return judged_codes(observations, problems, "every error code is in the enum")
+
+
+def _code_status(observations: Observations) -> Verdict:
+    def problems(response: Received, code: str) -> list[str]:
+        return judge.code_status_problems(code, response.status)
+
+    return judged_codes(observations, problems, "every error code has influxd's status")
 
 
 def _unknown_path(observations: Observations) -> Verdict:

@@ -1,10 +1,8 @@
 """What a scraper relies on in a /metrics body.
 
-Bodies are parsed with prometheus_client's own parsers (text format 0.0.4 and
-OpenMetrics 1.0.0). The text parser is lenient, so the rules promtool lints and the
-format states — HELP and TYPE, names, counters ending `_total`, histograms whose
-buckets are cumulative and end at `+Inf` with `_count` equal to that bucket — are
-checked here on the parsed families and on the raw lines.
+Bodies are parsed with prometheus_client's own parsers. The text parser is lenient, so
+the rules promtool lints and the format states are checked here, on the parsed families
+and on the raw lines.
 """
 
 from __future__ import annotations
@@ -41,15 +39,10 @@ class Parsed:
     openmetrics: bool = False
 
 
-def _metadata(text: str) -> tuple[frozenset[str], dict[str, str]]:
+def _parse(text: str, parser: Callable[[str], Iterable[Metric]], openmetrics: bool) -> Parsed:
     found = [match for match in map(METADATA.match, text.splitlines()) if match]
     helps = frozenset(match.group(2).strip('"') for match in found if match.group(1) == "HELP")
     types = {m.group(2).strip('"'): m.group(3) or "" for m in found if m.group(1) == "TYPE"}
-    return helps, types
-
-
-def _parse(text: str, parser: Callable[[str], Iterable[Metric]], openmetrics: bool) -> Parsed:
-    helps, types = _metadata(text)
     try:
         return Parsed(list(parser(text)), None, helps, types, openmetrics)
     except PARSE_ERRORS as err:

@@ -1,6 +1,5 @@
-"""When a check can judge an answer at all, and what it says when it cannot.
+"""When a check can judge an answer at all: a closed gate raises `Settled` with the verdict.
 
-A gate that is closed raises `Settled` with the check's verdict; the runner gives it.
 A check that needs a body the server withholds behind a token is skipped with a reason,
 never failed: the 401 itself is judged by the checks on errors and declared statuses.
 """
@@ -22,8 +21,6 @@ IDENTITY_HEADERS = ("X-Influxdb-Build", "X-Influxdb-Version")
 
 
 class Settled(Exception):
-    """The verdict of a check that could not apply its rule (a gate closed)."""
-
     def __init__(self, verdict: Verdict) -> None:
         super().__init__(verdict.reason)
         self.verdict = verdict
@@ -42,8 +39,7 @@ def token_reason(observations: Observations) -> str:
 
 
 def any_answer(observations: Observations, purpose: str) -> tuple[Exchange, Received]:
-    """The exchange for `purpose` when the server answered at all (a 401 included);
-    skipped when not sent, failed when unanswered."""
+    """The answer to `purpose`, a 401 included; skipped when not sent, failed when none."""
     exchange = observations.get(purpose)
     if exchange is None:
         skip(observations.not_sent.get(purpose, "the request was not sent"))
@@ -55,8 +51,7 @@ def any_answer(observations: Observations, purpose: str) -> tuple[Exchange, Rece
 def answer(
     observations: Observations, purpose: str, exposition: bool = False
 ) -> tuple[Exchange, Received]:
-    """As `any_answer`, and skipped when the body is withheld (a token needed, metrics
-    disabled)."""
+    """As `any_answer`, and skipped when the body is withheld (a token needed, metrics off)."""
     exchange, response = any_answer(observations, purpose)
     if response.status == 401:
         skip(token_reason(observations), exchange)
@@ -68,8 +63,7 @@ def answer(
 def success(
     observations: Observations, purpose: str, exposition: bool = False, see: str = ""
 ) -> tuple[Exchange, Received]:
-    """As `answer`, and the answer must be a success (2xx); an error answer is skipped
-    when `see` names the check that judges its status, else failed."""
+    """As `answer`, and a 2xx: else skipped when `see` names the status check, else failed."""
     exchange, response = answer(observations, purpose, exposition)
     if 200 <= response.status <= 299:
         return exchange, response
@@ -95,9 +89,8 @@ def claims_influxd(exchanges: Iterable[Exchange]) -> bool:
 def judged(
     found: Sequence[tuple[Exchange, list[str]]], passed: str, empty: str = NOTHING_TO_JUDGE
 ) -> Verdict:
-    """A verdict over several exchanges and the problems found in each: failed with each
-    offender's problems, passed with a sample of what was judged, skipped when there was
-    nothing to judge."""
+    """Failed with each offender's problems, passed with a sample of what was judged,
+    skipped when there was nothing to judge."""
     if not found:
         return Verdict.skipped(empty)
     offenders = [exchange for exchange, problems in found if problems]

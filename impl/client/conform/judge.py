@@ -1,7 +1,7 @@
 """Is one response what the spec declares? Each function returns problems as sentences.
 
-The conformance checks use these, and so does the fuzz tests' judge
-(tests/conformance.py): one reading of the spec, not two.
+The fuzz tests' judge (tests/support/conformance.py) uses these too: one reading of the
+spec, not two.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from impl.client.conform.model import Received
@@ -23,7 +23,6 @@ CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
 
 
 def quote(data: bytes | str) -> str:
-    """A short, printable rendering of some received text."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     shown = text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "…"
     return json.dumps(shown, ensure_ascii=False)
@@ -67,22 +66,18 @@ def status_problems(operation: Operation, status: int) -> list[str]:
 
 def _header_instance(value: str, schema: dict[str, Any]) -> object:
     """Header values are text; a schema may declare a number or a boolean."""
-    kind = schema.get("type")
-    try:
-        if kind == "integer":
-            return int(value)
-        if kind == "number":
-            return float(value)
-    except ValueError:
-        return value  # the schema then reports the mismatch
+    kind = schema.get("type", "")
     if kind == "boolean" and value in ("true", "false"):
         return value == "true"
-    return value
+    numbers: dict[str, Callable[[str], object]] = {"integer": int, "number": float}
+    try:
+        return numbers.get(kind, str)(value)
+    except ValueError:
+        return value  # the schema then reports the mismatch
 
 
 def header_problems(spec: Spec, operation: Operation, response: Received) -> list[str]:
-    """Declared headers that are required must be present; present ones must match
-    their schema."""
+    """Required declared headers are present; present ones match their schema."""
     declared = operation.covering(response.status)
     if declared is None:
         return []
@@ -129,8 +124,8 @@ def _schema_problems(
 
 
 def body_problems(spec: Spec, operation: Operation, response: Received) -> list[str]:
-    """The body of a declared success: empty when no content is declared, else valid
-    in its media type and against its schema. Not for HEAD answers (no body there)."""
+    """The body of a declared success (not for HEAD answers): empty when no content is
+    declared, else valid in its media type and against its schema."""
     declared = operation.declared(response.status)
     if declared is None:
         return []
@@ -166,7 +161,6 @@ def error_document(response: Received) -> dict[str, Any] | None:
 
 
 def error_code(response: Received) -> str | None:
-    """The InfluxDB error code of an error body, when the body is an InfluxDB error."""
     document = error_document(response)
     code = document.get("code") if document is not None else None
     return code if isinstance(code, str) else None

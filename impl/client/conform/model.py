@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TypeVar, cast
 
-T = TypeVar("T")
+from impl.client.conform.exposition import Parsed
 
 
 class Level(StrEnum):
@@ -48,18 +47,15 @@ class Received:
 
     @property
     def media_type(self) -> str:
-        """The Content-Type without parameters, lower case; '' when absent."""
         return (self.header("Content-Type") or "").split(";")[0].strip().lower()
 
 
 @dataclass(frozen=True)
 class Exchange:
-    """One request and what came back: a response, or why there was none."""
-
     purpose: str
     request: SentRequest
     response: Received | None
-    error: str | None = None
+    error: str | None = None  # why there was no response
     elapsed: float = 0.0
     operation: str | None = None  # the spec operation the request addresses, if any
 
@@ -101,7 +97,8 @@ class Observations:
     token_given: bool
     exchanges: dict[str, Exchange] = field(default_factory=dict)
     not_sent: dict[str, str] = field(default_factory=dict)  # purpose -> why not
-    _memo: dict[str, object] = field(default_factory=dict)
+    # Bodies parsed once per run, by purpose: several checks read the same one.
+    parsed: dict[str, Parsed] = field(default_factory=dict)
 
     def get(self, purpose: str) -> Exchange | None:
         return self.exchanges.get(purpose)
@@ -109,22 +106,19 @@ class Observations:
     def answered(self) -> list[tuple[Exchange, Received]]:
         return [(e, e.response) for e in self.exchanges.values() if e.response is not None]
 
-    def memo(self, key: str, compute: Callable[[], T]) -> T:
-        """`compute()` once per run: several checks read the same parsed body."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return cast(T, self._memo[key])
-
 
 @dataclass(frozen=True)
 class Check:
     id: str
     level: Level
-    title: str
+    evaluate: Callable[[Observations], Verdict]
+    title: str = ""  # the rule, in a line
     # Where the rule comes from: a JSON pointer into the carried openapi.yaml, an RFC
     # section, the exposition format, or the influxd behaviour it encodes.
-    reference: str
-    evaluate: Callable[[Observations], Verdict]
+    reference: str = ""
+
+    def rule(self, title: str, reference: str) -> Check:
+        return replace(self, title=title, reference=reference)
 
 
 @dataclass(frozen=True)

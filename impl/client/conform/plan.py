@@ -1,5 +1,4 @@
-"""The requests a run sends, derived from the spec: its operations, the header and query
-parameters they declare, their media types and the methods each path declares.
+"""The requests a run sends, derived from the spec.
 
 Only GET and HEAD are sent, plus, on paths that declare nothing but GET and HEAD, one
 POST with an empty body to see the 405: such a path has no handler that could write.
@@ -24,8 +23,7 @@ TRACE_VARIANTS = {
     "malformed": '{"trace_id":"4bf92f3577b34da6","span_id":',
     "not-json": "not a span context",
     "oversized": json.dumps(
-        {"trace_id": "1", "span_id": "1", "baggage": {"padding": "x" * 4000}},
-        separators=(",", ":"),
+        {"trace_id": "1", "span_id": "1", "baggage": {"padding": "x" * 4000}}, separators=(",", ":")
     ),
 }
 # Below /api/v2, where influxd answers unknown paths with its JSON "not found"; at the
@@ -60,10 +58,9 @@ METRICS_NAMES = "metrics:names"
 
 def exposition_operation(spec: Spec) -> Operation | None:
     """The operation whose success is a Prometheus text exposition: GET /metrics."""
-    for operation in spec.operations():
-        for declared in operation.responses():
-            if declared.key.startswith("2") and "text/plain" in declared.content:
-                return operation
+    for op in spec.operations:
+        if any(d.key.startswith("2") and "text/plain" in d.content for d in op.responses()):
+            return op
     return None
 
 
@@ -99,13 +96,12 @@ def requests(spec: Spec) -> list[Planned]:
     """Every request of a run but the `name[]` one, which needs a family name from the
     first scrape. The scrape comes late, so that the server has counted the others."""
     exposition = exposition_operation(spec)
-    operations = spec.operations()
     planned = [
         Planned(baseline_purpose(op), op.method, op.path, _accept(op, exposition), op.id)
-        for op in operations
+        for op in spec.operations
         if op is not exposition
     ]
-    for op in operations:
+    for op in spec.operations:
         if trace_parameter(op) is not None:
             for variant, value in TRACE_VARIANTS.items():
                 headers = (*_accept(op, exposition), (TRACE_HEADER, value))

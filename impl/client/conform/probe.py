@@ -2,8 +2,7 @@
 
 Each request gets a connection of its own and `Connection: close`: the bytes after a
 response (a body on a HEAD or a 204 answer) can then be read until the server closes,
-without being mistaken for the next response. The stdlib's http.client parses the
-response; it never decompresses, so a gzip body is kept as sent.
+without being mistaken for the next response. http.client never decompresses a body.
 """
 
 from __future__ import annotations
@@ -46,16 +45,10 @@ class _KeptOpen(io.BufferedReader):
 
 
 class Probe:
-    """Requests to one base URL: a token on each, a time limit per request and overall,
-    and a budget of requests."""
+    """Requests to one base URL: a time limit per request and overall, a request budget."""
 
     def __init__(
-        self,
-        base_url: str,
-        token: str | None,
-        timeout: float,
-        deadline: float,
-        max_requests: int,
+        self, base_url: str, token: str | None, timeout: float, deadline: float, max_requests: int
     ) -> None:
         parts = urlsplit(base_url)
         self.scheme = parts.scheme.lower()
@@ -135,11 +128,7 @@ class Probe:
             if time.monotonic() >= deadline:
                 raise TimeoutError
             return Received(
-                response.status,
-                response.reason,
-                tuple(response.getheaders()),
-                body,
-                trailing,
+                response.status, response.reason, tuple(response.getheaders()), body, trailing
             )
         except (OSError, http.client.HTTPException) as err:
             if fired.is_set():  # the watchdog's shutdown, not the server, ended it

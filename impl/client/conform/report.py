@@ -42,8 +42,7 @@ def body_preview(data: bytes, encoding: str | None) -> str:
 
 
 def printable(text: str) -> str:
-    """`text` with control characters escaped (newlines kept): safe on a terminal and
-    in XML, whatever a server sent."""
+    """Control characters escaped (newlines kept): safe on a terminal and in XML."""
     return "".join(
         char if char.isprintable() or char == "\n" else char.encode("unicode_escape").decode()
         for char in text
@@ -142,19 +141,6 @@ def exchange_json(exchange: Exchange) -> dict[str, Any]:
     }
 
 
-def result_json(result: Result) -> dict[str, Any]:
-    return {
-        "id": result.check.id,
-        "level": result.check.level.value,
-        "title": result.check.title,
-        "reference": result.check.reference,
-        "outcome": result.outcome.value,
-        "reason": result.verdict.reason,
-        "problems": list(result.verdict.problems),
-        "evidence": [exchange_json(exchange) for exchange in result.verdict.evidence],
-    }
-
-
 def render_json(report: Report) -> str:
     document = {
         "url": report.url,
@@ -166,7 +152,19 @@ def render_json(report: Report) -> str:
         "elapsed_seconds": round(report.elapsed, 3),
         "summary": {outcome.value: report.count(outcome) for outcome in Outcome},
         "notes": report.hints,
-        "checks": [result_json(result) for result in report.results],
+        "checks": [
+            {
+                "id": result.check.id,
+                "level": result.check.level.value,
+                "title": result.check.title,
+                "reference": result.check.reference,
+                "outcome": result.outcome.value,
+                "reason": result.verdict.reason,
+                "problems": list(result.verdict.problems),
+                "evidence": [exchange_json(exchange) for exchange in result.verdict.evidence],
+            }
+            for result in report.results
+        ],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -192,17 +190,13 @@ def render_junit(report: Report) -> str:
         case = ET.SubElement(
             suite,
             "testcase",
-            {
-                "classname": f"conform.{result.check.id.split('.')[0]}",
-                "name": f"{result.check.id} [{result.check.level.value}]",
-                "time": f"{elapsed:.3f}",
-            },
+            classname=f"conform.{result.check.id.split('.')[0]}",
+            name=f"{result.check.id} [{result.check.level.value}]",
+            time=f"{elapsed:.3f}",
         )
         if result.outcome is Outcome.FAIL:
             message = printable(result.verdict.reason)
-            failure = ET.SubElement(
-                case, "failure", {"type": result.check.level.value, "message": message}
-            )
+            failure = ET.SubElement(case, "failure", type=result.check.level.value, message=message)
             failure.text = printable("\n".join(_failure_details(result)))
         elif result.outcome is Outcome.SKIP:
             ET.SubElement(case, "skipped", {"message": printable(result.verdict.reason)})

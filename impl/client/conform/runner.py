@@ -1,14 +1,10 @@
-"""One conformance run: send the planned requests, evaluate every check, decide the exit.
-
-Exit status: 0 when every MUST check passes (SHOULD failures are listed; `strict`
-makes them count), 1 when one fails, 3 when the URL cannot be reached or does not
-speak HTTP, or the run could not finish in its time or request budget.
-"""
+"""One conformance run: send the planned requests, evaluate every check, decide the exit."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from impl.client.conform import plan
@@ -94,11 +90,9 @@ class Report:
     @property
     def hints(self) -> list[str]:
         """Sentences for people: checks that want a token, a server that is not InfluxDB."""
-        found = []
-        for reason in (NEEDS_TOKEN, TOKEN_REFUSED):
-            wanting = sum(1 for r in self.results if r.verdict.reason == reason)
-            if wanting:
-                found.append(f"{wanting} checks skipped: {reason}")
+        reasons = Counter(result.verdict.reason for result in self.results)
+        wanting = [reason for reason in (NEEDS_TOKEN, TOKEN_REFUSED) if reasons[reason]]
+        found = [f"{reasons[reason]} checks skipped: {reason}" for reason in wanting]
         evidence = (exchange for result in self.results for exchange in result.verdict.evidence)
         if self.reachable and not claims_influxd(evidence):
             found.append(
@@ -106,13 +100,6 @@ class Report:
                 "this does not look like InfluxDB"
             )
         return found
-
-
-def catalogue(spec: Spec) -> list[Check]:
-    """Every check of a run, in report order."""
-    exposition = plan.exposition_operation(spec)
-    metrics = metrics_checks(exposition) if exposition is not None else []
-    return spec_checks(spec) + metrics + influxd_checks(spec, exposition)
 
 
 def _send_all(probe: Probe, spec: Spec, observations: Observations) -> str | None:
@@ -155,22 +142,19 @@ def _evaluate(check: Check, observations: Observations) -> Verdict:
 def run(options: Options) -> Report:
     started = time.monotonic()
     spec = carried_spec()
-    probe = Probe(
-        options.url,
-        options.token,
-        options.timeout,
-        started + options.max_time,
-        MAX_REQUESTS,
-    )
+    deadline = started + options.max_time
+    probe = Probe(options.url, options.token, options.timeout, deadline, MAX_REQUESTS)
     observations = Observations(token_given=options.token is not None)
     stopped = _send_all(probe, spec, observations)
+    exposition = plan.exposition_operation(spec)
+    metrics = metrics_checks(exposition) if exposition is not None else []
     first = next(iter(observations.exchanges.values()), None)
     unreachable = first is not None and first.response is None
     results = [
         Result(check, Verdict.skipped(UNREACHED))
         if unreachable and check.id != "http.reachable"
         else Result(check, _evaluate(check, observations))
-        for check in catalogue(spec)
+        for check in spec_checks(spec) + metrics + influxd_checks(spec, exposition)
     ]
     return Report(
         url=options.url,

@@ -1,8 +1,7 @@
 """The OpenAPI spec this package carries, as operations, declared responses and schemas.
 
-The conformance checks are derived from it: which operations exist, which statuses,
-headers and media types each declares, which schema a body must satisfy. Locations are
-JSON pointers into the carried openapi.yaml, so a report names the rule it applied.
+Locations are JSON pointers into the carried openapi.yaml, so a report names the rule it
+applied.
 """
 
 from __future__ import annotations
@@ -85,8 +84,7 @@ class Operation:
             yield Declared(str(key), where, resolved, self.spec)
 
     def declared(self, status: int) -> Declared | None:
-        """The response declared for this status by number or range, not by `default`:
-        `default` stands for unexpected failures."""
+        """By number or range, not by `default`: that stands for unexpected failures."""
         by_key = {declared.key.upper(): declared for declared in self.responses()}
         return by_key.get(str(status)) or by_key.get(f"{status // 100}XX")
 
@@ -96,24 +94,21 @@ class Operation:
         return self.declared(status) or default
 
     def parameters(self) -> Iterator[Parameter]:
-        path_item = self.spec.document["paths"][self.path]
-        path_pointer = pointer("paths", self.path)
-        for owner, owner_pointer in ((path_item, path_pointer), (self.node, self.pointer)):
+        path_item = (self.spec.document["paths"][self.path], pointer("paths", self.path))
+        for owner, owner_pointer in (path_item, (self.node, self.pointer)):
             for index, raw in enumerate(owner.get("parameters") or []):
                 node, where = self.spec.locate(raw, f"{owner_pointer}/parameters/{index}")
                 yield Parameter(node["name"], node["in"], where, node)
 
 
 class Spec:
-    """An OpenAPI 3.0 document: its operations, and validation of instances against it."""
-
     def __init__(self, document: dict[str, Any], source: str) -> None:
         if not str(document.get("openapi", "")).startswith("3.0"):
             raise ValueError(f"{source}: only OpenAPI 3.0 documents are supported")
         self.document = document
         resource: Resource[Any] = DRAFT4.create_resource(document)
         self._registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
-        self._operations = [
+        self.operations = tuple(
             Operation(
                 str(node.get("operationId") or f"{method}{path}"),
                 method.upper(),
@@ -125,28 +120,24 @@ class Spec:
             for path, item in document.get("paths", {}).items()
             for method in HTTP_METHODS
             if isinstance(node := item.get(method), dict)
-        ]
+        )
 
     @property
     def title(self) -> str:
         return str(self.document.get("info", {}).get("title", "OpenAPI document"))
 
-    def operations(self) -> list[Operation]:
-        return list(self._operations)
-
     def methods_of(self, path: str) -> list[str]:
-        return [op.method for op in self._operations if op.path == path]
+        return [op.method for op in self.operations if op.path == path]
 
     def operation_for(self, path: str, method: str) -> Operation | None:
         """The operation serving `method path`; a HEAD without its own operation is
         served as the GET (HTTP semantics)."""
-        by_method = {op.method: op for op in self.operations() if op.path == path}
+        by_method = {op.method: op for op in self.operations if op.path == path}
         if method == "HEAD" and "HEAD" not in by_method:
             return by_method.get("GET")
         return by_method.get(method)
 
     def resolve(self, node: Any) -> dict[str, Any]:
-        """`node` with local `$ref`s followed."""
         return self.locate(node, "")[0]
 
     def locate(self, node: Any, where: str) -> tuple[dict[str, Any], str]:
@@ -164,8 +155,7 @@ class Spec:
         return target
 
     def schema_errors(self, instance: object, schema_pointer: str) -> list[Any]:
-        """jsonschema errors of `instance` against the schema at `schema_pointer`
-        (nested `$ref`s resolve in the whole document)."""
+        """Nested `$ref`s of the schema at `schema_pointer` resolve in the whole document."""
         validator = OAS30Validator({"$ref": SPEC_URI + schema_pointer}, registry=self._registry)
         return list(validator.iter_errors(instance))
 
