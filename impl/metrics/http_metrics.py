@@ -57,8 +57,8 @@ def is_overflow(labels: LabelSet) -> bool:
 
 
 class HttpMetrics:
-    """`http_api_requests_total` and `http_api_request_duration_seconds` of one app. Unlike
-    influxd, which records only 2xx and 5xx, 4xx too (status="4XX"): 401 and 404 storms show."""
+    """`http_api_requests_total` and `http_api_request_duration_seconds` of one app. influxd
+    records only 2xx and 5xx; 4xx are recorded here too (status="4XX"): 401/404 storms show."""
 
     def __init__(
         self,
