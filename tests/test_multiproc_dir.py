@@ -33,8 +33,7 @@ def test_a_second_instance_on_the_same_directory_is_refused(
     start_server: StartServer, tmp_path: Path
 ) -> None:
     directory = tmp_path / "multiproc"
-    first = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
-    first.wait_until_up()
+    first = start_server("--workers", "2", "--multiproc-dir", str(directory))
     send_pings(first.url, 20)
     files_before = sorted(p.name for p in directory.iterdir())
 
@@ -60,8 +59,7 @@ def test_exit_removes_only_what_the_instance_created(
     start_server: StartServer, tmp_path: Path
 ) -> None:
     directory = tmp_path / "multiproc"
-    live = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
-    live.wait_until_up()
+    live = start_server("--workers", "2", "--multiproc-dir", str(directory))
     # Another program writes into the directory while the service runs.
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
     code = "from prometheus_client import Counter; Counter('other', 'o').inc()"
@@ -78,8 +76,7 @@ def test_a_killed_instance_leaves_no_lock_behind(start_server: StartServer, tmp_
     """flock locks go with their processes: after a SIGKILL of the whole instance,
     the next one starts on the same directory and wipes what the first left."""
     directory = tmp_path / "multiproc"
-    first = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
-    first.wait_until_up()
+    first = start_server("--workers", "2", "--multiproc-dir", str(directory))
     send_pings(first.url, 10)
     assert first.process is not None
     os.killpg(first.process.pid, signal.SIGKILL)
@@ -87,8 +84,7 @@ def test_a_killed_instance_leaves_no_lock_behind(start_server: StartServer, tmp_
     wait_for(lambda: not worker_pids(first), "the killed instance's workers to go")
     assert (directory / LOCK_NAME).exists()
 
-    second = start_server("--workers", "2", "--multiproc-dir", str(directory), wait=False)
-    second.wait_until_up()
+    second = start_server("--workers", "2", "--multiproc-dir", str(directory))
     body = scrape(second.url)
     assert request_count(body, user_agent="curl") == 0
     assert request_count(body) == 1  # its own readiness ping only

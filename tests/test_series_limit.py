@@ -211,10 +211,7 @@ def test_limit_holds_for_the_instance_with_two_workers(start_server: StartServer
 def test_limit_holds_while_workers_are_recycled(start_server: StartServer) -> None:
     """A recycled worker's label sets move to the archive: they still take their place."""
     limit = 8
-    live = start_server(
-        "--workers", "2", "--max-requests", "7", "--max-http-series", str(limit), wait=False
-    )
-    live.wait_until_up()
+    live = start_server("--workers", "2", "--max-requests", "7", "--max-http-series", str(limit))
     agents = sorted(KNOWN_PRODUCTS.values())[:30]  # 30 label sets, one per agent name
     for agent in agents * 2:  # 60 requests: the workers are replaced several times
         response = requests.get(live.url + "/ping", headers={"User-Agent": agent}, timeout=30)

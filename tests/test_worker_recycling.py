@@ -112,11 +112,11 @@ def test_recycled_workers_keep_every_scrape_exact_and_the_directory_bounded(
     start_server: StartServer, tmp_path: Path
 ) -> None:
     directory = tmp_path / "multiproc"
+    # Started once one /ping is answered: exactly one request, counted.
     live = start_server(
         "--workers", str(WORKERS), "--max-requests", str(MAX_REQUESTS),
-        "--max-requests-jitter", "10", "--multiproc-dir", str(directory), wait=False,
+        "--max-requests-jitter", "10", "--multiproc-dir", str(directory)
     )  # fmt: skip
-    live.wait_until_up()  # one request, counted
     traffic = Traffic(live.url)
     threads = [threading.Thread(target=traffic.ping) for _ in range(PINGERS)]
     threads += [threading.Thread(target=traffic.scrape, args=(directory,)) for _ in range(SCRAPERS)]

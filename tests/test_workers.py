@@ -50,10 +50,8 @@ PROCESS_FAMILIES = (
 def start_workers(
     start_server: StartServer, directory: Path, workers: int = 2, *flags: str
 ) -> LiveServer:
-    live = start_server(
-        "--workers", str(workers), "--multiproc-dir", str(directory), *flags, wait=False
-    )
-    live.wait_until_up()  # exactly one request: a GET /ping from python-requests
+    # Started once one /ping is answered: exactly one request, a GET /ping from python-requests.
+    live = start_server("--workers", str(workers), "--multiproc-dir", str(directory), *flags)
     # gunicorn boots the workers one after another: wait for all, ready to accept.
     wait_for(
         lambda: (
@@ -376,10 +374,7 @@ def test_multiproc_dir_is_private_wiped_at_start_and_removed_at_exit(
     [stale] = directory.glob("counter_*.db")
 
     # Configured through the environment twin this time.
-    live = start_server(
-        "--workers", "2", env={"INFLUXDB_SYSINFO_MULTIPROC_DIR": str(directory)}, wait=False
-    )
-    live.wait_until_up()
+    live = start_server("--workers", "2", env={"INFLUXDB_SYSINFO_MULTIPROC_DIR": str(directory)})
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert not stale.exists()
     body = scrape(live.url)
@@ -394,8 +389,7 @@ def test_default_multiproc_dir_is_a_private_temporary_one(
 ) -> None:
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    live = start_server("--workers", "2", env={"TMPDIR": str(temporary)}, wait=False)
-    live.wait_until_up()
+    live = start_server("--workers", "2", env={"TMPDIR": str(temporary)})
     [directory] = temporary.glob("influxdb-sysinfo-metrics-*")
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert list(directory.glob("*.db"))  # the readiness ping was counted there
