@@ -72,11 +72,11 @@ bench-deps: ## install wrk and prometheus for make bench when missing (root + ap
 	$(call debian-packages,$(BENCH_PACKAGES),make bench)
 
 soak: $(STAMP) ## 60 s of mixed load on one live service: exact counts, flat memory (SOAK_SECONDS)
-	$(BIN)/python -m tests.support.soak --seconds $(SOAK_SECONDS)
+	$(BIN)/python -m tools.soak --seconds $(SOAK_SECONDS)
 
-lint: $(STAMP) ## ruff and mypy --strict on impl/, tests/, bench/ and the spec tool
-	$(BIN)/ruff check impl tests bench openapi
-	$(BIN)/ruff format --check impl tests bench openapi
+lint: $(STAMP) ## ruff and mypy --strict on impl/, tests/, tools/, bench/ and the spec tool
+	$(BIN)/ruff check impl tests tools bench openapi
+	$(BIN)/ruff format --check impl tests tools bench openapi
 	$(BIN)/mypy
 
 bench: $(STAMP) bench-deps ## ratios vs prometheus_client's server and Go's promhttp, ~4 min (QUICK=1: <1 min)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Self
 
 from bench.synthetic import SAMPLES_ENV
-from tests.support.processes import LOOPBACK, ServerProcess
+from tools.processes import LOOPBACK, ServerProcess
 
 __all__ = [
     "LOOPBACK",

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from impl.server.app import create_app
 from impl.server.config import Config
-from tests.support.live import LiveServer
+from tools.live import LiveServer
 
 StartServer = Callable[..., LiveServer]
 MakeClient = Callable[..., TestClient]

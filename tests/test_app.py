@@ -18,7 +18,7 @@ from impl.server.state import AppState
 from tests.conftest import MakeClient
 from tests.support.go_time import parse_go_duration, parse_rfc3339_nano_utc
 from tests.support.influx import JSON, assert_influx_error
-from tests.support.metrics_text import request_count
+from tools.metrics_text import request_count
 
 
 @pytest.mark.parametrize(

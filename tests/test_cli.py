@@ -13,9 +13,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import StartServer
-from tests.support.live import LiveServer
 from tests.support.lp_parser import parse_lines
 from tests.support.other_servers import closed_port, silent_listener, web_page_server
+from tools.live import LiveServer
 
 pytestmark = pytest.mark.slow  # every test runs influx-metrics in a fresh interpreter
 

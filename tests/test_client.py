@@ -23,8 +23,8 @@ from sysinfo_client.models.health_check import HealthCheck
 from sysinfo_client.models.ready import Ready
 from tests.conftest import StartServer
 from tests.support.go_time import parse_go_duration
-from tests.support.live import LiveServer
 from tests.support.other_servers import closed_port, silent_listener, web_page_server
+from tools.live import LiveServer
 
 TOKEN = "client-test-token-93b1"
 

@@ -19,7 +19,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.live import LiveServer
+from tools.live import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)

@@ -14,7 +14,7 @@ import pytest
 from impl.client.conform.gates import METRICS_DISABLED, NEEDS_TOKEN, TOKEN_REFUSED
 from tests.conftest import StartServer
 from tests.support.conform_cli import TOOL, assert_clean, conform, conform_command
-from tests.support.live import LiveServer
+from tools.live import LiveServer
 
 pytestmark = pytest.mark.slow  # a live service of its own for nearly every run
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.conform_cli import conform
 from tests.support.conform_defects import DEFECTS, Defect, defect_proxy
-from tests.support.live import LiveServer
+from tools.live import LiveServer
 
 READ_METHODS = {"GET", "HEAD"}
 SPEC_PATHS = {"/metrics", "/health", "/ready", "/ping"}

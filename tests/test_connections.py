@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from tests.conftest import StartServer
-from tests.support.attacks import (
+from tests.support.scaleout import wait_for
+from tools.attacks import (
     CLIENT_RCVBUF,
     LARGEST_SCRAPE,
     NonReaders,
@@ -20,9 +21,8 @@ from tests.support.attacks import (
     held_connections,
     tree_rss_kib,
 )
-from tests.support.metrics_text import request_count
-from tests.support.rawhttp import HOST, read_response, read_responses
-from tests.support.scaleout import wait_for
+from tools.metrics_text import request_count
+from tools.rawhttp import HOST, read_response, read_responses
 
 pytestmark = pytest.mark.slow  # hostile connections against live processes, up to 20,000 requests
 

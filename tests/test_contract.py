@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.live import LiveServer
+from tools.live import LiveServer
 
 pytestmark = pytest.mark.slow  # schemathesis generates over a thousand cases
 

@@ -21,7 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from impl.spec import generated_spec_path
-from tests.support.live import LiveServer
+from tools.live import LiveServer
 
 pytestmark = pytest.mark.slow  # a headless browser
 

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from impl.errors import InfluxError
 from impl.metrics.exposition import OPENMETRICS, TEXT, negotiate
-from tests.support.metrics_text import families, openmetrics_families
+from tools.metrics_text import families, openmetrics_families
 
 TEXT_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
 PROMETHEUS_ACCEPT = (

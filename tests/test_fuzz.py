@@ -31,9 +31,9 @@ from impl.metrics.http_metrics import (
 )
 from impl.metrics.user_agents import BROWSER_MARKERS, KNOWN_PRODUCTS, OTHER, UNKNOWN
 from tests.support.conformance import check_response
-from tests.support.live import LiveServer
-from tests.support.metrics_text import families
-from tests.support.rawhttp import RawClient, RawResponse, build_request
+from tools.live import LiveServer
+from tools.metrics_text import families
+from tools.rawhttp import RawClient, RawResponse, build_request
 
 pytestmark = pytest.mark.slow  # ten thousand raw requests against a live process
 

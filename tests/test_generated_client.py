@@ -16,8 +16,8 @@ from sysinfo_client.models.health_check import HealthCheck
 from sysinfo_client.models.ready import Ready
 from tests.conftest import StartServer
 from tests.support.go_time import parse_go_duration
-from tests.support.live import LiveServer
-from tests.support.metrics_text import families
+from tools.live import LiveServer
+from tools.metrics_text import families
 
 
 def client_for(server: LiveServer, token: str | None = None) -> ApiClient:

@@ -15,8 +15,8 @@ import requests
 from starlette.testclient import TestClient
 
 from impl.metrics.http_metrics import BUCKETS, DURATION_HELP, REQUESTS_HELP
-from tests.support.live import LiveServer
-from tests.support.metrics_text import families, request_count
+from tools.live import LiveServer
+from tools.metrics_text import families, request_count
 
 LABEL_NAMES = {"handler", "method", "path", "response_code", "status", "user_agent"}
 

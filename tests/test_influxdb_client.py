@@ -12,7 +12,7 @@ from influxdb_client.service.metrics_service import MetricsService
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import StartServer
-from tests.support.live import LiveServer
+from tools.live import LiveServer
 
 TOKEN = "official-client-token-0d8a"
 VERSION = "2.7.99-compat"

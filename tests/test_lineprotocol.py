@@ -23,8 +23,8 @@ from impl.client.lineprotocol import (
     to_line_protocol,
 )
 from tests.support.examples import examples
-from tests.support.live import LiveServer
 from tests.support.lp_parser import LineProtocolError, parse_line, parse_lines
+from tools.live import LiveServer
 
 NOW_NS = 1_700_000_000_000_000_000
 URL = "http://127.0.0.1:8086/metrics"

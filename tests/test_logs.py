@@ -25,7 +25,7 @@ from impl.server.logs import (
     logfmt_value,
 )
 from tests.conftest import StartServer
-from tests.support.rawhttp import RawClient
+from tools.rawhttp import RawClient
 
 TOKEN = "tok-3f9a1c77d2e84b5a9c10"
 # A logfmt pair: key=bare or key="quoted with \" and \\ escapes".

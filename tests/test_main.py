@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support.live import LiveServer
+from tools.live import LiveServer
 
 
 def test_port_zero_binds_a_free_port_and_logs_which(tmp_path: Path) -> None:

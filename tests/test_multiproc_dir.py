@@ -13,8 +13,8 @@ import pytest
 
 from impl.scaleout.directory import LOCK_NAME
 from tests.conftest import StartServer
-from tests.support.metrics_text import request_count
 from tests.support.scaleout import scrape, send_pings, wait_for, worker_pids
+from tools.metrics_text import request_count
 
 pytestmark = pytest.mark.slow  # gunicorn arbiters with workers
 

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from tests.conftest import StartServer
-from tests.support.live import LiveServer
 from tests.support.prometheus import Prometheus
 from tests.support.scaleout import send_pings, wait_for
+from tools.live import LiveServer
 
 pytestmark = pytest.mark.slow  # the real prometheus scraping for several seconds
 

@@ -6,8 +6,8 @@ import pytest
 import requests
 
 from tests.support.influx import assert_influx_error
-from tests.support.live import LiveServer
-from tests.support.rawhttp import RawClient
+from tools.live import LiveServer
+from tools.rawhttp import RawClient
 
 
 @pytest.mark.parametrize("path", ["/health", "/ready", "/metrics", "/ping"])

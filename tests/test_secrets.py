@@ -21,8 +21,8 @@ import pytest
 
 from impl.http.redact import LOG_MASK
 from tests.conftest import StartServer
-from tests.support.live import LiveServer
-from tests.support.rawhttp import RawClient, RawResponse, build_request
+from tools.live import LiveServer
+from tools.rawhttp import RawClient, RawResponse, build_request
 
 TOKEN = "s3cr3t-T0ken_for/secrets-test=="
 WRONG = "wr0ng-T0ken_not-configured=="

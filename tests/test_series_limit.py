@@ -26,9 +26,9 @@ from impl.metrics.http_metrics import (
 from impl.metrics.user_agents import BROWSER_MARKERS, KNOWN_PRODUCTS, agent_name
 from impl.server.config import Config
 from tests.conftest import MakeClient, StartServer
-from tests.support.adversary import SPEC_PATHS, Shot, all_shots
-from tests.support.metrics_text import families
-from tests.support.rawhttp import RawClient
+from tools.adversary import SPEC_PATHS, Shot, all_shots
+from tools.metrics_text import families
+from tools.rawhttp import RawClient
 
 LabelSet = tuple[str, str, str, str, str]  # method, path, response_code, status, user_agent
 # The label sets of overflow: one per status class the service answers with.

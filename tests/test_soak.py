@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.live import LiveServer
-from tests.support.soak import MIX, soak
+from tools.live import LiveServer
+from tools.soak import MIX, soak
 
 pytestmark = pytest.mark.slow  # ten seconds of load by design
 

@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from impl.metrics.tracing import MAX_HEADER_BYTES, parse_span_context
-from tests.support.live import LiveServer
-from tests.support.metrics_text import openmetrics_families
+from tools.live import LiveServer
+from tools.metrics_text import openmetrics_families
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = json.dumps({"trace_id": TRACE_ID, "span_id": "00f067aa0ba902b7", "baggage": {"k": "v"}})

@@ -21,9 +21,6 @@ from impl.metrics.http_metrics import LABELS
 from impl.scaleout.directory import ARCHIVE_NAME
 from impl.server.config import load_config
 from tests.conftest import StartServer
-from tests.support.live import LiveServer
-from tests.support.metrics_text import families, openmetrics_families, request_count, sample_value
-from tests.support.rawhttp import RawClient
 from tests.support.scaleout import (
     COUNTED_AGENT,
     counts_by_pid,
@@ -33,6 +30,9 @@ from tests.support.scaleout import (
     wait_for,
     worker_pids,
 )
+from tools.live import LiveServer
+from tools.metrics_text import families, openmetrics_families, request_count, sample_value
+from tools.rawhttp import RawClient
 
 pytestmark = pytest.mark.slow  # gunicorn arbiters with several workers each
 

@@ -1,2 +1,2 @@
-"""What the tests and the benchmark share: server processes on loopback, raw HTTP,
-reading expositions and Go's formats back, and peers that are not InfluxDB."""
+"""What only the tests use: Go's formats read back, line protocol read back, peers that
+are not InfluxDB, single-defect proxies. Tools shared with the benchmark are in tools/."""

@@ -16,7 +16,7 @@ from impl.client.conform.model import Received
 from impl.client.conform.spec import carried_spec
 from impl.errors import JSON_CONTENT_TYPE
 from impl.server.docs import DOCS_PATH, SPEC_JSON_PATH, SPEC_YAML_PATH
-from tests.support.rawhttp import RawResponse
+from tools.rawhttp import RawResponse
 
 # The docs (impl/server/docs.py) are served beside the API and are not part of the spec.
 DOCS_PAGES = (DOCS_PATH, SPEC_JSON_PATH, SPEC_YAML_PATH)

@@ -9,7 +9,7 @@ from typing import Any, Self
 import requests
 import yaml
 
-from tests.support.processes import LOOPBACK, ServerProcess
+from tools.processes import LOOPBACK, ServerProcess
 
 START_TIMEOUT_SECONDS = 30.0
 NOTHING_TO_SCRAPE: dict[str, Any] = {"global": {"scrape_interval": "1h"}, "scrape_configs": []}

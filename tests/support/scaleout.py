@@ -14,7 +14,7 @@ import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from impl.scaleout.multiprocess import service_pids
-from tests.support.live import LiveServer
+from tools.live import LiveServer
 
 # Requests a test counts carry this agent (label user_agent="curl"); readiness pings
 # and scrapes go out as python-requests, so each kind can be counted on its own.

@@ -9,7 +9,7 @@ from typing import Self
 
 import requests
 
-from tests.support.processes import LOOPBACK, ServerProcess
+from tools.processes import LOOPBACK, ServerProcess
 
 START_TIMEOUT_SECONDS = 20.0
 

@@ -9,7 +9,7 @@
 - `Pinger`: a well-behaved client, one /ping per new connection, timing each answer;
 - `tree_rss_kib`: the resident memory of the service, workers included.
 
-    python -m tests.support.attacks [--workers N]    # measures, prints README's figures
+    python -m tools.attacks [--workers N]    # measures, prints README's figures
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from pathlib import Path
 import requests
 
 from impl.scaleout.multiprocess import service_pids
-from tests.support.adversary import ROUTED_METHODS, SPEC_PATHS, all_shots, attack
-from tests.support.live import LiveServer
-from tests.support.metrics_text import families
-from tests.support.rawhttp import HOST, RawClient, build_request, read_response
-from tests.support.soak import resident_kib
+from tools.adversary import ROUTED_METHODS, SPEC_PATHS, all_shots, attack
+from tools.live import LiveServer
+from tools.metrics_text import families
+from tools.rawhttp import HOST, RawClient, build_request, read_response
+from tools.soak import resident_kib
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 LARGEST_SCRAPE = build_request(

@@ -5,7 +5,7 @@ for a given time, each checking its status. The service's resident memory is rea
 from /proc while they run. Afterwards the service's own count of requests
 (http_api_requests_total) must equal the number sent, exactly.
 
-    python -m tests.support.soak --seconds 60      # what `make soak` runs
+    python -m tools.soak --seconds 60      # what `make soak` runs
     tests/test_soak.py                     # the same for 10 s, in `make test`
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import requests
 
-from tests.support.live import LiveServer
-from tests.support.metrics_text import request_count
+from tools.live import LiveServer
+from tools.metrics_text import request_count
 
 SEED = 20261125
 # At most this many unexpected outcomes are kept for the report; all are counted.
@@ -207,7 +207,7 @@ def soak(server: LiveServer, seconds: float, threads: int = 8) -> SoakReport:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.soak", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.soak", description=__doc__)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)

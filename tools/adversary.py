@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from impl.http.limits import MAX_BODY_BYTES
 from impl.metrics.user_agents import BROWSER_MARKERS, KNOWN_PRODUCTS
-from tests.support.rawhttp import RawClient
+from tools.rawhttp import RawClient
 
 SPEC_PATHS = ("/metrics", "/health", "/ready", "/ping")
 OTHER_PATHS = ("/nowhere", "/api/v2/metrics", "/openapi.json", "/ui/", "/metrics/")
