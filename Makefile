@@ -17,9 +17,11 @@ SOAK_SECONDS ?= 60
 .PHONY: help setup run test test-fast soak lint bench bench-deps spec check-spec spec-update generate check-generated dist java system-deps clean
 
 # Debian packages each bootstrap needs, as command:package pairs: promtool and prometheus
-# (interop tests), chromium and chromedriver (the API docs page), wrk and Go's promhttp in
-# the prometheus binary (bench), a Java runtime (openapi-generator).
-TEST_PACKAGES := promtool:prometheus chromium:chromium chromedriver:chromium-driver
+# (interop tests), chromium and chromedriver (the API docs page), InfluxDB 1.x and
+# VictoriaMetrics (write destinations of `influx-metrics scrape --write`), wrk and Go's
+# promhttp in the prometheus binary (bench), a Java runtime (openapi-generator).
+TEST_PACKAGES := promtool:prometheus chromium:chromium chromedriver:chromium-driver \
+  influxd:influxdb victoria-metrics:victoria-metrics
 BENCH_PACKAGES := wrk:wrk prometheus:prometheus
 JAVA_PACKAGES := java:default-jre-headless
 
