@@ -63,6 +63,7 @@ class StrictConnection(h11.Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._searched = 0  # bytes of the waiting head known not to complete it
+        self.head_bytes = 0  # the exact size of the last request head, as sent
 
     def next_event(self) -> Any:
         if self.their_state is h11.IDLE:
@@ -74,6 +75,7 @@ class StrictConnection(h11.Connection):
                 problem = head_problem(buffered[:end])
                 if problem is not None:
                     raise FramingError(problem)
+                self.head_bytes = end
         event = super().next_event()
         if isinstance(event, h11.Request):
             self._searched = 0  # what follows in the buffer is the next head

@@ -24,8 +24,9 @@ text or not at all. This subclass keeps its parsing and adds:
 - InfluxDB errors where uvicorn writes a plain-text 400: 400 `invalid` for a malformed
   head or refused framing, 431 `request too large` when h11 has buffered more than
   `h11_max_incomplete_event_size` bytes without finding the end of the head.
-- the open-connection count, told to the app: impl/http/limits.py answers beyond its
-  limit with an InfluxDB 503 (uvicorn's `limit_concurrency` answers in plain text).
+- what only it knows of a request, told to the app (an `Arrival` in the scope): the exact
+  size of the head, and the open-connection count; impl/http/limits.py answers beyond
+  their limits with InfluxDB errors (uvicorn's `limit_concurrency` answers in plain text).
 
 h11, not httptools: h11 passes any well-formed request, extension methods included, to
 the app, to be answered with an InfluxDB error and counted; httptools answers unknown
@@ -38,30 +39,31 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import h11
-from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from starlette.types import Receive, Scope, Send
-from uvicorn.protocols.http.flow_control import FlowControl
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from impl.errors import InfluxError, render
 from impl.http.asgi import Layer
 from impl.http.framing import FramingError, StrictConnection
+from impl.http.limits import ARRIVAL, TOO_MANY_CONNECTIONS, Arrival, Limits
+from impl.upstream.uvicorn import (
+    FlowControl,
+    UvicornH11,
+    protocol_error,
+    reading_paused,
+    writing_paused,
+)
 
 log = logging.getLogger(__name__)
 
-# Where the connection count travels in the ASGI scope, for impl/http/limits.py.
-OPEN_CONNECTIONS = "influxdb_sysinfo.open_connections"
 # Pipelined bytes that may wait, beyond the request served, before reading pauses; at least
 # twice the head limit, so an unfinished head (h11 refuses it beyond) can be read to its end.
 READ_AHEAD_BYTES = 64 * 1024
-TOO_MANY_CONNECTIONS = "too many open connections"
 # How long a refused connection is read (and what arrives dropped) before it is closed.
 LINGER_SECONDS = 2.0
 
@@ -69,14 +71,16 @@ Headers = Sequence[tuple[bytes, bytes]]
 
 
 @dataclass
-class _CountConnections(Layer):
-    """Makes room, then tells the app, per request, how many connections are open."""
+class _Arrivals(Layer):
+    """Makes room, then tells the app what the protocol saw of the request."""
 
     protocol: InfluxH11Protocol
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.protocol.make_room()
-        scope.setdefault("extensions", {})[OPEN_CONNECTIONS] = self.protocol.open_connections()
+        protocol = self.protocol
+        protocol.make_room()
+        arrival = Arrival(protocol.parser.head_bytes, protocol.open_connections())
+        scope.setdefault("extensions", {})[ARRIVAL] = arrival
         await self.app(scope, receive, send)
 
 
@@ -88,25 +92,22 @@ class _BoundedFlow(FlowControl):
         self.protocol = protocol
 
     def resume_reading(self) -> None:
-        if not self.read_paused or self.protocol._waiting_input() <= self.protocol.read_ahead:
+        if not reading_paused(self) or self.protocol._waiting_input() <= self.protocol.read_ahead:
             super().resume_reading()
 
 
-class InfluxH11Protocol(H11Protocol):
+class InfluxH11Protocol(UvicornH11):
     """One HTTP/1.1 connection; see the module docstring. Configure with `protocol_class`."""
 
-    header_timeout: float = 10.0
-    send_timeout: float = 10.0
-    max_connections: int = 512
+    limits: Limits
     identity_headers: Headers = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        head_limit = self.config.h11_max_incomplete_event_size
-        head_limit = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE if head_limit is None else head_limit
-        self.conn = StrictConnection(h11.SERVER, head_limit)
-        self.read_ahead = max(READ_AHEAD_BYTES, 2 * head_limit)
-        self.app = _CountConnections(self.app, self)
+        self.parser = StrictConnection(h11.SERVER, self.limits.max_header_size)
+        self.use_parser(self.parser)
+        self.read_ahead = max(READ_AHEAD_BYTES, 2 * self.limits.max_header_size)
+        self.app = _Arrivals(self.app, self)
         self._timers: dict[str, asyncio.TimerHandle] = {}  # "header" and "send"
         self._next_request_waits = False
         self._lingering = False
@@ -114,8 +115,8 @@ class InfluxH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.flow = _BoundedFlow(self)
-        self._start_timer("header", self.header_timeout, self._on_header_timeout)
+        self.use_flow(_BoundedFlow(self))
+        self._start_timer("header", self.limits.header_timeout, self._on_header_timeout)
         self.make_room()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -125,21 +126,21 @@ class InfluxH11Protocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return  # after a refusal: read only to be dropped
-        if "header" not in self._timers and self.conn.their_state is h11.IDLE:
-            self._start_timer("header", self.header_timeout, self._on_header_timeout)
+        if "header" not in self._timers and self.parser.their_state is h11.IDLE:
+            self._start_timer("header", self.limits.header_timeout, self._on_header_timeout)
         super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
+        if self.parser.their_state is not h11.IDLE:
             self._stop_timers("header")  # the head is complete, or the connection failed
         if not self._lingering and self._waiting_input() > self.read_ahead:
             self.flow.pause_reading()
 
     def _waiting_input(self) -> int:
-        return len(self.conn.trailing_data[0])
+        return len(self.parser.trailing_data[0])
 
     def pause_writing(self) -> None:
         super().pause_writing()
         if "send" not in self._timers:
-            self._start_timer("send", self.send_timeout, self._on_send_timeout)
+            self._start_timer("send", self.limits.send_timeout, self._on_send_timeout)
 
     def resume_writing(self) -> None:
         super().resume_writing()
@@ -149,7 +150,7 @@ class InfluxH11Protocol(H11Protocol):
             self.on_response_complete()
 
     def on_response_complete(self) -> None:
-        if self.flow.write_paused and not self.transport.is_closing():
+        if writing_paused(self.flow) and not self.transport.is_closing():
             # The response is still in this process: the next one waits for it to leave.
             self._next_request_waits = True
             return
@@ -158,10 +159,10 @@ class InfluxH11Protocol(H11Protocol):
 
     def _on_send_timeout(self) -> None:
         self._timers.pop("send", None)
-        if self.transport.is_closing() or not self.flow.write_paused:
+        if self.transport.is_closing() or not writing_paused(self.flow):
             return
         unsent = self.transport.get_write_buffer_size()
-        fields = {"send_timeout": self.send_timeout, "unsent_bytes": unsent}
+        fields = {"send_timeout": self.limits.send_timeout, "unsent_bytes": unsent}
         log.warning("response not read in time: connection closed", extra={"fields": fields})
         self.transport.abort()  # drops what is buffered; close() would wait for the client
 
@@ -176,23 +177,26 @@ class InfluxH11Protocol(H11Protocol):
 
     def _between_requests(self) -> bool:
         """Open, with no request in progress (part of the next head may have arrived)."""
-        if _closing(self) or self.conn.their_state is not h11.IDLE:
+        if _closing(self) or self.parser.their_state is not h11.IDLE:
             return False
-        return self.cycle is None or self.cycle.response_complete
+        return not self.request_in_app()
 
     def open_connections(self) -> int:
         """Connections not closing already: exact only where it matters, if the limit is passed."""
-        if len(self.connections) <= self.max_connections:
-            return len(self.connections)
-        return sum(1 for c in self.connections if not _closing(c))
+        connections = self.server_protocols()
+        count = len(connections)
+        if count <= self.limits.max_connections:
+            return count
+        return sum(1 for c in connections if not _closing(c))
 
     def make_room(self) -> None:
         """Over `max_connections`: close connections that have sent nothing (longest
         idle first), then those with an unfinished head (oldest first), never this one."""
-        excess = self.open_connections() - self.max_connections
+        excess = self.open_connections() - self.limits.max_connections
         if excess <= 0:
             return
-        others = [c for c in self.connections if c is not self and isinstance(c, InfluxH11Protocol)]
+        connections = self.server_protocols()
+        others = [c for c in connections if c is not self and isinstance(c, InfluxH11Protocol)]
         idle = sorted((c for c in others if c._between_requests()), key=lambda c: c.idle_since)
         silent = [c for c in idle if not (c._next_request_waits or c._waiting_input())][:excess]
         for connection in silent:
@@ -206,22 +210,22 @@ class InfluxH11Protocol(H11Protocol):
             log.info("connections closed to make room", extra={"fields": fields})
 
     def send_400_response(self, msg: str) -> None:
-        # uvicorn calls this inside `except h11.RemoteProtocolError:`, so that exception says
-        # what went wrong (431 hinted: a head outgrew h11's buffer). Its text may quote header
-        # bytes (a token), so client and log get only the framing checks' own reasons.
-        error = sys.exception()
+        # The error says what went wrong (431 hinted: a head outgrew h11's buffer). Its text
+        # may quote header bytes (a token), so client and log get only the framing checks'
+        # own reasons.
+        error = protocol_error()
         if isinstance(error, FramingError):
             self._refuse(InfluxError("invalid", f"malformed HTTP request: {error.reason}"))
-        elif isinstance(error, h11.RemoteProtocolError) and error.error_status_hint == 431:
+        elif error is not None and error.error_status_hint == 431:
             self._refuse(InfluxError("request too large", "request header fields too large", 431))
         else:
             self._refuse(InfluxError("invalid", "malformed HTTP request"))
 
     def _on_header_timeout(self) -> None:
         self._timers.pop("header", None)
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        if self.transport.is_closing() or self.parser.their_state is not h11.IDLE:
             return
-        if self.conn.trailing_data[0]:
+        if self.parser.trailing_data[0]:
             self._refuse(InfluxError("invalid", "request header timeout", 408))
         else:
             self.transport.close()
@@ -236,7 +240,7 @@ class InfluxH11Protocol(H11Protocol):
             h11.Response(
                 status_code=status,
                 headers=[
-                    *self.server_state.default_headers,
+                    *self.default_headers(),
                     *((name.lower().encode(), value.encode("latin-1")) for name, value in headers),
                     *self.identity_headers,
                     (b"connection", b"close"),
@@ -247,7 +251,7 @@ class InfluxH11Protocol(H11Protocol):
             h11.EndOfMessage(),
         ]
         try:
-            output = b"".join(self.conn.send(event) or b"" for event in events)
+            output = b"".join(self.parser.send(event) or b"" for event in events)
         except h11.LocalProtocolError:
             output = b""  # a response had already started: nothing more can be said
         if output and not self.transport.is_closing():
@@ -275,14 +279,7 @@ def _closing(connection: Any) -> bool:
     return lingering or bool(connection.transport.is_closing())
 
 
-def protocol_class(
-    *, header_timeout: float, send_timeout: float, max_connections: int, identity_headers: Headers
-) -> type[InfluxH11Protocol]:
+def protocol_class(limits: Limits, identity_headers: Headers) -> type[InfluxH11Protocol]:
     """An `InfluxH11Protocol` with these settings, for uvicorn's `http` option."""
-    settings = {
-        "header_timeout": header_timeout,
-        "send_timeout": send_timeout,
-        "max_connections": max_connections,
-        "identity_headers": tuple(identity_headers),
-    }
+    settings = {"limits": limits, "identity_headers": tuple(identity_headers)}
     return type("Configured", (InfluxH11Protocol,), settings)
