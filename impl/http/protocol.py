@@ -23,7 +23,10 @@ text or not at all. This subclass keeps its parsing and adds:
   unfinished head (503), before a new request is refused; silent ones lock nobody out.
 - InfluxDB errors where uvicorn writes a plain-text 400: 400 `invalid` for a malformed
   head or refused framing, 431 `request too large` when h11 has buffered more than
-  `h11_max_incomplete_event_size` bytes without finding the end of the head.
+  `max_header_size` bytes without finding the end of the head. A request refused while
+  its body arrives (malformed chunked framing) has reached the app: the app answers it,
+  as it answers its own refusals (`receive` raises the InfluxError), counted and logged;
+  nothing that arrives after it is parsed.
 - what only it knows of a request, told to the app (an `Arrival` in the scope): the exact
   size of the head, and the open-connection count; impl/http/limits.py answers beyond
   their limits with InfluxDB errors (uvicorn's `limit_concurrency` answers in plain text).
@@ -45,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import h11
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from impl.errors import InfluxError, render
 from impl.http.asgi import Layer
@@ -81,6 +84,8 @@ class _Arrivals(Layer):
         protocol.make_room()
         arrival = Arrival(protocol.parser.head_bytes, protocol.open_connections())
         scope.setdefault("extensions", {})[ARRIVAL] = arrival
+        if protocol.refusal is not None or protocol.parser.their_state is h11.SEND_BODY:
+            receive = protocol.receive_or_refusal(receive)  # a body is still to come
         await self.app(scope, receive, send)
 
 
@@ -104,13 +109,15 @@ class InfluxH11Protocol(UvicornH11):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.parser = StrictConnection(h11.SERVER, self.limits.max_header_size)
+        self.parser = StrictConnection(self.limits.max_header_size)
         self.use_parser(self.parser)
         self.read_ahead = max(READ_AHEAD_BYTES, 2 * self.limits.max_header_size)
         self.app = _Arrivals(self.app, self)
         self._timers: dict[str, asyncio.TimerHandle] = {}  # "header" and "send"
         self._next_request_waits = False
         self._lingering = False
+        # The refusal of a request whose body was arriving, for the app to answer.
+        self.refusal: InfluxError | None = None
         self.idle_since = time.monotonic()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -124,7 +131,7 @@ class InfluxH11Protocol(UvicornH11):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._lingering:
+        if self._lingering or self.refusal is not None:
             return  # after a refusal: read only to be dropped
         if "header" not in self._timers and self.parser.their_state is h11.IDLE:
             self._start_timer("header", self.limits.header_timeout, self._on_header_timeout)
@@ -215,11 +222,41 @@ class InfluxH11Protocol(UvicornH11):
         # own reasons.
         error = protocol_error()
         if isinstance(error, FramingError):
-            self._refuse(InfluxError("invalid", f"malformed HTTP request: {error.reason}"))
+            refusal = InfluxError("invalid", f"malformed HTTP request: {error.reason}")
         elif error is not None and error.error_status_hint == 431:
-            self._refuse(InfluxError("request too large", "request header fields too large", 431))
+            refusal = InfluxError("request too large", "request header fields too large", 431)
         else:
-            self._refuse(InfluxError("invalid", "malformed HTTP request"))
+            refusal = InfluxError("invalid", "malformed HTTP request")
+        if self._receiving_body():
+            self._refuse_in_app(refusal)
+        else:
+            self._refuse(refusal)
+
+    def _receiving_body(self) -> bool:
+        """A request is in the app, unanswered, and its body is arriving."""
+        if self.parser.their_state is not h11.SEND_BODY or self.refusal is not None:
+            return False
+        return self.request_in_app() and not self.response_started()
+
+    def _refuse_in_app(self, error: InfluxError) -> None:
+        """Have the app answer `error` to the request whose body is arriving, as it answers
+        its own refusals (counted, logged, with Connection: close); meanwhile what arrives
+        is dropped, so nothing after the refused body is ever parsed."""
+        self.refusal = error
+        self._stop_timers("header")
+        self.wake_receive()
+
+    def receive_or_refusal(self, receive: Receive) -> Receive:
+        """`receive`, raising the refusal once there is one."""
+
+        async def guarded() -> Message:
+            if self.refusal is None:
+                message = await receive()
+                if self.refusal is None:
+                    return message
+            raise self.refusal
+
+        return guarded
 
     def _on_header_timeout(self) -> None:
         self._timers.pop("header", None)
@@ -275,8 +312,10 @@ class InfluxH11Protocol(UvicornH11):
 
 
 def _closing(connection: Any) -> bool:
-    lingering = isinstance(connection, InfluxH11Protocol) and connection._lingering
-    return lingering or bool(connection.transport.is_closing())
+    refused = isinstance(connection, InfluxH11Protocol) and (
+        connection._lingering or connection.refusal is not None
+    )
+    return refused or bool(connection.transport.is_closing())
 
 
 def protocol_class(limits: Limits, identity_headers: Headers) -> type[InfluxH11Protocol]:
