@@ -10,7 +10,6 @@ refused has had its body read in full before the app sees it: no connection is l
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -106,24 +105,22 @@ class RequestLimits(Layer):
             await self.app(scope, _replay(body, receive), send)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole body, or None if the client disconnected; raises InfluxError."""
+        """The whole body, or None if the client disconnected; raises InfluxError, as
+        `receive` does when the protocol refuses the body (malformed, too slow, or shed
+        to make room at the connection limit)."""
         chunks: list[bytes] = []
         size = 0
-        try:
-            async with asyncio.timeout(self.limits.header_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return None
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:  # only a chunked body gets here
-                        raise InfluxError("request too large", BODY_TOO_LARGE)
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        return b"".join(chunks)
-        except TimeoutError:
-            raise InfluxError("invalid", "request body timeout", 408) from None
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:  # only a chunked body gets here
+                raise InfluxError("request too large", BODY_TOO_LARGE)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -18,9 +18,13 @@ text or not at all. This subclass keeps its parsing and adds:
 - bounded read-ahead: uvicorn resumes reading whenever the app asks for the body or a
   response completes, so pipelined requests pile up in h11's buffer; reading stays paused
   while more than `read_ahead` bytes wait there (impl/http/framing.py checks them).
+- a minimum body rate (uvicorn waits for a body for ever): a body still arriving
+  `BODY_GRACE_SECONDS` after its head must have come at `MIN_BODY_BYTES_PER_SECOND` on
+  average, and in full within `header_timeout`; else the app answers 408.
 - room for requests that have arrived: at `max_connections`, connections silent since
   they opened or their last response are closed, oldest first, then those with an
-  unfinished head (503), before a new request is refused; silent ones lock nobody out.
+  unfinished head (503), then those whose body arrives slowest (the app answers 503),
+  before a new request is refused; none of these lock anybody out.
 - InfluxDB errors where uvicorn writes a plain-text 400: 400 `invalid` for a malformed
   head or refused framing, 431 `request too large` when h11 has buffered more than
   `max_header_size` bytes without finding the end of the head. A request refused while
@@ -64,6 +68,12 @@ from impl.upstream.uvicorn import (
 
 log = logging.getLogger(__name__)
 
+# A body still arriving this long after its head must keep coming at this rate on average
+# (as Apache's mod_reqtimeout MinRate): a legitimate one, at most 1 KiB here, comes with its
+# head or a round trip later, and a lost segment is resent within the grace; a body sent a
+# byte a second would hold a connection for nothing.
+BODY_GRACE_SECONDS = 2.0
+MIN_BODY_BYTES_PER_SECOND = 128
 # Pipelined bytes that may wait, beyond the request served, before reading pauses; at least
 # twice the head limit, so an unfinished head (h11 refuses it beyond) can be read to its end.
 READ_AHEAD_BYTES = 64 * 1024
@@ -113,7 +123,9 @@ class InfluxH11Protocol(UvicornH11):
         self.use_parser(self.parser)
         self.read_ahead = max(READ_AHEAD_BYTES, 2 * self.limits.max_header_size)
         self.app = _Arrivals(self.app, self)
-        self._timers: dict[str, asyncio.TimerHandle] = {}  # "header" and "send"
+        self._timers: dict[str, asyncio.TimerHandle] = {}  # "header", "body" and "send"
+        self._body_started: float | None = None  # when the body arriving began to
+        self._body_bytes = 0  # bytes received since
         self._next_request_waits = False
         self._lingering = False
         # The refusal of a request whose body was arriving, for the app to answer.
@@ -127,7 +139,7 @@ class InfluxH11Protocol(UvicornH11):
         self.make_room()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_timers("header", "send")
+        self._stop_timers("header", "body", "send")
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -135,9 +147,12 @@ class InfluxH11Protocol(UvicornH11):
             return  # after a refusal: read only to be dropped
         if "header" not in self._timers and self.parser.their_state is h11.IDLE:
             self._start_timer("header", self.limits.header_timeout, self._on_header_timeout)
+        if self._body_started is not None:
+            self._body_bytes += len(data)
         super().data_received(data)
         if self.parser.their_state is not h11.IDLE:
             self._stop_timers("header")  # the head is complete, or the connection failed
+        self._time_body()
         if not self._lingering and self._waiting_input() > self.read_ahead:
             self.flow.pause_reading()
 
@@ -163,6 +178,7 @@ class InfluxH11Protocol(UvicornH11):
             return
         self.idle_since = time.monotonic()
         super().on_response_complete()
+        self._time_body()  # a pipelined request may have begun
 
     def _on_send_timeout(self) -> None:
         self._timers.pop("send", None)
@@ -172,6 +188,33 @@ class InfluxH11Protocol(UvicornH11):
         fields = {"send_timeout": self.limits.send_timeout, "unsent_bytes": unsent}
         log.warning("response not read in time: connection closed", extra={"fields": fields})
         self.transport.abort()  # drops what is buffered; close() would wait for the client
+
+    def _time_body(self) -> None:
+        """Time the body while h11 says one is arriving."""
+        arriving = self.parser.their_state is h11.SEND_BODY and self.refusal is None
+        if arriving and self._body_started is None:
+            self._body_started = time.monotonic()
+            self._body_bytes = 0
+            self._on_body_timer()
+        elif not arriving and self._body_started is not None:
+            self._body_started = None
+            self._stop_timers("body")
+
+    def body_deadline(self) -> float:
+        """When the body arriving is too slow, at the bytes it has brought so far."""
+        started = self._body_started if self._body_started is not None else time.monotonic()
+        allowed = BODY_GRACE_SECONDS + self._body_bytes / MIN_BODY_BYTES_PER_SECOND
+        return started + min(allowed, self.limits.header_timeout)
+
+    def _on_body_timer(self) -> None:
+        self._timers.pop("body", None)
+        if self._body_started is None or not self._receiving_body():
+            return
+        left = self.body_deadline() - time.monotonic()
+        if left > 0:
+            self._start_timer("body", left, self._on_body_timer)
+        else:
+            self._refuse_in_app(InfluxError("invalid", "request body timeout", 408))
 
     def _start_timer(self, name: str, seconds: float, callback: Callable[[], None]) -> None:
         self._stop_timers(name)
@@ -198,7 +241,8 @@ class InfluxH11Protocol(UvicornH11):
 
     def make_room(self) -> None:
         """Over `max_connections`: close connections that have sent nothing (longest
-        idle first), then those with an unfinished head (oldest first), never this one."""
+        idle first), then those with an unfinished head (oldest first), then refuse the
+        requests whose bodies arrive slowest (nearest their deadline), never this one's."""
         excess = self.open_connections() - self.limits.max_connections
         if excess <= 0:
             return
@@ -211,7 +255,13 @@ class InfluxH11Protocol(UvicornH11):
         unfinished = [c for c in idle if c._waiting_input()][: excess - len(silent)]
         for connection in unfinished:
             connection._refuse(InfluxError("unavailable", TOO_MANY_CONNECTIONS), quiet=True)
-        closed = len(silent) + len(unfinished)
+        slow = [c for c in others if c._body_started is not None and c._receiving_body()]
+        slow = sorted(slow, key=lambda c: c.body_deadline())[
+            : excess - len(silent) - len(unfinished)
+        ]
+        for connection in slow:
+            connection._refuse_in_app(InfluxError("unavailable", TOO_MANY_CONNECTIONS))
+        closed = len(silent) + len(unfinished) + len(slow)
         if closed:
             fields = {"closed": closed, "open": self.open_connections()}
             log.info("connections closed to make room", extra={"fields": fields})
@@ -244,6 +294,7 @@ class InfluxH11Protocol(UvicornH11):
         is dropped, so nothing after the refused body is ever parsed."""
         self.refusal = error
         self._stop_timers("header")
+        self._time_body()
         self.wake_receive()
 
     def receive_or_refusal(self, receive: Receive) -> Receive:
