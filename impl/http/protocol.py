@@ -91,8 +91,7 @@ class _Arrivals(Layer):
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         protocol = self.protocol
-        protocol.make_room()
-        arrival = Arrival(protocol.parser.head_bytes, protocol.open_connections())
+        arrival = Arrival(protocol.parser.head_bytes, protocol.make_room())
         scope.setdefault("extensions", {})[ARRIVAL] = arrival
         if protocol.refusal is not None or protocol.parser.their_state is h11.SEND_BODY:
             receive = protocol.receive_or_refusal(receive)  # a body is still to come
@@ -231,31 +230,42 @@ class InfluxH11Protocol(UvicornH11):
             return False
         return not self.request_in_app()
 
-    def open_connections(self) -> int:
-        """Connections not closing already: exact only where it matters, if the limit is passed."""
-        connections = self.server_protocols()
-        count = len(connections)
-        if count <= self.limits.max_connections:
-            return count
-        return sum(1 for c in connections if not _closing(c))
-
-    def make_room(self) -> None:
+    def make_room(self) -> int:
         """Over `max_connections`: close connections that have sent nothing (longest
         idle first), then those with an unfinished head (oldest first), then refuse the
-        requests whose bodies arrive slowest (nearest their deadline), never this one's."""
-        excess = self.open_connections() - self.limits.max_connections
-        if excess <= 0:
-            return
+        requests whose bodies arrive slowest (nearest their deadline), never this one's.
+        Returns the connections open then, not counting those closing already (counted
+        only past the limit, in the same one pass over them: under attack, this runs for
+        every connection and request)."""
         connections = self.server_protocols()
-        others = [c for c in connections if c is not self and isinstance(c, InfluxH11Protocol)]
-        idle = sorted((c for c in others if c._between_requests()), key=lambda c: c.idle_since)
-        silent = [c for c in idle if not (c._next_request_waits or c._waiting_input())][:excess]
+        if len(connections) <= self.limits.max_connections:
+            return len(connections)
+        silent: list[InfluxH11Protocol] = []
+        unfinished: list[InfluxH11Protocol] = []
+        slow: list[InfluxH11Protocol] = []
+        count = 0
+        for c in connections:
+            if _closing(c):
+                continue
+            count += 1
+            if c is self or not isinstance(c, InfluxH11Protocol):
+                continue
+            if c._between_requests():
+                if c._waiting_input():
+                    unfinished.append(c)
+                elif not c._next_request_waits:
+                    silent.append(c)
+            elif c._body_started is not None and c._receiving_body():
+                slow.append(c)
+        excess = count - self.limits.max_connections
+        if excess <= 0:
+            return count
+        silent = sorted(silent, key=lambda c: c.idle_since)[:excess]
         for connection in silent:
             connection.transport.close()
-        unfinished = [c for c in idle if c._waiting_input()][: excess - len(silent)]
+        unfinished = sorted(unfinished, key=lambda c: c.idle_since)[: excess - len(silent)]
         for connection in unfinished:
             connection._refuse(InfluxError("unavailable", TOO_MANY_CONNECTIONS), quiet=True)
-        slow = [c for c in others if c._body_started is not None and c._receiving_body()]
         slow = sorted(slow, key=lambda c: c.body_deadline())[
             : excess - len(silent) - len(unfinished)
         ]
@@ -263,8 +273,9 @@ class InfluxH11Protocol(UvicornH11):
             connection._refuse_in_app(InfluxError("unavailable", TOO_MANY_CONNECTIONS))
         closed = len(silent) + len(unfinished) + len(slow)
         if closed:
-            fields = {"closed": closed, "open": self.open_connections()}
+            fields = {"closed": closed, "open": count - closed}
             log.info("connections closed to make room", extra={"fields": fields})
+        return count - closed
 
     def send_400_response(self, msg: str) -> None:
         # The error says what went wrong (431 hinted: a head outgrew h11's buffer). Its text
