@@ -36,8 +36,12 @@ text or not at all. This subclass keeps its parsing and adds:
   their limits with InfluxDB errors (uvicorn's `limit_concurrency` answers in plain text).
 
 h11, not httptools: h11 passes any well-formed request, extension methods included, to
-the app, to be answered with an InfluxDB error and counted; httptools answers unknown
-methods with a bare 400 the app never sees. Refusals here never reach the app: logged
+the app, to be answered with an InfluxDB error and counted; httptools (llhttp, whose
+method table is fixed in C) answers unknown methods with a 400 the app never sees. And it
+would not pay: measured side by side (CPU per request, trivial app, 5 rounds), this
+protocol costs 99 us, httptools 24 us, while a /ping through the app costs 1,282 us, of
+which the protocol is about 9% (py-spy): at most 1.06x. Worth measuring again once the
+app's own cost has fallen. Refusals here never reach the app: logged
 (impl.http.protocol), not in http_api_requests_total (no method or path to label).
 """
 
