@@ -125,7 +125,7 @@ class InfluxH11Protocol(UvicornH11):
         self.parser = StrictConnection(self.limits.max_header_size)
         self.use_parser(self.parser)
         self.read_ahead = max(READ_AHEAD_BYTES, 2 * self.limits.max_header_size)
-        self.app = _Arrivals(self.app, self)
+        self.wrap_app(lambda app: _Arrivals(app, self))
         self._timers: dict[str, asyncio.TimerHandle] = {}  # "header", "body" and "send"
         self._body_started: float | None = None  # when the body arriving began to
         self._body_bytes = 0  # bytes received since
@@ -157,7 +157,7 @@ class InfluxH11Protocol(UvicornH11):
             self._stop_timers("header")  # the head is complete, or the connection failed
         self._time_body()
         if not self._lingering and self._waiting_input() > self.read_ahead:
-            self.flow.pause_reading()
+            self.flow_control().pause_reading()
 
     def _waiting_input(self) -> int:
         return len(self.parser.trailing_data[0])
@@ -175,7 +175,7 @@ class InfluxH11Protocol(UvicornH11):
             self.on_response_complete()
 
     def on_response_complete(self) -> None:
-        if writing_paused(self.flow) and not self.transport.is_closing():
+        if writing_paused(self.flow_control()) and not self.transport.is_closing():
             # The response is still in this process: the next one waits for it to leave.
             self._next_request_waits = True
             return
@@ -185,7 +185,7 @@ class InfluxH11Protocol(UvicornH11):
 
     def _on_send_timeout(self) -> None:
         self._timers.pop("send", None)
-        if self.transport.is_closing() or not writing_paused(self.flow):
+        if self.transport.is_closing() or not writing_paused(self.flow_control()):
             return
         unsent = self.transport.get_write_buffer_size()
         fields = {"send_timeout": self.limits.send_timeout, "unsent_bytes": unsent}
@@ -221,7 +221,7 @@ class InfluxH11Protocol(UvicornH11):
 
     def _start_timer(self, name: str, seconds: float, callback: Callable[[], None]) -> None:
         self._stop_timers(name)
-        self._timers[name] = self.loop.call_later(seconds, callback)
+        self._timers[name] = self.event_loop().call_later(seconds, callback)
 
     def _stop_timers(self, *names: str) -> None:
         for name in names:
@@ -374,7 +374,7 @@ class InfluxH11Protocol(UvicornH11):
             return
         self.transport.write_eof()
         self.transport.resume_reading()
-        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        self.event_loop().call_later(LINGER_SECONDS, self.transport.close)
 
 
 def _closing(connection: Any) -> bool:

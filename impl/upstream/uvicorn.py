@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import h11
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.flow_control import FlowControl as FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -21,8 +22,19 @@ class UvicornH11(H11Protocol):
 
     uvicorn calls, on itself: `send_400_response` inside `except h11.RemoteProtocolError`
     (see `protocol_error`), `on_response_complete` when a response has been handed to the
-    transport, `pause_writing`/`resume_writing` from the transport, and parses and answers
-    through `self.conn` and `self.flow`, both replaceable after it set them."""
+    transport, `pause_writing`/`resume_writing` from the transport, and parses, answers
+    and runs requests through `self.conn`, `self.flow` and `self.app`, each replaceable
+    after it set them."""
+
+    def wrap_app(self, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+        """Run every request of this connection through `wrap(app)` instead of the app."""
+        self.app = wrap(self.app)
+
+    def event_loop(self) -> asyncio.AbstractEventLoop:
+        return self.loop
+
+    def flow_control(self) -> FlowControl:
+        return self.flow
 
     def use_parser(self, parser: h11.Connection) -> None:
         """Parse and answer through `parser` instead of the h11 connection uvicorn made."""

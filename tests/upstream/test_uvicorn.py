@@ -89,6 +89,32 @@ def test_the_parser_given_is_the_one_uvicorn_parses_and_answers_through() -> Non
     assert h11.Request in Recorded.events and h11.EndOfMessage in Recorded.events
 
 
+def test_the_wrapped_app_runs_every_request_and_the_loop_is_the_servers() -> None:
+    seen: list[tuple[str, bool]] = []
+
+    class Protocol(UvicornH11):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.wrap_app(self.recording)
+
+        def recording(self, app: Any) -> Any:
+            async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+                seen.append((scope["path"], self.event_loop() is asyncio.get_running_loop()))
+                await app(scope, receive, send)
+
+            return wrapped
+
+    async def exercise(connect: Callable[[], Awaitable[Client]], state: ServerState) -> None:
+        reader, writer = await connect()
+        writer.write(PING + PING)
+        assert [await status_of(reader), await status_of(reader)] == [204, 204]
+        writer.close()
+        await writer.wait_closed()
+
+    serve(Protocol, no_content, exercise)
+    assert seen == [("/ping", True), ("/ping", True)]
+
+
 def test_the_flow_given_after_connection_made_is_the_one_requests_use() -> None:
     resumed: list[bool] = []
 
@@ -101,6 +127,7 @@ def test_the_flow_given_after_connection_made_is_the_one_requests_use() -> None:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self.use_flow(Flow(transport))
+            assert isinstance(self.flow_control(), Flow)
 
     async def reads_body(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()  # uvicorn resumes reading through the flow when the app reads
