@@ -267,6 +267,16 @@ def test_chunked_body_as_the_grammar_has_it_is_served(
     assert second.status == 200, name
 
 
+def test_bytes_after_a_chunked_body_that_closes_the_connection_are_never_read(
+    live: LiveServer,
+) -> None:
+    head = req(CHUNKED, b"Connection: close")
+    with connect(live) as sock:
+        send_in_pieces(sock, head, b"2\r\nab\r\n0\r\n\r\n" + SMUGGLED)
+        received = rest_until_closed(sock)
+    assert received.startswith(b"HTTP/1.1 204 ") and received.count(b"HTTP/1.1 ") == 1
+
+
 def test_refused_chunked_body_is_counted_as_the_apps_refusals_are(
     start_server: StartServer,
 ) -> None:

@@ -133,6 +133,9 @@ class InfluxH11Protocol(UvicornH11):
         self._lingering = False
         # The refusal of a request whose body was arriving, for the app to answer.
         self.refusal: InfluxError | None = None
+        # Bytes that cannot start a request came after one still in the app: it is
+        # answered, then the connection closes, what follows unread.
+        self._rest_dropped = False
         self.idle_since = time.monotonic()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -146,7 +149,7 @@ class InfluxH11Protocol(UvicornH11):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._lingering or self.refusal is not None:
+        if self._lingering or self.refusal is not None or self._rest_dropped:
             return  # after a refusal: read only to be dropped
         if "header" not in self._timers and self.parser.their_state is h11.IDLE:
             self._start_timer("header", self.limits.header_timeout, self._on_header_timeout)
@@ -175,6 +178,9 @@ class InfluxH11Protocol(UvicornH11):
             self.on_response_complete()
 
     def on_response_complete(self) -> None:
+        if self._rest_dropped:
+            self._linger()
+            return
         if writing_paused(self.flow_control()) and not self.transport.is_closing():
             # The response is still in this process: the next one waits for it to leave.
             self._next_request_waits = True
@@ -294,6 +300,10 @@ class InfluxH11Protocol(UvicornH11):
             refusal = InfluxError("invalid", "malformed HTTP request")
         if self._receiving_body():
             self._refuse_in_app(refusal)
+        elif self.request_in_app():
+            # The request before these bytes is whole (one that closes the connection:
+            # h11 expects nothing after it), and its answer is the app's to give.
+            self._rest_dropped = True
         else:
             self._refuse(refusal)
 
