@@ -30,7 +30,8 @@ text or not at all. This subclass keeps its parsing and adds:
   `max_header_size` bytes without finding the end of the head. A request refused while
   its body arrives (malformed chunked framing) has reached the app: the app answers it,
   as it answers its own refusals (`receive` raises the InfluxError), counted and logged;
-  nothing that arrives after it is parsed.
+  nothing that arrives after it is parsed. Bytes after a whole request that closes the
+  connection are dropped unread, not answered in place of that request.
 - what only it knows of a request, told to the app (an `Arrival` in the scope): the exact
   size of the head, and the open-connection count; impl/http/limits.py answers beyond
   their limits with InfluxDB errors (uvicorn's `limit_concurrency` answers in plain text).
