@@ -12,6 +12,7 @@ import requests
 
 from tests.conftest import StartServer
 from tests.support.scaleout import wait_for
+from tools.attack_trickle import trickle
 from tools.attacks import (
     CLIENT_RCVBUF,
     LARGEST_SCRAPE,
@@ -135,3 +136,15 @@ def test_ping_is_answered_while_150_clients_never_read(start_server: StartServer
     # (README: per connection, the largest response and the read-ahead).
     assert peak - baseline < 150 * 1024  # KiB: 150 clients x 1 MiB
     wait_for(lambda: tree_rss_kib(live.pid) - baseline < 32 * 1024, "memory to fall back")
+
+
+def test_pings_are_answered_while_connections_trickle_their_bodies(
+    start_server: StartServer,
+) -> None:
+    """More trickling connections than the limit: they are refused for their slowness
+    (408) or make room for others (503), and the pings get in."""
+    live = start_server("--max-connections", "40")
+    result = trickle(live.port, connections=60, seconds=8)
+    assert result.pinger is not None and result.pinger.statuses
+    assert result.pings_2xx_share >= 0.95, (result.pinger.statuses, result.pinger.failures)
+    assert set(result.answers) <= {0, 408, 503} and (result.answers[408] or result.answers[503])

@@ -3,15 +3,18 @@ open connections, each refused with an InfluxDB error that is counted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from impl.errors import JSON_CONTENT_TYPE
-from impl.http.limits import MAX_BODY_BYTES, framing
+from impl.http.limits import MAX_BODY_BYTES
 from tests.conftest import StartServer
+from tools.attacks import CLIENT_RCVBUF
 from tools.live import LiveServer
 from tools.metrics_text import request_count
 from tools.rawhttp import HOST, RawClient, RawResponse, read_response, wait_for_close
@@ -44,19 +47,15 @@ def padded_head(size: int) -> bytes:
     return start + b"p" * (size - len(start) - 4) + b"\r\n\r\n"
 
 
-def test_framing_counts_the_head_as_sent() -> None:
-    head = padded_head(1000)
-    scope = {
-        "method": "GET",
-        "path": "/ping",
-        "raw_path": b"/ping",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"x"),
-            (b"x-pad", head[len(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Pad: ") : -4]),
-        ],
-    }
-    assert framing(scope).head_bytes == 1000
+def test_the_head_is_measured_as_sent(limited: LiveServer) -> None:
+    """Whitespace around header values, which the parsed headers no longer hold, counts."""
+    start = b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Pad:"
+    spaced = start + b" " * (MAX_HEADER_SIZE - len(start) - 6) + b"p\t\r\n\r\n"
+    assert len(spaced) == MAX_HEADER_SIZE
+    with RawClient(limited.port) as client:
+        assert client.exchange(spaced).status == 204
+        response = client.exchange(spaced.replace(b"p\t", b"p\t\t"))
+    assert assert_error(response, 431, "request too large") == "request header fields too large"
 
 
 def test_head_up_to_the_limit_is_served_and_one_byte_more_is_431(limited: LiveServer) -> None:
@@ -125,33 +124,91 @@ def test_refusals_are_counted(fresh_server: LiveServer) -> None:
     assert request_count(body, response_code="431", **refused) == 1
 
 
-def busy_connection(live: LiveServer) -> socket.socket:
-    """A connection with a request in progress: its head sent, its body not yet. The
-    server's "100 Continue" shows that it has the head."""
+def body_sender(live: LiveServer, sent: int, declared: int = MAX_BODY_BYTES) -> socket.socket:
+    """A connection with a request in progress: its head sent and `sent` bytes of its body.
+    The server's "100 Continue" shows that it has the head."""
     sock = socket.create_connection((HOST, live.port), timeout=PATIENCE)
     sock.sendall(
-        b"GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        + f"Content-Length: {declared}\r\n\r\n".encode()
     )
     assert sock.recv(1024).startswith(b"HTTP/1.1 100 ")
+    sock.sendall(b"x" * sent)
     return sock
 
 
-def test_connections_beyond_the_limit_get_503_unavailable(start_server: StartServer) -> None:
+def non_reader(port: int, pipelined: bytes) -> socket.socket:
+    """A connection that sends `pipelined` and reads nothing, into a small buffer."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CLIENT_RCVBUF)
+    sock.settimeout(PATIENCE)
+    sock.connect((HOST, port))
+    sock.sendall(pipelined)
+    return sock
+
+
+def test_slowest_body_makes_room_for_a_request(start_server: StartServer) -> None:
+    """At the connection limit, the request whose body is furthest behind is refused
+    (nearest the minimum rate's deadline: the fewest bytes for its time), not the new one."""
     live = start_server("--max-connections", "2", "--header-timeout", "60")
-    first, second = busy_connection(live), busy_connection(live)
-    try:
-        # Neither can be closed to make room: each has a request in progress.
+    with body_sender(live, 100) as slowest, body_sender(live, 900) as faster:
         with RawClient(live.port) as third:
-            response = third.request("GET", "/ping")
+            assert third.request("GET", "/ping").status == 204
+        refused = read_response(slowest)
+        assert assert_error(refused, 503, "unavailable") == "too many open connections"
+        assert refused.will_close
+        faster.sendall(b"x" * (MAX_BODY_BYTES - 900))  # the rest: served where it waited
+        assert read_response(faster).status == 204
+        metrics = wait_until_served(live)
+    refused_labels = {"path": "/ping", "method": "none", "user_agent": "none"}
+    assert request_count(metrics, response_code="503", **refused_labels) == 1
+
+
+@pytest.mark.slow  # sends for the minimum rate's grace and beyond
+def test_body_slower_than_the_minimum_rate_is_408_long_before_the_header_timeout(
+    start_server: StartServer,
+) -> None:
+    live = start_server("--header-timeout", "60")
+    with socket.create_connection((HOST, live.port), timeout=PATIENCE) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        sock.settimeout(1)
+        response = None
+        for _ in range(int(PATIENCE)):  # a byte a second, until answered
+            sock.sendall(b"x")
+            try:
+                response = read_response(sock)
+                break
+            except TimeoutError:
+                continue
+    assert response is not None
+    assert assert_error(response, 408, "invalid") == "request body timeout"
+    assert response.will_close
+    metrics = wait_until_served(live)
+    refused = {"path": "/ping", "method": "none", "user_agent": "none"}
+    assert request_count(metrics, response_code="408", **refused) == 1
+
+
+def test_connections_beyond_the_limit_get_503_unavailable(start_server: StartServer) -> None:
+    """Connections that cannot make room: each holds a response its client does not read
+    (the next pipelined request waits for it), so the request on a third is refused."""
+    live = start_server("--max-connections", "2", "--send-timeout", "60")
+    pipelined = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 400
+    holders = [non_reader(live.port, pipelined) for _ in range(2)]
+    try:
+        response = None
+        deadline = time.monotonic() + PATIENCE
+        while time.monotonic() < deadline:  # served, or closed, until both hold a response
+            with RawClient(live.port) as third, contextlib.suppress(OSError):
+                response = third.request("GET", "/ping")
+                if response.status != 204:
+                    break
+        assert response is not None
         assert assert_error(response, 503, "unavailable") == "too many open connections"
         assert response.will_close
-        second.sendall(b"{}")  # its body: the request completes on the open connection
-        assert read_response(second).status == 204
-        second.close()
-        scrape = wait_until_served(live)
     finally:
-        first.close()
-        second.close()
+        for sock in holders:
+            sock.close()
+    scrape = wait_until_served(live)
     assert request_count(scrape, response_code="503", status="5XX") >= 1
 
 

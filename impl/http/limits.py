@@ -1,4 +1,5 @@
-"""Per-request limits, answered with InfluxDB errors before routing.
+"""Per-request limits, answered with InfluxDB errors before routing, and `Limits`: every
+limit of the HTTP room, shared by this layer and the protocol.
 
 Inside Observe, so every refusal carries the identity headers, is counted in
 http_api_requests_total and written to the access log (connection-level limits are in
@@ -9,7 +10,6 @@ refused has had its body read in full before the app sees it: no connection is l
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -18,7 +18,6 @@ from starlette.types import Message, Receive, Scope, Send
 
 from impl.errors import InfluxError
 from impl.http.asgi import Layer, send_error
-from impl.http.protocol import OPEN_CONNECTIONS, TOO_MANY_CONNECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -28,43 +27,50 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024
 BODY_TOO_LARGE = f"request body larger than {MAX_BODY_BYTES} bytes"
 
-# Bytes of the head that scope["headers"] does not hold, so that the size compared with
-# the limit is what the client sent: "METHOD SP target SP HTTP/1.1 CRLF" and the CRLF
-# that ends the head, and per header ": " and CRLF.
-_REQUEST_LINE_OVERHEAD = len("  HTTP/1.1\r\n\r\n")
-_HEADER_OVERHEAD = len(": \r\n")
+TOO_MANY_CONNECTIONS = "too many open connections"
 
 
 @dataclass(frozen=True)
 class Limits:
+    """The limits of the HTTP room, built once from Config (impl/server/serving.py:limits)
+    and named as its settings are; the protocol and RequestLimits read them."""
+
     max_header_size: int
+    header_timeout: float
+    keep_alive_timeout: float
+    send_timeout: float
     max_connections: int
-    body_timeout: float
 
 
-class Framing(NamedTuple):
-    """What the request head says about its size and body."""
+# Where the protocol (impl/http/protocol.py) leaves an `Arrival` in scope["extensions"].
+ARRIVAL = "influxdb_sysinfo.arrival"
+
+
+class Arrival(NamedTuple):
+    """What only the protocol knows of a request: the exact size of its head as sent
+    (request line, header lines, the blank line), and the connections open when it came."""
 
     head_bytes: int
+    open_connections: int
+
+
+class Body(NamedTuple):
+    """What the request head says of its body."""
+
     content_length: int | None
-    has_body: bool
+    expected: bool
 
 
-def framing(scope: Scope) -> Framing:
-    path = scope.get("raw_path") or scope["path"].encode()
-    query = scope.get("query_string", b"")
-    head = len(scope["method"]) + len(path) + len(query) + (1 if query else 0)
-    head += _REQUEST_LINE_OVERHEAD
+def declared_body(scope: Scope) -> Body:
     content_length: int | None = None
     chunked = False
     for name, value in scope["headers"]:
-        head += len(name) + len(value) + _HEADER_OVERHEAD
         if name == b"content-length" and value.isdigit():
             # h11 has checked it (digits; repeated ones agree); other servers may not.
             content_length = int(value)
         elif name == b"transfer-encoding":
             chunked = True  # h11 accepts chunked as the only transfer coding
-    return Framing(head, content_length, chunked or bool(content_length))
+    return Body(content_length, chunked or bool(content_length))
 
 
 @dataclass
@@ -74,44 +80,47 @@ class RequestLimits(Layer):
     limits: Limits
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = framing(scope)
-        connections = scope.get("extensions", {}).get(OPEN_CONNECTIONS)
+        body_declared = declared_body(scope)
+        # Served by another server than the protocol (in-process tests), there is none.
+        arrival = scope.get("extensions", {}).get(ARRIVAL)
         try:
-            if isinstance(connections, int) and connections > self.limits.max_connections:
-                raise InfluxError("unavailable", TOO_MANY_CONNECTIONS)
-            if request.head_bytes > self.limits.max_header_size:
-                raise InfluxError("request too large", "request header fields too large", 431)
-            if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            if isinstance(arrival, Arrival):
+                if arrival.open_connections > self.limits.max_connections:
+                    raise InfluxError("unavailable", TOO_MANY_CONNECTIONS)
+                if arrival.head_bytes > self.limits.max_header_size:
+                    # h11 refuses a head that outgrows its buffer unfinished; this one
+                    # arrived complete in one read.
+                    raise InfluxError("request too large", "request header fields too large", 431)
+            length = body_declared.content_length
+            if length is not None and length > MAX_BODY_BYTES:
                 raise InfluxError("request too large", BODY_TOO_LARGE)
-            body = await self._read_body(receive) if request.has_body else None
+            body = await self._read_body(receive) if body_declared.expected else None
         except InfluxError as refused:
             log.warning("request refused: %s", refused)
             await send_error(send, refused, close=True)
             return
-        if not request.has_body:
+        if not body_declared.expected:
             await self.app(scope, receive, send)
         elif body is not None:  # None: the client went away; there is nobody to answer
             await self.app(scope, _replay(body, receive), send)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole body, or None if the client disconnected; raises InfluxError."""
+        """The whole body, or None if the client disconnected; raises InfluxError, as
+        `receive` does when the protocol refuses the body (malformed, too slow, or shed
+        to make room at the connection limit)."""
         chunks: list[bytes] = []
         size = 0
-        try:
-            async with asyncio.timeout(self.limits.body_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return None
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:  # only a chunked body gets here
-                        raise InfluxError("request too large", BODY_TOO_LARGE)
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        return b"".join(chunks)
-        except TimeoutError:
-            raise InfluxError("invalid", "request body timeout", 408) from None
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:  # only a chunked body gets here
+                raise InfluxError("request too large", BODY_TOO_LARGE)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

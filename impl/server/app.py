@@ -21,14 +21,14 @@ from starlette.types import ASGIApp
 
 from impl.http.compression import GzipOperations
 from impl.http.exceptions import ErrorResponses
-from impl.http.limits import Limits, RequestLimits
+from impl.http.limits import RequestLimits
 from impl.http.observe import Observe
 from impl.http.page_headers import PageHeaders
 from impl.http.redact import RedactErrorBodies, Redactor
 from impl.http.routes import Routes, RouteTable
 from impl.http.scrapes import ScrapeSlots
 from impl.http.tokens import TokenChecker, TokenGate
-from impl.server import docs
+from impl.server import docs, serving
 from impl.server.config import Config
 from impl.server.serving import identity_headers
 from impl.server.state import EXTENSION_KEY, AppState
@@ -48,7 +48,7 @@ def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
     tokens = config.tokens
     system = SYSTEM_OPERATIONS if config.protect_system_endpoints else frozenset()
     protected = system | {METRICS_OPERATION}
-    limits = Limits(config.max_header_size, config.max_connections, config.header_timeout)
+    limits = serving.limits(config)
     identity = identity_headers(config)
     return [
         # Identity headers, HTTP metrics and an access-log line for every answer below.

@@ -1,11 +1,13 @@
 """What every server process of the service shares, one process or a worker of many:
-the listening socket, the identity headers and the uvicorn options."""
+the listening socket, the identity headers, the limits and the uvicorn options."""
 
 from __future__ import annotations
 
+import functools
 import socket
 from typing import Any
 
+from impl.http.limits import Limits
 from impl.http.protocol import protocol_class
 from impl.server.config import Config, ConfigError
 
@@ -18,19 +20,30 @@ def identity_headers(config: Config) -> list[tuple[bytes, bytes]]:
     ]
 
 
+@functools.cache  # one object per Config: the protocol and the layers share it
+def limits(config: Config) -> Limits:
+    """The limits of the HTTP room, for the protocol (uvicorn_options) and the layers
+    (impl/server/app.py); each one's name is its setting's."""
+    return Limits(
+        max_header_size=config.max_header_size,
+        header_timeout=config.header_timeout,
+        keep_alive_timeout=config.keep_alive_timeout,
+        send_timeout=config.send_timeout,
+        max_connections=config.max_connections,
+    )
+
+
 def uvicorn_options(config: Config) -> dict[str, Any]:
     """uvicorn.Config options, apart from the app and where to listen."""
+    http_limits = limits(config)
     return {
         # h11 with header and send timeouts, strict framing, room made for requests and
         # InfluxDB errors for what uvicorn refuses (impl/http/protocol.py: why not httptools).
-        "http": protocol_class(
-            header_timeout=config.header_timeout,
-            send_timeout=config.send_timeout,
-            max_connections=config.max_connections,
-            identity_headers=identity_headers(config),
-        ),
-        "h11_max_incomplete_event_size": config.max_header_size,
-        "timeout_keep_alive": config.keep_alive_timeout,
+        "http": protocol_class(http_limits, identity_headers(config)),
+        # The protocol parses with a head limit of its own; uvicorn's option, set alike,
+        # sizes the parser it makes first and then gives up.
+        "h11_max_incomplete_event_size": http_limits.max_header_size,
+        "timeout_keep_alive": http_limits.keep_alive_timeout,
         # Nothing is logged or decided by client address or scheme: X-Forwarded-* is unread.
         "proxy_headers": False,
         # Start-up assembles the app: a failure stops the process instead of failing each request.

@@ -1,0 +1,237 @@
+"""What impl/upstream/uvicorn.py assumes of uvicorn's h11 protocol, each tried on the real
+protocol over a loopback socket: a red test here names the assumption an upgrade broke."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import h11
+from starlette.types import Receive, Scope, Send
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+
+from impl.upstream.uvicorn import (
+    FlowControl,
+    UvicornH11,
+    protocol_error,
+    reading_paused,
+    writing_paused,
+)
+
+PING = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
+Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def no_content(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def serve(
+    protocol: type[UvicornH11],
+    app: Callable[[Scope, Receive, Send], Awaitable[None]],
+    exercise: Callable[[Callable[[], Awaitable[Client]], ServerState], Awaitable[None]],
+) -> None:
+    """Serve `app` with `protocol` on loopback while `exercise(connect, state)` runs."""
+
+    async def main() -> None:
+        config = Config(app=app, lifespan="off", log_config=None)
+        state = ServerState()
+        state.default_headers = [(b"date", b"Thu, 01 Jan 2026 00:00:00 GMT")]
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: protocol(config=config, server_state=state, app_state={}), "127.0.0.1", 0
+        )
+        port = server.sockets[0].getsockname()[1]
+        try:
+            await asyncio.wait_for(
+                exercise(lambda: asyncio.open_connection("127.0.0.1", port), state), 10
+            )
+        finally:
+            for connection in list(state.connections):
+                connection.transport.close()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(main())
+
+
+async def status_of(reader: asyncio.StreamReader) -> int:
+    line = await reader.readline()
+    await reader.readuntil(b"\r\n\r\n")
+    return int(line.split()[1])
+
+
+def test_the_parser_given_is_the_one_uvicorn_parses_and_answers_through() -> None:
+    class Recorded(h11.Connection):
+        events: list[type[object]] = []
+
+        def next_event(self) -> Any:
+            event = super().next_event()
+            self.events.append(type(event))
+            return event
+
+    class Protocol(UvicornH11):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.use_parser(Recorded(h11.SERVER))
+
+    async def exercise(connect: Callable[[], Awaitable[Client]], state: ServerState) -> None:
+        reader, writer = await connect()
+        writer.write(PING)
+        assert await status_of(reader) == 204
+        writer.close()
+        await writer.wait_closed()
+
+    serve(Protocol, no_content, exercise)
+    assert h11.Request in Recorded.events and h11.EndOfMessage in Recorded.events
+
+
+def test_the_wrapped_app_runs_every_request_and_the_loop_is_the_servers() -> None:
+    seen: list[tuple[str, bool]] = []
+
+    class Protocol(UvicornH11):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.wrap_app(self.recording)
+
+        def recording(self, app: Any) -> Any:
+            async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+                seen.append((scope["path"], self.event_loop() is asyncio.get_running_loop()))
+                await app(scope, receive, send)
+
+            return wrapped
+
+    async def exercise(connect: Callable[[], Awaitable[Client]], state: ServerState) -> None:
+        reader, writer = await connect()
+        writer.write(PING + PING)
+        assert [await status_of(reader), await status_of(reader)] == [204, 204]
+        writer.close()
+        await writer.wait_closed()
+
+    serve(Protocol, no_content, exercise)
+    assert seen == [("/ping", True), ("/ping", True)]
+
+
+def test_the_flow_given_after_connection_made_is_the_one_requests_use() -> None:
+    resumed: list[bool] = []
+
+    class Flow(FlowControl):
+        def resume_reading(self) -> None:
+            resumed.append(reading_paused(self))
+            super().resume_reading()
+
+    class Protocol(UvicornH11):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self.use_flow(Flow(transport))
+            assert isinstance(self.flow_control(), Flow)
+
+    async def reads_body(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # uvicorn resumes reading through the flow when the app reads
+        await no_content(scope, receive, send)
+
+    async def exercise(connect: Callable[[], Awaitable[Client]], state: ServerState) -> None:
+        reader, writer = await connect()
+        writer.write(b"POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab")
+        assert await status_of(reader) == 204
+        writer.close()
+        await writer.wait_closed()
+
+    serve(Protocol, reads_body, exercise)
+    assert resumed
+
+
+def test_flow_control_says_when_reading_and_writing_are_paused() -> None:
+    class Transport(asyncio.Transport):
+        def pause_reading(self) -> None:
+            pass
+
+        def resume_reading(self) -> None:
+            pass
+
+    flow = FlowControl(Transport())
+    assert not reading_paused(flow) and not writing_paused(flow)
+    flow.pause_reading()
+    flow.pause_writing()
+    assert reading_paused(flow) and writing_paused(flow)
+    flow.resume_reading()
+    flow.resume_writing()
+    assert not reading_paused(flow) and not writing_paused(flow)
+
+
+def test_server_protocols_are_every_open_connection_and_default_headers_uvicorns() -> None:
+    seen: list[tuple[int, list[tuple[bytes, bytes]]]] = []
+
+    class Protocol(UvicornH11):
+        def on_response_complete(self) -> None:
+            seen.append((len(self.server_protocols()), self.default_headers()))
+            super().on_response_complete()
+
+    async def exercise(connect: Callable[[], Awaitable[Client]], state: ServerState) -> None:
+        (reader, writer), (_, idle) = await connect(), await connect()
+        while len(state.connections) < 2:  # the idle one is accepted too
+            await asyncio.sleep(0.01)
+        writer.write(PING)
+        assert await status_of(reader) == 204
+        for each in (writer, idle):
+            each.close()
+            await each.wait_closed()
+
+    serve(Protocol, no_content, exercise)
+    assert seen == [(2, [(b"date", b"Thu, 01 Jan 2026 00:00:00 GMT")])]
+
+
+def test_a_request_in_the_app_is_seen_and_its_receive_can_be_woken() -> None:
+    """While an app waits for a body that does not come, the request is in the app, its
+    response not started; woken, receive() returns with more body to come."""
+    received: list[dict[str, Any]] = []
+    protocols: list[UvicornH11] = []
+
+    class Protocol(UvicornH11):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            protocols.append(self)
+
+    async def waits_for_body(scope: Scope, receive: Receive, send: Send) -> None:
+        received.append(dict(await receive()))
+        await no_content(scope, receive, send)
+
+    async def exercise(connect: Callable[[], Awaitable[Client]], state: ServerState) -> None:
+        reader, writer = await connect()
+        writer.write(b"POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+        while not (protocols and protocols[0].request_in_app()):
+            await asyncio.sleep(0.01)
+        (protocol,) = protocols
+        assert not protocol.response_started()
+        assert not received
+        protocol.wake_receive()
+        assert await status_of(reader) == 204
+        assert not protocol.request_in_app() and protocol.response_started()
+        writer.close()
+        await writer.wait_closed()
+
+    serve(Protocol, waits_for_body, exercise)
+    assert received == [{"type": "http.request", "body": b"", "more_body": True}]
+
+
+def test_send_400_response_is_called_while_the_parse_error_is_handled() -> None:
+    errors: list[h11.RemoteProtocolError | None] = []
+
+    class Protocol(UvicornH11):
+        def send_400_response(self, msg: str) -> None:
+            errors.append(protocol_error())
+            super().send_400_response(msg)
+
+    async def exercise(connect: Callable[[], Awaitable[Client]], state: ServerState) -> None:
+        reader, writer = await connect()
+        writer.write(b"GET /ping HTTP/1.1\r\n\r\n")  # no Host
+        assert await status_of(reader) == 400
+        writer.close()
+        await writer.wait_closed()
+
+    serve(Protocol, no_content, exercise)
+    assert len(errors) == 1 and isinstance(errors[0], h11.RemoteProtocolError)
+    assert protocol_error() is None  # outside it, there is none
