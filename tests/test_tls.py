@@ -406,3 +406,23 @@ def test_an_unfinished_head_over_tls_gets_408(
     assert response.status == 408
     assert response.header("X-Platform-Error-Code") == "invalid"
     assert response.header("Connection") == "close"
+
+
+@pytest.mark.slow  # a live service with workers
+def test_every_worker_serves_the_renewed_certificate(
+    start_tls: StartTls, pair: CertificatePair, authority: Authority
+) -> None:
+    live = start_tls(pair, "--workers", "2")
+    client = authority.client_context()
+    assert all(ping_status(live.port, client) == 204 for _ in range(10))
+    renewed = authority.issue("renewed-workers")
+    pair.replace_with(renewed)
+    # Connections go to whichever worker accepts first: connect until both have reloaded.
+    wait_for(
+        lambda: (
+            served_certificate(live.port, client) == der_of(renewed)
+            and live.log().count("TLS certificate reloaded") == 2
+        ),
+        "both workers reloading",
+    )
+    assert all(served_certificate(live.port, client) == der_of(renewed) for _ in range(20))
