@@ -284,8 +284,9 @@ def test_concurrent_scrapes_never_miss_an_earlier_increment() -> None:
 # --- the text kept between scrapes: mutation, then a scrape, again and again ----------
 
 FAST_KINDS = ("counter", "gauge", "histogram", "summary")
-# A child's label value: few, so that changes often land on children already scraped.
-CHILD_VALUES = st.sampled_from(["", "a", 'q"', "b\\s", "n\nl", "ü"])
+# A child's label value: few, so that changes often land on children already scraped;
+# spaces too, which come before a line's value.
+CHILD_VALUES = st.sampled_from(["", "a", 'q"', "b\\s", "n\nl", "ü", "a b", "1 2.0"])
 
 
 class History:

@@ -3,8 +3,9 @@ kept between scrapes and rewritten only where a value changed.
 
 Each metric object gets a KeptFamily, stored flat (a few lists per family, none per
 child, so that 100k samples make no work for the garbage collector): per child its value
-objects ("cells", prometheus_client's MutexValue); per sample line the text up to the
-value (name and escaped labels, made once per child) and the whole line as last written.
+objects ("cells", prometheus_client's MutexValue); per sample line its text as last
+written, whose part up to the last space (name and escaped labels, made once per child)
+is kept when the value changes: a number's text never holds a space.
 A scrape reads every cell at C speed (map over the cells) and finds the changed ones by
 identity (a value that changed is a new float object; one that did not is the same
 object, whose text is the same), and rewrites only their lines. When nothing changed,
@@ -88,17 +89,17 @@ class _Layout(ABC):
     def line_starts(self, label_values: Sequence[str]) -> list[str]:
         """A new child's lines up to their values."""
 
-    def rewrite(
-        self, lines: list[str], starts: list[str], values: list[Any], changed: list[int]
-    ) -> None:
+    def rewrite(self, lines: list[str], values: list[Any], changed: list[int]) -> None:
         """Cell i shows on line i."""
         for i in changed:
             value = values[i]
+            line = lines[i]
+            start = line[: line.rindex(" ") + 1]
             # value_text(value), inlined: at 100k changed values the call is a tenth of a scrape.
             if value.__class__ is float and REPR_ABOVE < value < REPR_BELOW:
-                lines[i] = starts[i] + repr(value)
+                lines[i] = start + repr(value)
             else:
-                lines[i] = starts[i] + go_float(value)
+                lines[i] = start + go_float(value)
 
 
 class _SingleValue(_Layout):
@@ -150,18 +151,17 @@ class _Histogram(_Layout):
             starts.append(f"{self.sum_name}{labels} ")
         return starts
 
-    def rewrite(
-        self, lines: list[str], starts: list[str], values: list[Any], changed: list[int]
-    ) -> None:
+    def rewrite(self, lines: list[str], values: list[Any], changed: list[int]) -> None:
         buckets = len(self.bounds)
         per_child, per_line = self.cells_per_child, self.lines_per_child
         rewritten = -1  # the last child whose buckets were rewritten
         for i in changed:
             child, cell = divmod(i, per_child)
-            line = child * per_line
+            top = child * per_line  # the child's first line
             if cell == buckets:
                 if self.with_sum:
-                    lines[line + buckets + 1] = starts[line + buckets + 1] + value_text(values[i])
+                    sum_line = top + buckets + 1
+                    lines[sum_line] = _with_value(lines[sum_line], values[i])
                 continue
             if child == rewritten:
                 continue  # its first changed bucket came first (`changed` is in order)
@@ -172,8 +172,13 @@ class _Histogram(_Layout):
             for bucket in range(buckets):
                 cumulative += values[first + bucket]
                 if bucket >= cell:
-                    lines[line + bucket] = starts[line + bucket] + value_text(cumulative)
-            lines[line + buckets] = starts[line + buckets] + value_text(cumulative)
+                    lines[top + bucket] = _with_value(lines[top + bucket], cumulative)
+            lines[top + buckets] = _with_value(lines[top + buckets], cumulative)
+
+
+def _with_value(line: str, value: float) -> str:
+    """`line` (as last written, or only its start) with `value` for its value."""
+    return line[: line.rindex(" ") + 1] + value_text(value)
 
 
 def _layout(info: WrapperInfo, wrapper: Any) -> _Layout:
@@ -196,7 +201,6 @@ class KeptFamily:
         self._cells: list[Any] = []
         self._read: Callable[[Any], Any] = cell_reader(())
         self._values: list[Any] = []
-        self._starts: list[str] = []
         self._lines: list[str] = []
         self._text: bytes | None = None  # the family's bytes while nothing changes
 
@@ -221,7 +225,7 @@ class KeptFamily:
             values = list(map(self._read, self._cells))
             changed = list(compress(count(), map(is_not, values, self._values)))
             if changed or self._text is None:
-                self._layout.rewrite(self._lines, self._starts, values, changed)
+                self._layout.rewrite(self._lines, values, changed)
                 self._values = values
                 body = "\n".join(self._lines)
                 self._text = f"{self._header}{body}\n".encode() if body else self._header.encode()
@@ -243,16 +247,15 @@ class KeptFamily:
             self._children.append(child)
             self._cells += value_cells(child, layout.kind)
             self._values += [_UNREAD] * layout.cells_per_child
-            self._starts += layout.line_starts(key)
-            self._lines += [""] * layout.lines_per_child
+            self._lines += layout.line_starts(key)  # valued at the first read
 
     def _rebuild(self, keys: list[tuple[str, ...]], children: list[Any]) -> None:
         cells_per_child = self._layout.cells_per_child
         lines_per_child = self._layout.lines_per_child
         was = {id(child): at for at, child in enumerate(self._children)}
         old_cells, old_values = self._cells, self._values
-        old_starts, old_lines = self._starts, self._lines
-        self._children, self._cells, self._values, self._starts, self._lines = [], [], [], [], []
+        old_lines = self._lines
+        self._children, self._cells, self._values, self._lines = [], [], [], []
         for key, child in zip(keys, children, strict=True):
             at = was.get(id(child))
             if at is None:
@@ -263,7 +266,6 @@ class KeptFamily:
             self._children.append(child)
             self._cells += old_cells[cells]
             self._values += old_values[cells]
-            self._starts += old_starts[lines]
             self._lines += old_lines[lines]
 
 
