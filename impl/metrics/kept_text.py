@@ -189,6 +189,10 @@ def _layout(info: WrapperInfo, wrapper: Any) -> _Layout:
     return _SingleValue(info, _Labels(info.label_names))
 
 
+def _shape(info: WrapperInfo) -> tuple[str, str, tuple[str, ...]]:
+    return info.name, info.type, info.label_names
+
+
 class KeptFamily:
     """One metric object's text as last written (see the module's docstring)."""
 
@@ -206,12 +210,7 @@ class KeptFamily:
 
     def fits(self, info: WrapperInfo) -> bool:
         """Whether this is still the metric's shape (its documentation may change)."""
-        kept = self._info
-        return (info.name, info.type, info.label_names) == (
-            kept.name,
-            kept.type,
-            kept.label_names,
-        )
+        return _shape(info) == _shape(self._info)
 
     def encode(self, info: WrapperInfo, keys: list[tuple[str, ...]], children: list[Any]) -> bytes:
         """The family's text for these children (as prometheus_client lists them now)."""
