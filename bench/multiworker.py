@@ -28,7 +28,7 @@ from bench.load import Scraper, Timings
 from bench.procs import LOOPBACK, NO_CREATED_ENV, Server, get, served_samples, service
 from bench.report import Row
 from impl.metrics.encoding import encode_text
-from impl.scaleout.multiprocess import DirectoryCollector
+from impl.metrics.multiprocess.collectors import DirectoryCollector
 
 WORKER_COUNTS = (2, 4)
 SAMPLES = 10_000

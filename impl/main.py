@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if config.workers > 1:
             # Imported here, not above: the workers' module must export prometheus_client's
             # multiprocess directory before anything imports prometheus_client.
-            from impl.scaleout.workers import serve_workers
+            from impl.server.workers import serve_workers
 
             return serve_workers(config)
         from impl.server.app import create_app

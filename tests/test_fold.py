@@ -1,6 +1,6 @@
 """Folding an exited worker: every interleaving of a scrape with a fold counts it once.
 
-impl/scaleout/fold.py writes the argument down; here each step of a scrape (R1 the
+impl/metrics/multiprocess/fold.py writes the argument down; here each step of a scrape (R1 the
 archive, R2 the listing, R3 the archive again) is placed before, between and after
 each step of a fold (live gauges, W2, W3, W4), in every order that can happen, with
 and without handles kept from an earlier scrape, and the total must be exact.
@@ -17,11 +17,11 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from impl.metrics.encoding import encode_text
-from impl.scaleout.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY
-from impl.scaleout.files import MappedFile
-from impl.scaleout.fold import fold_process, fold_steps, load_archive
-from impl.scaleout.multiprocess import DirectoryCollector
-from impl.scaleout.snapshot import DirectoryReader
+from impl.metrics.multiprocess.collectors import DirectoryCollector
+from impl.metrics.multiprocess.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY
+from impl.metrics.multiprocess.files import MappedFile
+from impl.metrics.multiprocess.fold import fold_process, fold_steps, load_archive
+from impl.metrics.multiprocess.snapshot import DirectoryReader
 from tests.support.mpfiles import writing_as
 
 EARLIER, DEAD, LIVE = 400, 500, 600

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from impl.scaleout.directory import LOCK_NAME
+from impl.metrics.multiprocess.directory import LOCK_NAME
 from tests.conftest import StartServer
 from tests.support.scaleout import scrape, send_pings, wait_for, worker_pids
 from tools.metrics_text import request_count

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from impl.scaleout.directory import LOCK_NAME
+from impl.metrics.multiprocess.directory import LOCK_NAME
 from impl.server.config import load_config
 from tests.conftest import StartServer
 from tests.support.scaleout import COUNTED_AGENT

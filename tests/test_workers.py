@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from impl.metrics.http_metrics import LABELS
-from impl.scaleout.directory import ARCHIVE_NAME
+from impl.metrics.multiprocess.directory import ARCHIVE_NAME
 from impl.server.config import load_config
 from tests.conftest import StartServer
 from tests.support.scaleout import (
@@ -438,7 +438,7 @@ def test_one_worker_ignores_the_multiproc_dir(start_server: StartServer, tmp_pat
 
 
 def test_cli_imports_no_prometheus_client_before_dispatching() -> None:
-    """impl.scaleout.workers must export the multiprocess directory before prometheus_client is
+    """impl.server.workers must export the multiprocess directory before prometheus_client is
     first imported; impl.main importing it at the top would leave workers uncounted."""
     code = "import sys, impl.main; print('prometheus_client' in sys.modules)"
     result = subprocess.run(

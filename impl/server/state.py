@@ -31,7 +31,7 @@ class AppState:
     @classmethod
     def create(cls, config: Config) -> AppState:
         """One process serving the instance: process, runtime, identity and HTTP metrics
-        in a registry of its own (workers of several: impl/scaleout/workers.py)."""
+        in a registry of its own (workers of several: impl/server/workers.py)."""
         instance_id = load_or_create_instance_id(config.state_dir)
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)

@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from impl.scaleout.multiprocess import service_pids
+from impl.metrics.multiprocess.collectors import service_pids
 from tools.live import LiveServer
 
 # Requests a test counts carry this agent (label user_agent="curl"); readiness pings

@@ -75,8 +75,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from impl.scaleout.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY, metrics_file_pid
-from impl.scaleout.files import Key, KeyCache, MappedFile, SourceKeys, make_key
+from impl.metrics.multiprocess.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY, metrics_file_pid
+from impl.metrics.multiprocess.files import Key, KeyCache, MappedFile, SourceKeys, make_key
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from impl.scaleout.directory import ARCHIVE_NAME, metrics_file_pid
-from impl.scaleout.files import Key, KeyCache, MappedFile, SourceKeys
-from impl.scaleout.fold import Archive
-from impl.scaleout.merge import Plan, Planner
+from impl.metrics.multiprocess.directory import ARCHIVE_NAME, metrics_file_pid
+from impl.metrics.multiprocess.files import Key, KeyCache, MappedFile, SourceKeys
+from impl.metrics.multiprocess.fold import Archive
+from impl.metrics.multiprocess.merge import Plan, Planner
 
 # A scrape that sees this many folds publish while it reads gives up (each fold
 # publishes twice, within milliseconds; in practice a scrape restarts rarely, once).

@@ -31,21 +31,16 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 from prometheus_client.metrics_core import Metric
-from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from impl.metrics.encoding import EncodedFamily
-from impl.metrics.http_metrics import HttpMetrics
+from impl.metrics.multiprocess.merge import PlannedFamily
+from impl.metrics.multiprocess.snapshot import DirectoryReader, Snapshot
 from impl.metrics.names import selects
 from impl.metrics.series_limit import LabelSet
-from impl.scaleout.merge import PlannedFamily
-from impl.scaleout.snapshot import DirectoryReader, Snapshot
-from impl.server.config import Config
-from impl.server.identity import IdentityCollector, load_or_create_instance_id
-from impl.server.state import AppState
 
 # How often a worker copies its GC statistics to its files: how late scrapes may see them.
 _GC_MIRROR_SECONDS = 1.0
@@ -55,16 +50,6 @@ _GC_FAMILIES = {
     "uncollectable": ("python_gc_objects_uncollectable", "Uncollectable objects found during GC"),
     "collections": ("python_gc_collections", "Number of times this generation was collected"),
 }
-
-
-@dataclass(frozen=True)
-class WorkerContext:
-    """What a worker inherits from the arbiter that started the instance."""
-
-    directory: Path  # prometheus_client's multiprocess directory
-    arbiter_pid: int
-    started_ns: int  # the instance's start (Unix nanoseconds), for /ready
-    started_monotonic: float  # the same instant, for influxdb_uptime_seconds
 
 
 def service_pids(arbiter_pid: int, proc: Path = Path("/proc")) -> list[int]:
@@ -88,7 +73,7 @@ def service_pids(arbiter_pid: int, proc: Path = Path("/proc")) -> list[int]:
 
 
 @dataclass
-class _ServiceProcessCollector(Collector):
+class ServiceProcessCollector(Collector):
     """prometheus_client's `process_*` families for every live process, labelled `pid`."""
 
     arbiter_pid: int
@@ -172,29 +157,6 @@ class RecordedLabelSets:
             if key.metric == family:
                 labels = dict(key.labels)
                 yield tuple(labels.get(name, "") for name in label_names)
-
-
-def worker_state(config: Config, context: WorkerContext) -> AppState:
-    """A worker's state: its registry shows the merged metrics of every worker."""
-    instance_id = load_or_create_instance_id(config.state_dir)
-    identity = IdentityCollector(config, instance_id, context.started_monotonic)
-    registry = CollectorRegistry()
-    processes = _ServiceProcessCollector(context.arbiter_pid)
-    platform = PlatformCollector(registry=None)
-    registry.register(DirectoryCollector(context.directory, processes, platform, identity))
-    return AppState(
-        config=config,
-        instance_id=instance_id,
-        registry=registry,
-        # Recorded into this worker's files, which the registry reads with every worker's.
-        http_metrics=HttpMetrics(
-            registry=None,
-            max_series=config.max_http_series,
-            shared=RecordedLabelSets(context.directory),
-        ),
-        started_ns=context.started_ns,
-        started_monotonic=context.started_monotonic,
-    )
 
 
 class GcMirror:

@@ -22,14 +22,15 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger as GunicornLogger
 from uvicorn_worker import UvicornWorker
 
-from impl.scaleout.directory import prepare_directory
-from impl.scaleout.fold import fold_process
+from impl.metrics.multiprocess.directory import prepare_directory
+from impl.metrics.multiprocess.fold import fold_process
 from impl.server.config import Config
 from impl.server.logs import configure
 from impl.server.serving import bound_address, listen, uvicorn_options
 
 if TYPE_CHECKING:  # imported for real only once the directory is exported
-    from impl.scaleout.multiprocess import GcMirror, WorkerContext
+    from impl.metrics.multiprocess.collectors import GcMirror
+    from impl.server.worker_state import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,9 @@ class _WorkersApplication(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         """In each worker, after the fork: its own state, registry and app."""
-        from impl.scaleout.multiprocess import GcMirror, worker_state
+        from impl.metrics.multiprocess.collectors import GcMirror
         from impl.server.app import create_app
+        from impl.server.worker_state import worker_state
 
         configure(self._config.log_level, self._config.log_format, self._config.tokens)
         state = worker_state(self._config, self._context)
@@ -157,8 +159,8 @@ def serve_workers(config: Config) -> int:
     arbiter_pid = os.getpid()
     writers = {arbiter_pid}  # every process that may write into the directory
     try:
-        from impl.scaleout.multiprocess import WorkerContext
         from impl.server.identity import load_or_create_instance_id
+        from impl.server.worker_state import WorkerContext
 
         # A bad state directory fails here, once, rather than in every worker.
         instance_id = load_or_create_instance_id(config.state_dir)
