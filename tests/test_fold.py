@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from impl.metrics.encoding import encode_text
 from impl.metrics.multiprocess.collectors import DirectoryCollector
 from impl.metrics.multiprocess.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY
-from impl.metrics.multiprocess.files import MappedFile
+from impl.metrics.multiprocess.files import HeldFile
 from impl.metrics.multiprocess.fold import fold_process, fold_steps, load_archive
 from impl.metrics.multiprocess.snapshot import DirectoryReader
 from tests.support.mpfiles import writing_as
@@ -60,7 +60,7 @@ class SteppedReader(DirectoryReader):
         super().__init__(path)
         self.act: Callable[[str], None] = lambda point: None
 
-    def _hold_files(self) -> list[MappedFile]:
+    def _hold_files(self) -> list[HeldFile]:
         self.act("before R2")
         held = super()._hold_files()
         self.act("before R3")

@@ -437,14 +437,22 @@ def test_one_worker_ignores_the_multiproc_dir(start_server: StartServer, tmp_pat
     assert all("pid" not in s.labels for s in families(body)["process_start_time_seconds"].samples)
 
 
-def test_cli_imports_no_prometheus_client_before_dispatching() -> None:
-    """impl.server.workers must export the multiprocess directory before prometheus_client is
-    first imported; impl.main importing it at the top would leave workers uncounted."""
-    code = "import sys, impl.main; print('prometheus_client' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+def test_the_environment_does_not_decide_where_counts_go(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """prometheus_client's PROMETHEUS_MULTIPROC_DIR, set to another directory, changes
+    nothing: the workers count into the instance's directory, one process in memory."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(elsewhere)}
+    workers = start_server(
+        "--workers", "2", "--multiproc-dir", str(tmp_path / "multiproc"), env=env
     )
-    assert result.stdout.strip() == "False"
+    single = start_server(env=env)
+    for live in (workers, single):
+        send_pings(live.url, 30)
+        assert request_count(scrape(live.url), user_agent="curl") == 30
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_workers_enforce_the_same_request_limits(start_server: StartServer, tmp_path: Path) -> None:

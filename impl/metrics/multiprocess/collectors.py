@@ -35,10 +35,13 @@ from prometheus_client import Counter
 from prometheus_client.metrics_core import Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from impl.metrics.encoding import EncodedFamily
-from impl.metrics.multiprocess.merge import PlannedFamily
+from impl.metrics.multiprocess.faults import Faults
+from impl.metrics.multiprocess.merge import Plan, PlannedFamily
 from impl.metrics.multiprocess.snapshot import DirectoryReader, Snapshot
+from impl.metrics.multiprocess.writer import ValueWriter
 from impl.metrics.names import selects
 from impl.metrics.series_limit import LabelSet
 
@@ -88,8 +91,8 @@ class ServiceProcessCollector(Collector):
                     Metric(family.name, family.documentation, family.type, family.unit),
                 )
                 target.samples.extend(
-                    sample._replace(labels={**sample.labels, "pid": str(pid)})
-                    for sample in family.samples
+                    Sample(s.name, {**s.labels, "pid": str(pid)}, s.value, s.timestamp)
+                    for s in family.samples
                 )
         yield from merged.values()
 
@@ -118,13 +121,18 @@ class DirectoryCollector(Collector):
     """The merged families of the workers' files and the archive, read at each scrape; then
     those of `others` (for a worker: the live processes, the platform, the identity)."""
 
-    def __init__(self, directory: Path, *others: Collector) -> None:
-        self._reader = DirectoryReader(directory)
+    def __init__(self, directory: Path, *others: Collector, faults: Faults | None = None) -> None:
+        self._directory = directory
+        self._reader = DirectoryReader(directory, faults)
         self._others = others
 
     def text_families(self) -> Iterator[Metric | _MergedFamily]:
         """For impl/metrics/encoding.py: the merged families write their own text."""
-        snapshot = self._reader.read()
+        try:
+            snapshot = self._reader.read()
+        except OSError as err:  # the directory itself (files are handled one by one)
+            self._reader.faults.note(str(self._directory), err.strerror or str(err))
+            snapshot = Snapshot(Plan([], False), [], [])
         yield from (_MergedFamily(planned, snapshot) for planned in snapshot.plan.families)
         for collector in self._others:
             yield from collector.collect()
@@ -134,13 +142,16 @@ class DirectoryCollector(Collector):
             yield family.metric() if isinstance(family, _MergedFamily) else family
 
 
-class RecordedLabelSets:
+class DirectoryLabelSets:
     """For the instance-wide HTTP series limit: the label sets every worker has recorded,
-    read as a scrape reads them, under a lock every worker takes to add one."""
+    read as a scrape reads them, under a lock every worker takes to add one. Those this
+    process recorded but could not store yet (writer.py) count too, so that a full file
+    system does not lift the limit."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, writer: ValueWriter | None = None) -> None:
         self._directory = directory
-        self._reader = DirectoryReader(directory)
+        self._writer = writer
+        self._reader = DirectoryReader(directory, None if writer is None else writer.faults)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -153,7 +164,10 @@ class RecordedLabelSets:
 
     def label_sets(self, family: str, label_names: tuple[str, ...]) -> Iterator[LabelSet]:
         # A directory gone wrong raises an OSError, which the series limit handles.
-        for key in self._reader.keys("counter"):
+        keys = self._reader.keys("counter")
+        if self._writer is not None:
+            keys.extend(self._reader.decode(raw) for raw in self._writer.unstored_keys("counter"))
+        for key in keys:
             if key.metric == family:
                 labels = dict(key.labels)
                 yield tuple(labels.get(name, "") for name in label_names)

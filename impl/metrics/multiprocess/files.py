@@ -1,42 +1,52 @@
-"""One prometheus_client multiprocess file, read in place: keys once, values each time.
+"""One multiprocess file, read with pread: keys decoded once, values read at each scrape.
 
-The format (prometheus_client/mmap_dict.py): a 4-byte `used` length at offset 0, then
-entries: a 4-byte key length, the UTF-8 JSON key padded to 8-byte alignment, and two
-doubles, the value and a timestamp. The writer only appends entries and overwrites values
-in place, so an entry's key and position never change: a reader decodes each key once,
-then reads only values from a shared read-only mapping, through a memoryview of doubles
-(one C call for a whole file).
+The format is prometheus_client's (impl/upstream/prometheus.py). Its writers, this
+service's (writer.py) and prometheus_client's own, only append entries and overwrite
+values in place, so an entry's key and position never change: a reader decodes each key
+once, then per scrape copies the file's first bytes with one pread and takes the values
+from that copy through a memoryview of doubles.
 
-What a concurrent reader can see, and why it is enough:
+Why pread and not a shared mapping: a read(2) that begins after a write(2) has returned
+sees what it wrote, on every architecture (POSIX; the kernel orders the two), where loads
+from a mapping rely on the processor's store order (x86-64's, not arm64's). A writer
+appends an entry, then, in a second call, raises `used`: a reader that finds `used`
+beyond what it parsed reads the file again before parsing, so it never parses an entry
+older than the `used` it saw. And a truncated file gives a short read, where touching a
+mapping past its end would kill the process with SIGBUS, as would a read of a hole on a
+full tmpfs.
 
-- `used` is written after the entry it covers (MmapedDict._init_value); the reader reads
-  `used` first and parses only below it. Stores become visible in program order on
-  x86-64 (TSO); prometheus_client's own reader relies on the same.
-- A value is an 8-byte double at an 8-byte-aligned offset: it never straddles a cache
-  line and is written (in one slice assignment, see mmap_dict.py) and read in one
-  access, so a read sees the old or the new value, never a mix.
-- The writer grows a full file (ftruncate to twice the size) before appending past the
-  end, so `used` never exceeds the file's size; when it exceeds what this reader mapped,
-  the reader maps the file again at its current size. Offsets stay valid.
+A file that is not what its writer wrote (shorter than its entries, `used` shrunk or
+out of range, entries that do not parse) raises DamagedFile, with the cause.
 """
 
 from __future__ import annotations
 
-import json
-import mmap
 import os
-import struct
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-_INT = struct.Struct("i")
-_HEADER_BYTES = 8
+from impl.upstream.prometheus import (
+    HEADER_BYTES,
+    decode_key,
+    decode_used,
+    parse_entries,
+    parse_file_name,
+)
+
 _DOUBLE = 8
+# What one pread copies when nothing new is expected: a page, or the parsed entries.
+_FIRST_READ_BYTES = 4096
 
 
-class CorruptFile(OSError):
-    """Not prometheus_client's format (an OSError: the series limit handles those)."""
+class DamagedFile(OSError):
+    """A file is not in prometheus_client's format, or was cut short. An OSError: the
+    series limit handles those."""
+
+    def __init__(self, file: str, cause: str) -> None:
+        super().__init__(f"{file}: {cause}")
+        self.file = file
+        self.cause = cause
 
 
 Labels = tuple[tuple[str, str], ...]
@@ -63,7 +73,7 @@ class KeyCache(dict[bytes, Key]):
     """Decoded keys by their bytes: every worker writes the same keys, decoded once."""
 
     def __missing__(self, raw: bytes) -> Key:
-        metric, sample, labels, help_text = json.loads(raw)
+        metric, sample, labels, help_text = decode_key(raw)
         key = self[raw] = make_key(metric, sample, tuple(sorted(labels.items())), help_text)
         return key
 
@@ -86,26 +96,28 @@ def _getter(indices: list[int]) -> Callable[[Any], tuple[float, ...]]:
     return itemgetter(*indices)
 
 
-class MappedFile:
+class HeldFile:
     """A multiprocess file held open (which pins its inode), parsed incrementally."""
 
     def __init__(self, name: str, fd: int, inode: int, keys: KeyCache) -> None:
+        parsed = parse_file_name(name)
+        if parsed is None:
+            raise ValueError(f"{name} is not a multiprocess file")
         self.name = name
-        self.kind, _, pid = name.rpartition("_")
-        self.pid = pid.removesuffix(".db")
+        self.kind, pid = parsed
+        self.pid = str(pid)
         self.inode = inode
         self._fd = fd
         self._cache = keys
-        self._map: mmap.mmap | None = None
-        self._view: memoryview[float] | None = None
-        self._parsed_to = _HEADER_BYTES
+        self._parsed_to = HEADER_BYTES
+        self._view: memoryview[float] = memoryview(b"").cast("d")
         self.keys: list[Key] = []
         self._slots: list[int] = []  # index of each key's value among the file's doubles
         self._values = _getter([])
         self._stamps = _getter([])
 
     @classmethod
-    def open(cls, directory: str, name: str, inode: int, keys: KeyCache) -> MappedFile | None:
+    def open(cls, directory: str, name: str, inode: int, keys: KeyCache) -> HeldFile | None:
         """The file `name` if it is still the one listed with `inode`, else None."""
         try:
             fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -117,56 +129,51 @@ class MappedFile:
         return cls(name, fd, inode, keys)
 
     def refresh(self) -> bool:
-        """Decode the entries appended since the last call; True when there were any."""
-        data = self._map
-        if data is None:
+        """Read the file's current values, and decode the entries appended since the last
+        call; True when there were any. DamagedFile when the file is not as written."""
+        data = os.pread(self._fd, max(self._parsed_to, _FIRST_READ_BYTES), 0)
+        if len(data) < HEADER_BYTES:
+            if self._parsed_to > HEADER_BYTES:
+                raise DamagedFile(self.name, f"truncated to {len(data)} bytes")
+            return False  # created, not yet written by its writer
+        used = decode_used(data)
+        if used == 0 and self._parsed_to == HEADER_BYTES:
+            return False  # sized, its header not yet written
+        if used < self._parsed_to or used % _DOUBLE:
+            raise DamagedFile(self.name, f"its length field reads {used}")
+        grew = used > self._parsed_to
+        if grew:
+            # Read again, after `used` was seen: the entries below it are all written.
             size = os.fstat(self._fd).st_size
-            if size < _HEADER_BYTES:
-                return False  # created, not yet sized by its writer
-            data = self._remap(size)
-        used: int = _INT.unpack_from(data, 0)[0]
-        if used <= self._parsed_to:
-            return False
-        if used > len(data):  # grown by its writer since it was mapped
-            data = self._remap(os.fstat(self._fd).st_size)
-            if used > len(data):
-                raise CorruptFile(f"{self.name}: uses {used} bytes of {len(data)}")
-        pos = self._parsed_to
-        while pos < used:
-            length = _INT.unpack_from(data, pos)[0]
-            start = pos + 4
-            if length <= 0 or start + length > used:
-                raise CorruptFile(f"{self.name}: entry at {pos} runs past {used}")
-            pos = start + length + (_DOUBLE - (length + 4) % _DOUBLE)
-            self.keys.append(self._cache[data[start : start + length]])
-            self._slots.append(pos // _DOUBLE)
-            pos += 2 * _DOUBLE
-        self._parsed_to = pos
+            if used > size:
+                raise DamagedFile(self.name, f"uses {used} bytes of {size}")
+            data = os.pread(self._fd, used, 0)
+        if len(data) < self._parsed_to or len(data) < used:
+            raise DamagedFile(self.name, f"truncated to {len(data)} bytes")
+        if grew:
+            self._parse(data, used)
+        self._view = memoryview(data)[: self._parsed_to].cast("d")
+        return grew
+
+    def _parse(self, data: bytes, used: int) -> None:
+        try:
+            entries = parse_entries(data, self._parsed_to, used)
+            keys = [self._cache[raw] for raw, _ in entries]
+        except ValueError as err:  # UnicodeDecodeError and JSONDecodeError among them
+            raise DamagedFile(self.name, f"not prometheus_client's format ({err})") from None
+        self.keys.extend(keys)
+        self._slots.extend(at // _DOUBLE for _, at in entries)
+        self._parsed_to = used
         self._values = _getter(self._slots)
         self._stamps = _getter([slot + 1 for slot in self._slots])
-        return True
 
     def values(self) -> tuple[float, ...]:
-        """Every decoded key's current value, in file order."""
+        """Every decoded key's value as of the last refresh, in file order."""
         return self._values(self._view)
 
     def timestamps(self) -> tuple[float, ...]:
         return self._stamps(self._view)
 
-    def _remap(self, size: int) -> mmap.mmap:
-        self._release()
-        self._map = mmap.mmap(self._fd, size, access=mmap.ACCESS_READ)
-        self._view = memoryview(self._map)[: size - size % _DOUBLE].cast("d")
-        return self._map
-
-    def _release(self) -> None:
-        if self._view is not None:
-            self._view.release()
-            self._view = None
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-
     def close(self) -> None:
-        self._release()
+        self._view.release()
         os.close(self._fd)

@@ -33,6 +33,15 @@ and child_exit returns before the arbiter forks any new worker, so a new worker'
 only ever appears after W4. A file whose unlink fails at W3 stays in `pending` at W4 and
 after, since it is still linked (and a later fold retries it).
 
+The arbiter keeps the current version in memory (Folder) and adds to a copy, which
+becomes current only once W2 has published it: a fold that fails (no space for the
+archive) changes nothing, its files stay and are read as they are, and the next attempt
+(every second, Folder.upkeep) folds them once. A version is written to the temporary
+file, which is removed if the write fails, then renamed: a crash at any point leaves
+the name on a complete version. The archive on disk is checked against what was
+published at every upkeep; one unlinked or overwritten by someone else is published
+anew from memory, and the fault written into it for every worker's /health to show.
+
 ## A scrape (any worker; snapshot.py)
 
     R1  open the archive by name; keep it open (this pins its inode: no later
@@ -71,40 +80,68 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from impl.metrics.multiprocess.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY, metrics_file_pid
-from impl.metrics.multiprocess.files import Key, KeyCache, MappedFile, SourceKeys, make_key
+from impl.metrics.multiprocess.files import (
+    DamagedFile,
+    HeldFile,
+    Key,
+    KeyCache,
+    SourceKeys,
+    make_key,
+)
+from impl.upstream.prometheus import LIVE_GAUGE_PREFIX
 
 log = logging.getLogger(__name__)
 
-_FORMAT = 1
+_FORMAT = 2
 _SUMMED_KINDS = frozenset({"counter", "histogram", "summary", "gauge_sum"})
 # Gauge kinds whose series carry the writing process's pid.
 _PID_KINDS = frozenset({"gauge_all", "gauge_liveall"})
+# Faults the archive carries for readers to show (the latest ones).
+_MOST_FAULTS = 16
+# Pids folded lately: a reader that finds a file gone knows a fold removed it. Many more
+# folds than a reader sees between two of its scrapes.
+_MOST_FOLDED = 256
 
 _Slot = tuple[str, str, Key]  # kind, pid ("" when the kind's series have no pid), key
+Fault = tuple[str, str, float]  # the file, what was found, when (wall clock)
 
 
 @dataclass
 class Archive:
-    """One version of the archive: values by slot, and the folded files still linked."""
+    """One version of the archive: values by slot, the folded files still linked, and the
+    faults the arbiter found (in dead workers' files, in the archive itself)."""
 
     values: dict[_Slot, tuple[float, float]] = field(default_factory=dict)
     pending: frozenset[tuple[str, int]] = frozenset()
+    faults: tuple[Fault, ...] = ()
+    folded: tuple[int, ...] = ()  # the latest pids folded
 
     @classmethod
     def parse(cls, text: str) -> Archive:
-        data = json.loads(text)
-        if data.get("format") != _FORMAT:
-            raise ValueError(f"archive format {data.get('format')!r} is not {_FORMAT}")
-        values: dict[_Slot, tuple[float, float]] = {}
-        for kind, pid, metric, sample, labels, help_text, value, stamp in data["entries"]:
-            key = make_key(metric, sample, tuple((k, v) for k, v in labels), help_text)
-            values[(kind, pid, key)] = (value, stamp)
-        return cls(values, frozenset((name, inode) for name, inode in data["pending"]))
+        """DamagedFile when `text` is not an archive of this format."""
+        try:
+            data = json.loads(text)
+            if data["format"] != _FORMAT:
+                raise ValueError(f"format {data['format']!r}, not {_FORMAT}")
+            values: dict[_Slot, tuple[float, float]] = {}
+            for kind, pid, metric, sample, labels, help_text, value, stamp in data["entries"]:
+                pairs = tuple((name, text) for name, text in labels)
+                if not _all_text(kind, pid, metric, sample, help_text, *sum(pairs, ())):
+                    raise ValueError("names, labels and help are text")
+                key = make_key(metric, sample, pairs, help_text)
+                values[(kind, pid, key)] = (float(value), float(stamp))
+            pending = frozenset((str(name), int(inode)) for name, inode in data["pending"])
+            faults = tuple((str(f), str(c), float(at)) for f, c, at in data["faults"])
+            folded = tuple(int(pid) for pid in data["folded"])
+        except (ValueError, TypeError, KeyError) as err:  # JSON errors are ValueErrors
+            raise DamagedFile(ARCHIVE_NAME, f"not an archive ({type(err).__name__})") from None
+        return cls(values, pending, faults, folded)
 
     def text(self) -> str:
         entries = [
@@ -112,7 +149,23 @@ class Archive:
             for (kind, pid, key), vs in self.values.items()
         ]
         pending = sorted([name, inode] for name, inode in self.pending)
-        return json.dumps({"format": _FORMAT, "pending": pending, "entries": entries})
+        return json.dumps(
+            {
+                "format": _FORMAT,
+                "pending": pending,
+                "faults": [list(fault) for fault in self.faults],
+                "folded": list(self.folded),
+                "entries": entries,
+            }
+        )
+
+    def copy(self) -> Archive:
+        return replace(self, values=dict(self.values))
+
+    def with_fault(self, file: str, cause: str) -> Archive:
+        log.warning("multiprocess file damaged", extra={"fields": {"file": file, "cause": cause}})
+        faults = (*self.faults, (file, cause, time.time()))[-_MOST_FAULTS:]
+        return replace(self, faults=faults)
 
     def sources(self) -> tuple[list[SourceKeys], list[float], list[float]]:
         """The archived keys grouped as files would hold them (one group per kind, and
@@ -125,12 +178,16 @@ class Archive:
         pairs = [pair for group in order for pair in grouped[group].values()]
         return sources, [value for value, _ in pairs], [stamp for _, stamp in pairs]
 
-    def add(self, dead: MappedFile) -> None:
-        """Fold one dead process's file into these values."""
+    def add(self, dead: HeldFile) -> None:
+        """Fold one dead process's file (refreshed) into these values."""
         owner = dead.pid if dead.kind in _PID_KINDS else ""
         for key, value, stamp in zip(dead.keys, dead.values(), dead.timestamps(), strict=True):
             slot = (dead.kind, owner, key)
             self.values[slot] = _merge(dead.kind, self.values.get(slot), (value, stamp))
+
+
+def _all_text(*items: object) -> bool:
+    return all(isinstance(item, str) for item in items)
 
 
 def _merge(
@@ -157,13 +214,28 @@ def load_archive(directory: Path) -> Archive:
         return Archive()
 
 
-def publish(directory: Path, archive: Archive) -> None:
-    """Replace the archive with `archive`, atomically (W2, W4)."""
+_Published = tuple[int, int, int]  # inode, size, modification time (ns)
+
+
+def publish(directory: Path, archive: Archive) -> _Published:
+    """Replace the archive with `archive`, atomically (W2, W4); what was published."""
     temporary = directory / ARCHIVE_TEMPORARY
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(archive.text())
+    data = archive.text().encode("utf-8")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temporary, flags, 0o600)
+    try:
+        written = 0
+        while written < len(data):
+            written += os.write(fd, data[written:])
+        info = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)  # a version cut short (no space) must not stay, nor hold space
+        raise
+    os.close(fd)
     os.replace(temporary, directory / ARCHIVE_NAME)
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def _still_linked(directory: Path, pending: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
@@ -179,49 +251,119 @@ def _still_linked(directory: Path, pending: Iterable[tuple[str, int]]) -> set[tu
     return linked
 
 
+class Folder:
+    """The arbiter's side of the directory: the current archive, kept in memory by its
+    only writer, each exited worker folded in once, and the archive on disk kept as
+    published."""
+
+    def __init__(self, directory: Path, archive: Archive | None = None) -> None:
+        self.directory = directory
+        self.archive = Archive() if archive is None else archive
+        self._published: _Published | None = None
+        self._unfolded: set[int] = set()  # exited workers whose fold failed: retried
+
+    @classmethod
+    def load(cls, directory: Path) -> Folder:
+        """A folder continuing the archive on disk (for a directory without an arbiter)."""
+        return cls(directory, load_archive(directory))
+
+    def fold(self, pid: int) -> None:
+        """Fold the files of exited process `pid` (they must be final); OSError when the
+        archive cannot be written, and then a later `upkeep` tries again."""
+        self._unfolded.add(pid)
+        try:
+            list(self.steps(pid))
+        except OSError:
+            raise  # no space, most likely: worth trying again
+        except Exception:
+            self._unfolded.discard(pid)  # would fail the same way: its files stay, read as they are
+            raise
+        self._unfolded.discard(pid)
+
+    def steps(self, pid: int) -> Iterator[str]:
+        """The fold, yielding each step's name once done: "live gauges", "W2", "W3", "W4"."""
+        directory = self.directory
+        foldable = []
+        for entry in os.scandir(directory):
+            if metrics_file_pid(entry.name) != pid:
+                continue
+            if entry.name.startswith(LIVE_GAUGE_PREFIX):  # gone, as mark_process_dead does
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+            else:
+                foldable.append((entry.name, entry.inode()))
+        yield "live gauges"
+        if not foldable:
+            return
+        archive = self.archive.copy()
+        earlier = _still_linked(directory, archive.pending)
+        folded = []
+        for name, inode in foldable:  # W1
+            handle = HeldFile.open(str(directory), name, inode, KeyCache())
+            if handle is None:
+                continue
+            try:
+                handle.refresh()
+                archive.add(handle)
+            except DamagedFile as err:  # unlinked all the same: it costs its own counts only
+                archive = archive.with_fault(
+                    name, f"{err.cause}; exited worker {pid}'s counts in it lost"
+                )
+            finally:
+                handle.close()
+            folded.append((name, inode))
+        archive.pending = frozenset(earlier | set(folded))
+        archive.folded = (*archive.folded, pid)[-_MOST_FOLDED:]
+        self._published = publish(directory, archive)
+        self.archive = archive
+        yield "W2"
+        left = set()
+        for name, inode in folded:
+            try:
+                os.unlink(directory / name)
+            except OSError as err:
+                log.warning("folded file left in place: %s: %s", name, err.strerror)
+                left.add((name, inode))
+        yield "W3"
+        archive.pending = frozenset(earlier | left)
+        self._published = publish(directory, archive)
+        yield "W4"
+
+    def upkeep(self) -> None:
+        """Fold what could not be folded before; publish the archive anew if someone else
+        unlinked or changed it. Errors are logged: the next upkeep tries again."""
+        for pid in sorted(self._unfolded):
+            try:
+                self.fold(pid)
+            except OSError as err:
+                log.warning("could not fold the files of worker %s yet: %s", pid, err.strerror)
+                return  # the same cause would stop the others
+        try:
+            self._keep_archive()
+        except OSError as err:
+            log.warning("could not publish the archive anew: %s", err.strerror)
+
+    def _keep_archive(self) -> None:
+        path = self.directory / ARCHIVE_NAME
+        try:
+            info = os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            if self._published is None:
+                return  # none yet
+            cause = "unlinked"
+        else:
+            if (info.st_ino, info.st_size, info.st_mtime_ns) == self._published:
+                return
+            cause = "replaced" if self._published is None else "overwritten"
+        self.archive = self.archive.with_fault(ARCHIVE_NAME, f"{cause}; published anew")
+        self._published = publish(self.directory, self.archive)
+
+
 def fold_process(directory: Path, pid: int) -> None:
-    """Fold the files of exited process `pid` (they must be final) into the archive."""
-    list(fold_steps(directory, pid))
+    """Fold the files of exited process `pid` (they must be final) into the archive on disk."""
+    Folder.load(directory).fold(pid)
 
 
 def fold_steps(directory: Path, pid: int) -> Iterator[str]:
-    """The fold, yielding each step's name once it is done: "live gauges", "W2", "W3", "W4"."""
-    foldable = []
-    for entry in os.scandir(directory):
-        if metrics_file_pid(entry.name) != pid:
-            continue
-        if entry.name.startswith("gauge_live"):  # gone, not archived, as mark_process_dead does
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-        else:
-            foldable.append((entry.name, entry.inode()))
-    yield "live gauges"
-    if not foldable:
-        return
-    archive = load_archive(directory)
-    earlier = _still_linked(directory, archive.pending)
-    folded = []
-    for name, inode in foldable:  # W1
-        handle = MappedFile.open(str(directory), name, inode, KeyCache())
-        if handle is None:
-            continue
-        try:
-            handle.refresh()
-            archive.add(handle)
-        finally:
-            handle.close()
-        folded.append((name, inode))
-    archive.pending = frozenset(earlier | set(folded))
-    publish(directory, archive)
-    yield "W2"
-    left = set()
-    for name, inode in folded:
-        try:
-            os.unlink(directory / name)
-        except OSError as err:
-            log.warning("folded file left in place: %s: %s", name, err.strerror)
-            left.add((name, inode))
-    yield "W3"
-    archive.pending = frozenset(earlier | left)
-    publish(directory, archive)
-    yield "W4"
+    """fold_process, step by step (tests/test_fold.py)."""
+    return Folder.load(directory).steps(pid)
