@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,6 +49,9 @@ from impl.upstream.prometheus import (
 log = logging.getLogger(__name__)
 
 UPKEEP_SECONDS = 1.0
+# How long an exiting process waits for room to store what waits in memory: less than
+# gunicorn's worker timeout (30 s), after which the arbiter kills a silent worker.
+EXIT_WAIT_SECONDS = 10.0
 
 
 class StoredFile:
@@ -281,15 +285,31 @@ class ValueWriter:
         self._thread = threading.Thread(target=run, name="multiprocess-upkeep", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
-        """Stop the upkeep, store what waits (a last chance), close the files."""
+    def close(self, wait: float = EXIT_WAIT_SECONDS) -> None:
+        """Stop the upkeep, store what waits (trying for up to `wait` seconds: space may
+        come back), close the files."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        deadline = time.monotonic() + wait
+        while self._store_all() and time.monotonic() < deadline:
+            time.sleep(UPKEEP_SECONDS / 4)
+        with self.lock:
+            lost = {stored.name: len(stored.unstored_keys()) for stored in self._files.values()}
+            for stored in self._files.values():
+                if stored.pending:
+                    log.error(
+                        "multiprocess file not stored before exit: its counts are lost",
+                        extra={"fields": {"file": stored.name, "series": lost[stored.name]}},
+                    )
+                stored.close()
+
+    def _store_all(self) -> bool:
+        """Store what waits; whether something still does."""
         with self.lock:
             for stored in self._files.values():
                 stored.retry()
-                stored.close()
+            return any(stored.pending for stored in self._files.values())
 
 
 class StoredValue:
