@@ -39,7 +39,7 @@ def test_install_sigquit_handler_sets_one_on_the_running_loop() -> None:
             self.exits.append(args)
 
     async def install() -> bool:
-        UvicornWorker._install_sigquit_handler(worker)  # type: ignore[arg-type]
+        UvicornWorker._install_sigquit_handler(worker)
         return asyncio.get_running_loop().remove_signal_handler(signal.SIGQUIT)
 
     worker = Worker()
