@@ -72,6 +72,11 @@ class StoredFile:
 
     def slot(self, key: bytes) -> int:
         """The offset of `key`'s value, its entry appended (and stored if it can be) when new."""
+        if self._fd is None and not self._positions:
+            try:
+                self._open()  # first: what a predecessor left may hold the key already
+            except OSError as err:
+                self._failed(err)
         at = self._positions.get(key)
         if at is None:
             self._image += encode_entry(key)
