@@ -9,8 +9,6 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import h11
@@ -23,14 +21,15 @@ from impl.server.config import load_config
 from tests.conftest import StartServer
 from tests.support.scaleout import (
     COUNTED_AGENT,
+    PingLoad,
     counts_by_pid,
     only_worker,
     scrape,
     send_pings,
+    start_workers,
     wait_for,
     worker_pids,
 )
-from tools.live import LiveServer
 from tools.metrics_text import families, openmetrics_families, request_count, sample_value
 from tools.rawhttp import RawClient
 
@@ -45,22 +44,6 @@ PROCESS_FAMILIES = (
     "process_start_time_seconds",
     "process_virtual_memory_bytes",
 )
-
-
-def start_workers(
-    start_server: StartServer, directory: Path, workers: int = 2, *flags: str
-) -> LiveServer:
-    # Started once one /ping is answered: exactly one request, a GET /ping from python-requests.
-    live = start_server("--workers", str(workers), "--multiproc-dir", str(directory), *flags)
-    # gunicorn boots the workers one after another: wait for all, ready to accept.
-    wait_for(
-        lambda: (
-            len(worker_pids(live)) == workers
-            and live.log().count("Application startup complete") == workers
-        ),
-        f"{workers} workers to boot",
-    )
-    return live
 
 
 def histogram_count(body: str, **labels: str) -> float:
@@ -217,47 +200,6 @@ def test_killed_worker_keeps_its_counts(start_server: StartServer, tmp_path: Pat
     assert (directory / ARCHIVE_NAME).exists()
     pids = {s.labels["pid"] for s in families(body)["process_start_time_seconds"].samples}
     assert str(victim) not in pids and len(pids) == 3
-
-
-class PingLoad:
-    """Counted pings from several threads, each on a new connection, until stopped."""
-
-    def __init__(self, url: str, threads: int = 4) -> None:
-        self.url = url
-        self.completed = 0
-        self.failed = 0
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + 120  # a bound on the load, whatever happens
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            try:
-                status = requests.get(
-                    self.url + "/ping", headers=COUNTED_AGENT, timeout=10
-                ).status_code
-            except requests.RequestException:
-                status = 0  # the connection died with its worker
-            with self.lock:
-                if status == 204:
-                    self.completed += 1
-                else:
-                    self.failed += 1
-
-    def __enter__(self) -> PingLoad:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(30)
-
-    def completed_at_least(self, count: int) -> bool:
-        with self.lock:
-            return self.completed >= count
 
 
 def test_worker_killed_under_load_keeps_totals_exact(
