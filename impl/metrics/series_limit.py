@@ -60,7 +60,8 @@ class RecordedLabelSets(Protocol):
 
 
 class SharedSeriesLimit(SeriesLimit):
-    """The same limit over every worker of an instance (impl/scaleout/ keeps their records)."""
+    """The same limit over every worker of an instance (impl/metrics/multiprocess/ keeps
+    their records)."""
 
     def __init__(
         self,

@@ -43,8 +43,9 @@ from impl.metrics.multiprocess.merge import Plan, PlannedFamily
 from impl.metrics.multiprocess.snapshot import DirectoryReader, Snapshot
 from impl.metrics.multiprocess.writer import ValueWriter
 from impl.metrics.names import selects
-from impl.metrics.series_limit import LabelSet
 
+# A label set as impl/metrics/series_limit.py reads it: the values in label-name order.
+LabelSet = tuple[str, ...]
 # How often a worker copies its GC statistics to its files: how late scrapes may see them.
 _GC_MIRROR_SECONDS = 1.0
 # GCCollector's families (names, help texts, label), kept as counters by GcMirror.
