@@ -30,14 +30,14 @@ class Faults:
 
     def note(self, subject: str, cause: str, at: float | None = None) -> None:
         """`subject` (a file's name) was found `cause`, now or at wall-clock time `at`
-        (a fault another process saw and wrote down: fold.py)."""
+        (a fault another process saw, logged and wrote down: fold.py)."""
         with self._lock:
             now = self._clock()
             seen_at = now if at is None else min(at, now)
             if now - seen_at > HOLD_SECONDS:
                 return
             last = self._last_seen.get((subject, cause))
-            if last is None or now - last > HOLD_SECONDS:
+            if at is None and (last is None or now - last > HOLD_SECONDS):
                 log.warning(
                     "multiprocess file damaged",
                     extra={"fields": {"file": subject, "cause": cause}},
