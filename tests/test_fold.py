@@ -20,7 +20,7 @@ from impl.metrics.encoding import encode_text
 from impl.metrics.multiprocess.collectors import DirectoryCollector
 from impl.metrics.multiprocess.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY
 from impl.metrics.multiprocess.files import HeldFile
-from impl.metrics.multiprocess.fold import fold_process, fold_steps, load_archive
+from impl.metrics.multiprocess.fold import Folder, fold_process, fold_steps, load_archive
 from impl.metrics.multiprocess.snapshot import DirectoryReader
 from tests.support.mpfiles import writing_as
 
@@ -158,3 +158,31 @@ def test_a_held_archive_keeps_its_inode_from_later_versions(directory: Path) -> 
             assert (directory / ARCHIVE_NAME).stat().st_ino != before
     finally:
         os.close(held)
+
+
+@pytest.mark.parametrize("damage", ["unlinked", "overwritten"])
+def test_the_arbiter_publishes_anew_an_archive_someone_else_damaged(
+    directory: Path, damage: str
+) -> None:
+    """The arbiter keeps the archive it published in memory: one removed or overwritten
+    under it is published anew at its next upkeep, the fault written into it for every
+    reader to show. Meanwhile a reader leaves it out (a reader that holds the version
+    overwritten in place keeps counting from what it read), and says so."""
+    folder = Folder.load(directory)
+    folder.fold(DEAD)
+    earlier = DirectoryReader(directory)
+    assert count(earlier) == sum(COUNTS.values())
+    if damage == "unlinked":
+        (directory / ARCHIVE_NAME).unlink()
+        witness = earlier
+    else:
+        (directory / ARCHIVE_NAME).write_text('{"format": 2, "entries": [["x"]]}', "utf-8")
+        witness = DirectoryReader(directory)
+    assert count(witness) == COUNTS[LIVE]  # the archived counts missing, nothing else
+    assert [fault.split(":")[0] for fault in witness.faults.held()] == [ARCHIVE_NAME]
+    folder.upkeep()
+    fresh = DirectoryReader(directory)
+    assert count(fresh) == count(earlier) == count(witness) == sum(COUNTS.values())
+    assert fresh.faults.held() == [f"{ARCHIVE_NAME}: {damage}; published anew"]
+    folder.upkeep()  # as published: left alone
+    assert len(load_archive(directory).faults) == 1

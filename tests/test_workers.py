@@ -499,3 +499,28 @@ def scrape_back_to_back(
         )
         expected = pings if previous == "ping" else scrapes
         assert seen == expected, f"scrape {scrapes}: {seen} counted of {expected}"
+
+
+def test_workers_leave_when_the_arbiter_is_killed(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """Without an arbiter no one folds a worker's files or replaces it: each worker
+    leaves at its next heartbeat (half gunicorn's 30 s timeout) instead of holding the
+    listening socket alone."""
+    live = start_workers(start_server, tmp_path / "multiproc", 2)
+    workers = worker_pids(live)
+    assert live.process is not None
+    live.process.kill()
+    live.process.wait(30)
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+
+    wait_for(lambda: all(gone(pid) for pid in workers), "the orphaned workers to leave", 60)
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", live.port)) != 0  # nobody listens any more
+    assert live.log().count("the arbiter is gone") == 2
