@@ -45,6 +45,7 @@ class _HeldArchive:
     inode: int | None = None
     pending: frozenset[tuple[str, int]] = frozenset()
     folded: frozenset[int] = frozenset()
+    damage: str | None = None  # why it was counted as empty
     sources: list[SourceKeys] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     stamps: list[float] = field(default_factory=list)
@@ -139,6 +140,8 @@ class DirectoryReader:
         """The current archive version, read anew only when it is a new one."""
         current = self._archive
         if current.inode is not None and self._archive_inode() == current.inode:
+            if current.damage is not None:  # still there: still said
+                self.faults.note(ARCHIVE_NAME, current.damage)
             return current  # the same file: archive versions are never changed
         try:
             fd = os.open(self._archive_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -166,12 +169,14 @@ class DirectoryReader:
                 archive = Archive.parse(text.read())
         except (DamagedFile, UnicodeDecodeError) as err:
             cause = err.cause if isinstance(err, DamagedFile) else "not UTF-8"
-            self.faults.note(ARCHIVE_NAME, f"{cause}; the counts of exited workers missing")
-            return _HeldArchive(fd, inode)
+            damage = f"{cause}; the counts of exited workers missing"
+            self.faults.note(ARCHIVE_NAME, damage)
+            return _HeldArchive(fd, inode, damage=damage)
         for file, cause, at in archive.faults:
             self.faults.note(file, cause, at)
+        sources, values, stamps = archive.sources()
         folded = frozenset(archive.folded)
-        return _HeldArchive(fd, inode, archive.pending, folded, *archive.sources())
+        return _HeldArchive(fd, inode, archive.pending, folded, None, sources, values, stamps)
 
     def _hold_files(self) -> list[HeldFile]:
         """The listed worker files, held open, in listing order (R2)."""
