@@ -28,7 +28,7 @@ from pathlib import Path
 
 import requests
 
-from impl.scaleout.multiprocess import service_pids
+from impl.metrics.multiprocess.collectors import service_pids
 from tools.adversary import ROUTED_METHODS, SPEC_PATHS, all_shots, attack
 from tools.live import LiveServer
 from tools.metrics_text import families

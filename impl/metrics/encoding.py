@@ -97,7 +97,7 @@ def _encode_wrapper(wrapper: Any, wanted: frozenset[str] | None) -> bytes:
 
 class EncodedFamily(ABC):
     """A family that writes its own text: what a collector's `text_families()` may
-    return beside collected families (impl/scaleout/multiprocess.py does, for the
+    return beside collected families (impl/metrics/multiprocess/collectors.py does, for the
     merged multiprocess families). Its bytes must be what generate_latest writes."""
 
     name: str

@@ -73,7 +73,7 @@ class InstanceRecords(Protocol):
 
 
 class SharedSeriesLimit(SeriesLimit):
-    """The same limit over every worker of an instance (the multiprocess backend keeps
+    """The same limit over every worker of an instance (impl/metrics/multiprocess/ keeps
     their records)."""
 
     def __init__(

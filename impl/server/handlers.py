@@ -13,7 +13,7 @@ import flask
 from impl.errors import JSON_CONTENT_TYPE, InfluxError
 from impl.metrics.exposition import expose
 from impl.server.gotime import NANOS_PER_SECOND, go_duration, rfc3339_nano
-from impl.server.state import AppState, current_state
+from impl.server.state import AppState, HealthProbe, current_state
 from sysinfo_server.encoder import JSONEncoder
 from sysinfo_server.models.health_check import HealthCheck
 from sysinfo_server.models.ready import Ready
@@ -74,9 +74,16 @@ def _check_state_dir(state: AppState) -> HealthCheck:
     return HealthCheck(name="state-directory", status=status, message=message)
 
 
+def _check_probe(probe: HealthProbe) -> HealthCheck:
+    name, passing, message = probe()
+    return HealthCheck(name=name, status="pass" if passing else "fail", message=message)
+
+
 def get_health(zap_trace_span: str | None = None) -> flask.Response:
     state = current_state()
+    # The probes after the registry: collecting it is what finds damaged multiprocess files.
     checks = [_check_registry(state), _check_state_dir(state)]
+    checks += [_check_probe(probe) for probe in state.health_probes]
     failing = [check.name for check in checks if check.status == "fail"]
     message = f"failing checks: {', '.join(failing)}" if failing else _HEALTH_MESSAGE
     health = HealthCheck(
