@@ -15,11 +15,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from impl.client.rawhttp import HOST, read_response, read_responses, wait_for_close
 from impl.errors import JSON_CONTENT_TYPE
 from impl.http.framing import head_end, head_problem
 from impl.http.protocol import LINGER_SECONDS
 from tools.live import LiveServer
-from tools.rawhttp import HOST, read_response, read_responses, wait_for_close
 
 PATIENCE = 15.0
 SMUGGLED = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"

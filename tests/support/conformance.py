@@ -14,9 +14,9 @@ from urllib.parse import unquote, urlsplit
 from impl.client.conform import exposition, judge
 from impl.client.conform.model import Received
 from impl.client.conform.spec import carried_spec
+from impl.client.rawhttp import RawResponse
 from impl.errors import JSON_CONTENT_TYPE
 from impl.server.docs import DOCS_PATH, SPEC_JSON_PATH, SPEC_YAML_PATH
-from tools.rawhttp import RawResponse
 
 # The docs (impl/server/docs.py) are served beside the API and are not part of the spec.
 DOCS_PAGES = (DOCS_PATH, SPEC_JSON_PATH, SPEC_YAML_PATH)
