@@ -56,10 +56,10 @@ def test_overall_time_limit_stops_the_run_and_says_so(server: LiveServer) -> Non
     with defect_proxy(server.url, DEFECTS[0], delay=0.25) as proxy:
         run = conform(proxy.url, "--max-time", "2")
     document = run.document()
-    assert run.status == 3
+    assert run.status == 4
     assert document["verdict"].startswith("INCOMPLETE")
     assert document["elapsed_seconds"] < 4
     assert len(proxy.relayed) < 20
     unsent = [c for c in document["checks"] if c["reason"].startswith("stopped early:")]
-    assert unsent and all(c["outcome"] == "skip" for c in unsent)
+    assert unsent and all(c["outcome"] == "not-run" for c in unsent)
     assert run.ids("fail") == set(), run.stdout

@@ -117,10 +117,21 @@ def test_junit_reports_failures_and_skips_with_their_evidence() -> None:
     [suite] = ET.fromstring(run.stdout).findall("testsuite")
     cases = {case.get("name", "").split(" ")[0]: case for case in suite.findall("testcase")}
     assert set(cases) == set(as_json.checks())
-    failures = {name for name, case in cases.items() if case.find("failure") is not None}
-    skips = {name for name, case in cases.items() if case.find("skipped") is not None}
-    assert failures == as_json.ids("fail") and skips == as_json.ids("skip")
-    assert suite.get("failures") == str(len(failures)) and suite.get("skipped") == str(len(skips))
+
+    def having(element: str) -> set[str]:
+        return {name for name, case in cases.items() if case.find(element) is not None}
+
+    checks = as_json.checks()
+    not_run = as_json.ids("not-run")
+    must_not_run = {i for i in not_run if checks[i]["level"] == "MUST"}
+    assert having("failure") == as_json.ids("fail")
+    # A MUST check that did not run is an error: it is what an INCOMPLETE run lacks.
+    assert having("error") == must_not_run
+    assert having("skipped") == as_json.ids("skip") | (not_run - must_not_run)
+    assert suite.get("failures") == str(len(as_json.ids("fail")))
+    assert suite.get("errors") == str(len(must_not_run))
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["conformance"] == "NOT CONFORMANT" and properties["exit_status"] == "1"
     failure = cases["spec.get-ping.status"].find("failure")
     assert failure is not None and failure.get("type") == "MUST"
     assert "502" in (failure.get("message") or "")
