@@ -3,7 +3,6 @@ a clear verdict and the right exit status, in bounded time, never a traceback.""
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -37,26 +36,23 @@ def test_a_web_page_is_not_conformant() -> None:
 
 
 def test_a_closed_port_is_unreachable() -> None:
-    started = time.monotonic()
     with closed_port() as port:
         run = conform_command(f"http://127.0.0.1:{port}")
     assert run.status == 3
     assert "UNREACHABLE" in run.stdout and "connection refused" in run.stdout
+    assert "1 requests" in run.stdout  # nothing more is tried
     assert "Traceback" not in run.stderr
-    assert time.monotonic() - started < 15
 
 
 def test_a_peer_that_never_answers_is_unreachable_within_the_timeout() -> None:
     with silent_listener() as url:
-        started = time.monotonic()
         run = conform_command(url, "--timeout", "1", "--format", "json")
-        elapsed = time.monotonic() - started
     assert run.status == 3
     assert (
         run.document()["verdict"] == "UNREACHABLE: GET /health -> no answer: no answer within 1 s"
     )
+    assert run.document()["requests"] == 1  # the first went unanswered: nothing more is sent
     assert run.stderr.startswith("influx-metrics: UNREACHABLE")
-    assert elapsed < 10
     assert_clean(run)
 
 

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from openapi_schema_validator import OAS30Validator
+from openapi_schema_validator import OAS30ReadValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
@@ -166,9 +166,11 @@ class Spec:
         return target
 
     def schema_errors(self, instance: object, schema_pointer: str) -> list[Any]:
-        """Errors of `instance` against the schema at `schema_pointer`, formats included
-        (nested `$ref`s resolve in the whole document)."""
-        validator = OAS30Validator(
+        """Errors of `instance`, an answer's body or header, against the schema at
+        `schema_pointer`, formats included (nested `$ref`s resolve in the whole document).
+        The read validator, as for any response: it holds a required readOnly property
+        (every field of Error) to `required`, which the plain one lets go."""
+        validator = OAS30ReadValidator(
             {"$ref": SPEC_URI + schema_pointer},
             registry=self._registry,
             format_checker=self._formats,

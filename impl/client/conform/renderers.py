@@ -108,7 +108,7 @@ def render_table(report: Report, colour: bool = False) -> str:
         reason = textwrap.shorten(result.verdict.reason, DETAIL_WIDTH, placeholder=" …")
         out.append(f"{word} {result.check.level.value:<7} {result.check.id:<{ID_WIDTH}} {reason}")
         if result.outcome is Outcome.FAIL:
-            out += _failure_details(result, brief=True)
+            out += failure_details(result, brief=True)
     if len(shown) < len(report.results):
         out.append(f"({len(report.results) - len(shown)} further checks did not run)")
     counts = ", ".join(f"{report.count(outcome)} {WORDS[outcome].lower()}" for outcome in Outcome)
@@ -122,7 +122,7 @@ def render_table(report: Report, colour: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def _failure_details(result: Result, brief: bool = False) -> list[str]:
+def failure_details(result: Result, brief: bool = False) -> list[str]:
     indent = " " * 16
     problems = list(result.verdict.problems)
     # A single problem is already the detail column's text.
@@ -228,7 +228,7 @@ def render_junit(report: Report) -> str:
         if result.outcome is Outcome.FAIL:
             message = printable(result.verdict.reason)
             failure = ET.SubElement(case, "failure", type=result.check.level.value, message=message)
-            failure.text = printable("\n".join(_failure_details(result)))
+            failure.text = printable("\n".join(failure_details(result)))
         elif result.check.id in missing:
             message = printable(f"did not run: {result.verdict.reason}")
             ET.SubElement(case, "error", type="not run", message=message)
