@@ -265,7 +265,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.leave()  # before answering: the client's next connection finds no listener
         self._write(self.defect.edit(request, answer))
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = _serve
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        """Every method reaches the server (`do_QUERY` too), which answers 405 itself."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _write(self, answer: Answer) -> None:
         no_body = self.command == "HEAD" or answer.status in (204, 304)
