@@ -157,3 +157,11 @@ def test_the_overall_time_limit_stops_the_run_and_says_so() -> None:
     unsent = [c for c in document["checks"] if c["reason"].startswith("stopped early:")]
     assert unsent and all(c["outcome"] == "not-run" for c in unsent)
     assert run.ids("fail") == set(), run.stdout
+
+
+def test_a_run_that_stopped_early_is_incomplete_whatever_was_chosen() -> None:
+    """Checks over every answer would pass on what came before the stop."""
+    with influxd_server(leave_after=10) as server:
+        run = conform(server.url, "--only", "http.head-no-body", "--only", "errors.*")
+    assert run.status == 4 and run.document()["conformance"] == "INCOMPLETE", run.stdout
+    assert GONE in run.document()["verdict"]

@@ -3,8 +3,10 @@
 CONFORMANT only when every check that counts ran and passed: the MUST checks (with
 --strict, the SHOULD checks too). A counted check that could not run (a token
 needed or refused, metrics disabled, the server gone or the time up half-way) makes
-the run INCOMPLETE, unless one of them failed: a failure is NOT CONFORMANT whatever
-else did not run. A server that does not answer the first request is UNREACHABLE.
+the run INCOMPLETE, and so does a run that stopped before sending every request (what
+the checks over every answer passed, they passed on part of the run); a failure
+outweighs both: NOT CONFORMANT. A server that does not answer the first request is
+UNREACHABLE.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class Report:
             return Conformance.UNREACHABLE
         if self.blocking:
             return Conformance.NOT_CONFORMANT
-        if self.missing:
+        if self.missing or self.stopped:
             return Conformance.INCOMPLETE
         return Conformance.CONFORMANT
 
@@ -108,6 +110,8 @@ class Report:
             return f"{conformance}: {len(self.blocking)} {self.kinds} check(s) fail{missing}"
         if conformance is Conformance.INCOMPLETE:
             allowed = " (allowed by --allow-incomplete)" if self.allow_incomplete else ""
+            if not self.missing:
+                return f"{conformance}{allowed}: {self.stopped}; not every request was sent"
             counted = self.not_run_reasons().most_common()
             reasons = "; ".join(why if len(counted) == 1 else f"{why} ({n})" for why, n in counted)
             return (
