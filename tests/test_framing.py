@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from impl.client.rawhttp import HOST, RawResponse, read_response, read_responses, wait_for_close
 from impl.errors import JSON_CONTENT_TYPE
 from impl.http.framing import ChunkedBody, head_end, head_problem
 from impl.http.protocol import LINGER_SECONDS
@@ -26,7 +27,6 @@ from tests.conftest import StartServer
 from tests.support.examples import examples
 from tools.live import LiveServer
 from tools.metrics_text import request_count
-from tools.rawhttp import HOST, RawResponse, read_response, read_responses, wait_for_close
 
 PATIENCE = 15.0
 SMUGGLED = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from impl.client.rawhttp import RawClient, RawResponse, build_request
 from impl.errors import STATUS_OF_CODE
 from impl.http.limits import MAX_BODY_BYTES
 from impl.metrics.http_metrics import (
@@ -33,7 +34,6 @@ from impl.metrics.user_agents import BROWSER_MARKERS, KNOWN_PRODUCTS, OTHER, RES
 from tests.support.conformance import check_response
 from tools.live import LiveServer
 from tools.metrics_text import families
-from tools.rawhttp import RawClient, RawResponse, build_request
 
 pytestmark = pytest.mark.slow  # ten thousand raw requests against a live process
 

@@ -18,6 +18,7 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry
 
+from impl.client.rawhttp import RawClient
 from impl.errors import STATUS_OF_CODE
 from impl.metrics.http_metrics import (
     DEFAULT_MAX_SERIES,
@@ -32,7 +33,6 @@ from tests.conftest import MakeClient, StartServer
 from tools.adversary import SPEC_PATHS, Shot, all_shots
 from tools.attack_squatting import squat
 from tools.metrics_text import families
-from tools.rawhttp import RawClient
 
 LabelSet = tuple[str, str, str, str, str]  # method, path, response_code, status, user_agent
 # The label sets of overflow: one per status class the service answers with.

@@ -17,6 +17,7 @@ import h11
 import pytest
 import requests
 
+from impl.client.rawhttp import RawClient
 from impl.metrics.http_metrics import LABELS
 from impl.metrics.multiprocess.directory import ARCHIVE_NAME
 from impl.server.config import load_config
@@ -34,7 +35,6 @@ from tests.support.scaleout import (
 )
 from tools.live import LiveServer
 from tools.metrics_text import families, openmetrics_families, request_count, sample_value
-from tools.rawhttp import RawClient
 
 pytestmark = pytest.mark.slow  # gunicorn arbiters with several workers each
 

@@ -25,11 +25,11 @@ from pathlib import Path
 
 from prometheus_client.metrics_core import Metric
 
+from impl.client.rawhttp import RawClient
 from impl.server.config import TOKENS_ENV
 from tools.adversary import all_shots
 from tools.live import LiveServer
 from tools.metrics_text import families
-from tools.rawhttp import RawClient
 
 PROMETHEUS_AGENT = "Prometheus/2.53.0"
 PROMETHEUS_ACCEPT = (

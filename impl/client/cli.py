@@ -23,7 +23,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
 from impl.client.api import DEFAULT_TIMEOUT_SECONDS, ClientError, ServerError, SysinfoClient
-from impl.client.conform.cli import add_conform_command
+from impl.client.conform.command import add_conform_command
 from impl.client.lineprotocol import Version, go_float, to_line_protocol
 from impl.client.write import (
     DEFAULT_BATCH_LINES,
