@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from impl.server.config import ConfigError, load_config
+from impl.server.config import ConfigError, load_config, unknown_variables
 from impl.server.logs import configure
 from impl.server.serving import bound_address, listen, uvicorn_options
 
@@ -20,6 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(argv)
         configure(config.log_level, config.log_format, config.tokens)
+        for warning in unknown_variables():
+            log.warning(warning)
         if config.workers > 1:
             # Imported here, not above: the workers' module must export prometheus_client's
             # multiprocess directory before anything imports prometheus_client.

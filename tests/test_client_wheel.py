@@ -131,8 +131,8 @@ def test_client_wheel_alone_runs_its_readme_example_against_a_live_service(
         counted = requests_by_operation(requests.get(service.url + "/metrics", timeout=5).text)
     assert set(counted) == SERVED and all(count == 1 for count in counted.values())
     lines = ran.stdout.splitlines()
-    assert lines[0] == "GET /ping: 204 2.7.12"
+    assert lines[0] == "GET /ping: 204 v2.7.12"
     assert lines[1] == "HEAD /ping: 204"
     assert lines[2].startswith("GET /ready: ready since ")
-    assert lines[3] == "GET /health: influxdb pass 2.7.12"
-    assert lines[4].startswith("GET /metrics: influxdb_info{") and "2.7.12" in lines[4]
+    assert lines[3] == "GET /health: influxdb pass v2.7.12"
+    assert lines[4].startswith("GET /metrics: influxdb_info{") and "v2.7.12" in lines[4]

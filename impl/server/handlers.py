@@ -84,7 +84,7 @@ def get_health(zap_trace_span: str | None = None) -> flask.Response:
         message=message,
         status="fail" if failing else "pass",
         checks=checks,
-        version=state.config.version,
+        version=state.config.influxdb_version,
         commit=state.config.commit,
     )
     return _json_response(health, 503 if failing else 200)
