@@ -22,10 +22,10 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
 from impl.errors import CODE_OF_STATUS
-from impl.metrics.names import selects, wanted_names
 from sysinfo_client import ApiClient, ApiException, Configuration, SystemInformationEndpointsApi
 from sysinfo_client.models.health_check import HealthCheck
 from sysinfo_client.models.ready import Ready
+from sysinfo_contract.names import selects, wanted_names
 
 __all__ = [
     "ClientError",
