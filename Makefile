@@ -75,22 +75,22 @@ soak: $(STAMP) ## 60 s of mixed load on one live service: exact counts, flat mem
 	$(BIN)/python -m tools.soak --seconds $(SOAK_SECONDS)
 
 lint: $(STAMP) ## ruff and mypy --strict on impl/, tests/, tools/, bench/ and the spec tool
-	$(BIN)/ruff check impl tests tools bench openapi
-	$(BIN)/ruff format --check impl tests tools bench openapi
+	$(BIN)/ruff check impl tests tools bench openapi contract
+	$(BIN)/ruff format --check impl tests tools bench openapi contract
 	$(BIN)/mypy
 
 bench: $(STAMP) bench-deps ## ratios vs prometheus_client's server and Go's promhttp, ~4 min (QUICK=1: <1 min)
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
 spec: $(STAMP) ## derive openapi/openapi.yaml from openapi/upstream/ and overlay.yaml (offline)
-	$(BIN)/python openapi/spectool.py build
+	$(BIN)/python -m openapi.spectool build
 
 check-spec: $(STAMP) ## fail when openapi/ is stale, its upstream extract edited, or an upstream operation broken
-	$(BIN)/python openapi/spectool.py check
+	$(BIN)/python -m openapi.spectool check
 
 spec-update: $(STAMP) ## take in a full upstream document, report what changed (UPSTREAM=url|path, ALLOW_BREAKING=1)
 	@test -n "$(UPSTREAM)" || { echo "usage: make spec-update UPSTREAM=<url or path> [ALLOW_BREAKING=1] [SOURCE_URL=<url of a local copy>]" >&2; exit 2; }
-	$(BIN)/python openapi/spectool.py update '$(UPSTREAM)' $(if $(filter 1,$(ALLOW_BREAKING)),--allow-breaking) $(if $(SOURCE_URL),--url '$(SOURCE_URL)')
+	$(BIN)/python -m openapi.spectool update '$(UPSTREAM)' $(if $(filter 1,$(ALLOW_BREAKING)),--allow-breaking) $(if $(SOURCE_URL),--url '$(SOURCE_URL)')
 
 java: ## install a Java runtime for make generate when missing (root + apt), else name it
 	$(call debian-packages,$(JAVA_PACKAGES),make generate)
