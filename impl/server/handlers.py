@@ -107,4 +107,8 @@ def get_ping(zap_trace_span: str | None = None) -> flask.Response:
     return response
 
 
-head_ping = get_ping  # the spec's HEAD /ping operation: the same answer, without a body
+# The spec's HEAD operations: the GET's answer (uvicorn sends it without a body).
+head_metrics = get_metrics
+head_health = get_health
+head_ready = get_ready
+head_ping = get_ping

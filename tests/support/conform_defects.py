@@ -247,7 +247,8 @@ def _broken_histogram(request: Relayed, answer: Answer) -> Answer:
 
 
 def _ready_without_started(request: Relayed, answer: Answer) -> Answer:
-    if request.target != "/ready" or answer.status != 200:
+    # GET only: a HEAD answer has no body to take `started` from.
+    if request.method != "GET" or request.target != "/ready" or answer.status != 200:
         return answer
     return _json_body(answer, lambda document: document.pop("started"))
 

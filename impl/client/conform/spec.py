@@ -6,18 +6,18 @@ applied.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import yaml
 from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from impl.spec import generated_spec_path
+from sysinfo_contract import spec as contract_spec
 
 SPEC_NAME = "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -168,7 +168,6 @@ class Spec:
 
 @cache
 def carried_spec() -> Spec:
-    """The spec installed with the generated server package (works outside the repo)."""
-    path = generated_spec_path()
-    document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return Spec(document, SPEC_NAME)
+    """The reviewed spec, as the influxdb-sysinfo-contract distribution carries it (this
+    package's dependency: it works outside the repository, without the server)."""
+    return Spec(copy.deepcopy(contract_spec()), SPEC_NAME)
