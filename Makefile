@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.run-installed
 STAMP := $(VENV)/.installed
 WHEELHOUSE := $(VENV)/wheelhouse
 DIST ?= dist
@@ -40,23 +41,33 @@ endef
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-# The wheelhouse holds the generated client's dependencies, at the versions .venv has, so
-# that tests/test_client_wheel.py installs the client wheel alone without a network.
-$(STAMP): pyproject.toml generated/client/pyproject.toml
+# Two environments in one .venv: `make run` installs the service and what it needs
+# (RUN_STAMP); `make test` and the other developer targets add the client distributions
+# and the development tools (STAMP). The wheelhouse then holds every third-party wheel
+# the distributions need, at the versions .venv has, so that tests/test_wheels.py
+# installs each wheel alone without a network.
+DISTRIBUTIONS := ./contract ./generated/client ./influx-metrics .
+$(RUN_STAMP): pyproject.toml contract/pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	@echo "installing the service, generated/ and dev tools into $(VENV) (log: $(VENV)/install.log)"
-	@$(BIN)/pip install --upgrade pip > $(VENV)/install.log 2>&1 && \
-	  $(BIN)/pip install -e generated/client -e '.[dev]' >> $(VENV)/install.log 2>&1 && \
-	  $(BIN)/pip freeze --exclude-editable > $(VENV)/constraints.txt && \
-	  $(BIN)/python -c 'import tomllib; print(*tomllib.load(open("generated/client/pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' > $(VENV)/client-requirements.txt && \
-	  $(BIN)/pip download --only-binary :all: --dest $(WHEELHOUSE) \
-	    --constraint $(VENV)/constraints.txt --requirement $(VENV)/client-requirements.txt >> $(VENV)/install.log 2>&1 \
+	@echo "installing the service into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/pip install --quiet -e ./contract -e . > $(VENV)/install.log 2>&1 \
 	  || { tail -n 40 $(VENV)/install.log; exit 1; }
 	@touch $@
 
-setup: $(STAMP) ## create .venv with the service, the generated packages, dev tools and a wheelhouse
+$(STAMP): $(RUN_STAMP) generated/client/pyproject.toml influx-metrics/pyproject.toml
+	@echo "installing the clients and the development tools into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/pip install -e ./generated/client -e ./influx-metrics -e '.[dev]' >> $(VENV)/install.log 2>&1 && \
+	  $(BIN)/pip freeze --exclude-editable > $(VENV)/constraints.txt && \
+	  $(BIN)/python -c 'import sys, tomllib; print(*(d for p in sys.argv[1:] for d in tomllib.load(open(p + "/pyproject.toml", "rb"))["project"]["dependencies"] if not d.startswith("influxdb-sysinfo")), sep="\n")' \
+	    $(DISTRIBUTIONS) > $(VENV)/wheel-requirements.txt && \
+	  $(BIN)/pip download --only-binary :all: --dest $(WHEELHOUSE) \
+	    --constraint $(VENV)/constraints.txt --requirement $(VENV)/wheel-requirements.txt >> $(VENV)/install.log 2>&1 \
+	  || { tail -n 40 $(VENV)/install.log; exit 1; }
+	@touch $@
 
-run: $(STAMP) ## run the service (HOST, PORT, WORKERS; more options: .venv/bin/influxdb-sysinfo --help)
+setup: $(STAMP) ## create .venv with the service, the clients, dev tools and a wheelhouse
+
+run: $(RUN_STAMP) ## run the service (HOST, PORT, WORKERS; more options: .venv/bin/influxdb-sysinfo --help)
 	$(BIN)/influxdb-sysinfo --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: lint system-deps ## lint, then every test: in-process apps and live server processes
@@ -113,10 +124,10 @@ check-generated: generate ## fail when generated/ differs from what make generat
 	  git status --porcelain -- generated/; \
 	  echo "generated/ is stale: run 'make generate' and commit generated/" >&2; exit 1; fi
 
-dist: $(STAMP) ## wheels of the service (with the generated server package) and of the client in dist/ (DIST)
-	@rm -rf build generated/client/build
-	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(DIST) . ./generated/client
-	@rm -rf build generated/client/build
+dist: $(STAMP) ## the four wheels in dist/ (DIST): service, contract, generated client, influx-metrics
+	@rm -rf build generated/client/build contract/build influx-metrics/build
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(DIST) $(DISTRIBUTIONS)
+	@rm -rf build generated/client/build contract/build influx-metrics/build
 	@ls -l $(DIST)/*.whl
 
 clean: ## remove the virtualenv, dist/ and caches
