@@ -14,13 +14,20 @@ HOST ?= 127.0.0.1
 PORT ?= 8086
 WORKERS ?= 1
 SOAK_SECONDS ?= 60
+# npm packages the slow spec tests drive (linters, a mock server, the TypeScript
+# compiler), pinned, installed into .node/ (git-ignored) by `make node-deps`.
+NODE_DIR := .node
+NODE_BIN := $(NODE_DIR)/node_modules/.bin
+NODE_STAMP := $(NODE_DIR)/.installed
+NODE_PACKAGES := @redocly/cli@2.77.0 @stoplight/spectral-cli@6.16.3 @stoplight/prism-cli@5.16.0 typescript@5.9.3
+TS_CLIENT ?= build/typescript-client
 
-.PHONY: help setup run test test-fast soak lint bench bench-deps spec check-spec spec-update generate check-generated dist java system-deps clean
+.PHONY: help setup node-deps typescript-client run test test-fast soak lint bench bench-deps spec check-spec spec-update generate check-generated dist java system-deps clean
 
 # Debian packages each bootstrap needs, as command:package pairs: promtool and prometheus
 # (interop tests), chromium and chromedriver (the API docs page), wrk and Go's promhttp in
 # the prometheus binary (bench), a Java runtime (openapi-generator).
-TEST_PACKAGES := promtool:prometheus chromium:chromium chromedriver:chromium-driver
+TEST_PACKAGES := promtool:prometheus chromium:chromium chromedriver:chromium-driver node:nodejs npm:npm
 BENCH_PACKAGES := wrk:wrk prometheus:prometheus
 JAVA_PACKAGES := java:default-jre-headless
 
@@ -67,10 +74,28 @@ $(STAMP): $(RUN_STAMP) generated/client/pyproject.toml influx-metrics/pyproject.
 
 setup: $(STAMP) ## create .venv with the service, the clients, dev tools and a wheelhouse
 
+$(NODE_STAMP): Makefile
+	@command -v npm >/dev/null || { echo "make node-deps needs node and npm: make system-deps" >&2; exit 2; }
+	@mkdir -p $(NODE_DIR)
+	@echo "installing $(NODE_PACKAGES) into $(NODE_DIR)"
+	@npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error $(NODE_PACKAGES) > $(NODE_DIR)/install.log 2>&1 \
+	  || { tail -n 40 $(NODE_DIR)/install.log; exit 1; }
+	@touch $@
+
+node-deps: $(NODE_STAMP) ## install the pinned npm packages the spec tests drive into .node/
+
+typescript-client: $(STAMP) java node-deps ## a typescript-fetch client from openapi/openapi.yaml in TS_CLIENT, compiled with tsc --strict
+	rm -rf $(TS_CLIENT)
+	$(BIN)/openapi-generator-cli generate --generator-name typescript-fetch \
+	  --input-spec openapi/openapi.yaml --output $(TS_CLIENT) --config openapi/generator/typescript.yaml \
+	  --openapi-normalizer SET_TAGS_FOR_ALL_OPERATIONS=SystemInformation >/dev/null
+	cp openapi/generator/tsconfig.json $(TS_CLIENT)/tsconfig.json
+	$(NODE_BIN)/tsc --strict --project $(TS_CLIENT)
+
 run: $(RUN_STAMP) ## run the service (HOST, PORT, WORKERS; more options: .venv/bin/influxdb-sysinfo --help)
 	$(BIN)/influxdb-sysinfo --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: lint system-deps ## lint, then every test: in-process apps and live server processes
+test: lint system-deps node-deps ## lint, then every test: in-process apps and live server processes
 	$(BIN)/pytest
 
 test-fast: $(STAMP) ## the tests not marked slow (no lint), property tests on a quarter of their examples, in under a minute
@@ -130,5 +155,5 @@ dist: $(STAMP) ## the four wheels in dist/ (DIST): service, contract, generated 
 	@rm -rf build generated/client/build contract/build influx-metrics/build
 	@ls -l $(DIST)/*.whl
 
-clean: ## remove the virtualenv, dist/ and caches
-	rm -rf $(VENV) $(DIST) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+clean: ## remove the virtualenv, .node/, dist/ and caches
+	rm -rf $(VENV) $(NODE_DIR) $(DIST) .mypy_cache .ruff_cache .pytest_cache .hypothesis
