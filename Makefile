@@ -54,16 +54,21 @@ help: ## list the targets
 # the distributions need, at the versions .venv has, so that tests/test_wheels.py
 # installs each wheel alone without a network.
 DISTRIBUTIONS := ./contract ./generated/client ./influx-metrics .
+# Builds every distribution, installed once into .venv: pip's build isolation would make
+# a new environment and fetch it again for each editable install (half of a fresh
+# `make run`), and `make dist` builds offline with it.
+BUILD_BACKEND := setuptools==84.2.1
 $(RUN_STAMP): pyproject.toml contract/pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@echo "installing the service into $(VENV) (log: $(VENV)/install.log)"
-	@$(BIN)/pip install --quiet -e ./contract -e . > $(VENV)/install.log 2>&1 \
+	@$(BIN)/pip install --quiet $(BUILD_BACKEND) > $(VENV)/install.log 2>&1 && \
+	  $(BIN)/pip install --quiet --no-build-isolation -e ./contract -e . >> $(VENV)/install.log 2>&1 \
 	  || { tail -n 40 $(VENV)/install.log; exit 1; }
 	@touch $@
 
 $(STAMP): $(RUN_STAMP) generated/client/pyproject.toml influx-metrics/pyproject.toml
 	@echo "installing the clients and the development tools into $(VENV) (log: $(VENV)/install.log)"
-	@$(BIN)/pip install -e ./generated/client -e ./influx-metrics -e '.[dev]' >> $(VENV)/install.log 2>&1 && \
+	@$(BIN)/pip install --no-build-isolation -e ./generated/client -e ./influx-metrics -e '.[dev]' >> $(VENV)/install.log 2>&1 && \
 	  $(BIN)/pip freeze --exclude-editable > $(VENV)/constraints.txt && \
 	  $(BIN)/python -c 'import sys, tomllib; print(*(d for p in sys.argv[1:] for d in tomllib.load(open(p + "/pyproject.toml", "rb"))["project"]["dependencies"] if not d.startswith("influxdb-sysinfo")), sep="\n")' \
 	    $(DISTRIBUTIONS) > $(VENV)/wheel-requirements.txt && \

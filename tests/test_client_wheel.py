@@ -44,8 +44,13 @@ def test_generated_packages_carry_the_project_version() -> None:
     for config in ("client.yaml", "server.yaml"):
         settings = yaml.safe_load((ROOT / "openapi" / "generator" / config).read_text())
         assert settings["additionalProperties"]["packageVersion"] == version, config
-    with (ROOT / "generated" / "client" / "pyproject.toml").open("rb") as handle:
-        assert tomllib.load(handle)["project"]["version"] == version
+    for folder in ("generated/client", "contract", "influx-metrics"):
+        with (ROOT / folder / "pyproject.toml").open("rb") as handle:
+            project = tomllib.load(handle)["project"]
+        assert project["version"] == version, folder
+        # The project's own dependencies at exactly this version: they ship together.
+        ours = [d for d in project.get("dependencies", []) if d.startswith("influxdb-sysinfo")]
+        assert all(d.endswith(f"=={version}") for d in ours), folder
 
 
 def requests_by_operation(exposition: str) -> Counter[tuple[str, str]]:
