@@ -22,10 +22,10 @@ from starlette.types import Receive, Scope, Send
 
 from impl.errors import InfluxError
 from impl.http.asgi import Layer, send_error
+from sysinfo_contract import HTTP_METHODS
 
 log = logging.getLogger(__name__)
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # RFC 9112 3.2.2: a server must accept a request target in absolute form
 # (`GET http://host/ping`), as proxies send it; uvicorn passes it on as the path.
 ABSOLUTE_FORM = ("http://", "https://")
