@@ -14,7 +14,7 @@ import uvicorn
 
 from impl.metrics.multiprocess.directory import MultiprocDirError, refuse_if_in_use
 from impl.server.app import create_app
-from impl.server.config import Config, ConfigError, load_config
+from impl.server.config import Config, ConfigError, load_config, unknown_variables
 from impl.server.logs import configure
 from impl.server.serving import bound_address, listen, uvicorn_options
 from impl.server.state import AppState
@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(argv)
         configure(config.log_level, config.log_format, config.tokens)
+        for warning in unknown_variables():
+            log.warning(warning)
         if config.workers > 1:
             return serve_workers(config)
         state, listener = _one_process(config)

@@ -19,7 +19,7 @@ CONFORM = ROOT / "impl" / "client" / "conform"
 # What conform must not reach, directly or through anything it imports: the server,
 # its HTTP layers, its error tables, its metrics, its spec, and the generated server.
 FORBIDDEN = ("impl.server", "impl.http", "impl.errors", "impl.metrics", "impl.spec",
-             "impl.scaleout", "impl.main", "sysinfo_server")  # fmt: skip
+             "impl.upstream", "impl.main", "sysinfo_server")  # fmt: skip
 
 
 def module_file(name: str) -> Path | None:

@@ -194,7 +194,7 @@ def test_smuggling_shape_is_refused_and_the_connection_closed(
     assert response.status == 400, name
     assert response.header("Content-Type") == JSON_CONTENT_TYPE
     assert response.header("X-Platform-Error-Code") == "invalid"
-    assert response.header("X-Influxdb-Version") == "2.7.12"
+    assert response.header("X-Influxdb-Version") == "v2.7.12"
     assert response.will_close
     message = "malformed HTTP request" + (f": {reason}" if reason else "")
     assert json.loads(response.body) == {"code": "invalid", "message": message}

@@ -34,7 +34,7 @@ def assert_error(response: RawResponse, status: int, code: str) -> str:
     assert response.status == status
     assert response.header("Content-Type") == JSON_CONTENT_TYPE
     assert response.header("X-Platform-Error-Code") == code
-    assert response.header("X-Influxdb-Version") == "2.7.12"
+    assert response.header("X-Influxdb-Version") == "v2.7.12"
     body = json.loads(response.body)
     assert body["code"] == code
     message: str = body["message"]

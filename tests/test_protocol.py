@@ -43,7 +43,7 @@ def assert_refused(response: RawResponse, status: int, code: str, message: str) 
     assert response.header("X-Platform-Error-Code") == code
     assert json.loads(response.body) == {"code": code, "message": message}
     assert response.header("X-Influxdb-Build") == "OSS"
-    assert response.header("X-Influxdb-Version") == "2.7.12"
+    assert response.header("X-Influxdb-Version") == "v2.7.12"
     assert response.will_close
 
 

@@ -37,7 +37,7 @@ from impl.upstream.prometheus import (
     wrapper_info,
 )
 
-# impl/scaleout/merge.py writes its lines with the same escaping.
+# impl/metrics/multiprocess/merge.py writes its lines with the same escaping.
 __all__ = ["EncodedFamily", "encode_text", "escape_value", "help_line"]
 
 # Exact classes only: a subclass may override how its samples are made.

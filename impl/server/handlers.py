@@ -91,7 +91,7 @@ def get_health(zap_trace_span: str | None = None) -> flask.Response:
         message=message,
         status="fail" if failing else "pass",
         checks=checks,
-        version=state.config.version,
+        version=state.config.influxdb_version,
         commit=state.config.commit,
     )
     return _json_response(health, 503 if failing else 200)
@@ -114,4 +114,8 @@ def get_ping(zap_trace_span: str | None = None) -> flask.Response:
     return response
 
 
-head_ping = get_ping  # the spec's HEAD /ping operation: the same answer, without a body
+# The spec's HEAD operations: the GET's answer (uvicorn sends it without a body).
+head_metrics = get_metrics
+head_health = get_health
+head_ready = get_ready
+head_ping = get_ping

@@ -8,19 +8,19 @@ whatever style it writes them.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
 from openapi_schema_validator import OAS30ReadValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from impl.client.conform.formats import format_checker
+from sysinfo_contract import spec as contract_spec
 
 CARRIED_SPEC = "openapi.yaml"
 # The keys of an OpenAPI 3.0 path item that are operations (OpenAPI 3.0.3 §4.7.9).
@@ -187,7 +187,7 @@ class Spec:
 @cache
 def carried_spec() -> Spec:
     """The spec conform applies: openapi/openapi.yaml, the one the project reviews and
-    serves, carried as a resource of this package so that conform needs no server. The
-    one place that says where it is."""
-    text = resources.files(__package__).joinpath(CARRIED_SPEC).read_text(encoding="utf-8")
-    return Spec(yaml.safe_load(text), CARRIED_SPEC)
+    serves, as the influxdb-sysinfo-contract distribution carries it (a dependency of
+    this package: conform works outside the repository, without the server). The one
+    place that says where it is."""
+    return Spec(copy.deepcopy(contract_spec()), CARRIED_SPEC)
