@@ -23,12 +23,15 @@ def snake_case(name: str) -> str:
 
 
 def variant(snake: bool = False, heads: str = "") -> Spec:
-    """The carried spec with operationIds in the generator's snake_case, and/or a HEAD
-    declared beside every GET that has none (`heads`: "with content" keeps the GET's
-    responses as they are, "headers only" drops their content)."""
+    """The carried spec with operationIds in the generator's snake_case, and/or its HEAD
+    operations changed (`heads`: "none" declares none, "with content" declares each as
+    its GET with the GET's responses as they are, "headers only" the same without their
+    content)."""
     document: dict[str, Any] = copy.deepcopy(carried_spec().document)
     for item in document["paths"].values():
-        if heads and "get" in item and "head" not in item:
+        if heads == "none":
+            item.pop("head", None)
+        elif heads and "get" in item:
             head = copy.deepcopy(item["get"])
             head["operationId"] = "Head" + head["operationId"].removeprefix("Get")
             if heads == "headers only":
@@ -43,6 +46,7 @@ def variant(snake: bool = False, heads: str = "") -> Spec:
 
 VARIANTS = [
     variant(snake=True),
+    variant(heads="none"),
     variant(heads="with content"),
     variant(heads="headers only"),
     variant(snake=True, heads="with content"),

@@ -235,7 +235,7 @@ def rest_until_closed(sock: socket.socket) -> bytes:
 def assert_chunked_refusal(response: RawResponse, reason: str) -> None:
     assert response.status == 400, reason
     assert response.header("X-Platform-Error-Code") == "invalid"
-    assert response.header("X-Influxdb-Version") == "2.7.12"
+    assert response.header("X-Influxdb-Version") == "v2.7.12"
     assert response.will_close
     message = f"malformed HTTP request: {reason}"
     assert json.loads(response.body) == {"code": "invalid", "message": message}
