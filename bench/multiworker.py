@@ -10,6 +10,11 @@ directory is then also read in-process, in the same rounds, by the service's rea
 path (DirectoryCollector and encode_text, one collector kept across rounds as a
 worker keeps it) and by prometheus_client's MultiProcessCollector and
 generate_latest (a fresh registry per scrape, as its documentation says).
+
+The cost of recording: HttpMetrics.record() (a counter and a histogram: three values
+written per request) timed in-process with the service's values (pwrite into the
+files), prometheus_client's multiprocess values (stores into a shared mapping) and
+in-memory values, in interleaved rounds, each into a directory of its own.
 """
 
 from __future__ import annotations
@@ -23,12 +28,21 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.values import MultiProcessValue
 
 from bench.load import Scraper, Timings
 from bench.procs import LOOPBACK, NO_CREATED_ENV, Server, get, served_samples, service
 from bench.report import Row
 from impl.metrics.encoding import encode_text
-from impl.scaleout.multiprocess import DirectoryCollector
+from impl.metrics.http_metrics import HttpMetrics
+from impl.metrics.multiprocess.collectors import DirectoryCollector
+from impl.metrics.multiprocess.faults import Faults
+from impl.metrics.multiprocess.writer import ValueWriter
+from impl.upstream.prometheus import (
+    in_process_value_class,
+    install_value_class,
+    installed_value_class,
+)
 
 WORKER_COUNTS = (2, 4)
 SAMPLES = 10_000
@@ -95,6 +109,66 @@ def interleave(measures: dict[str, Callable[[], float]], rounds: int) -> dict[st
     return {name: Timings(values) for name, values in seconds.items()}
 
 
+RECORDS_PER_ROUND = 2000
+
+
+def _record_one(metrics: HttpMetrics) -> None:
+    metrics.record(method="GET", path="/ping", status=204, user_agent="curl/8", seconds=0.003)
+
+
+def recording(value_class: type) -> Callable[[], float]:
+    """Seconds per HttpMetrics.record() whose values are of `value_class` (bound to them
+    at the first record, while the class is installed)."""
+    saved = installed_value_class()
+    install_value_class(value_class)
+    try:
+        metrics = HttpMetrics(None)
+        _record_one(metrics)
+    finally:
+        install_value_class(saved)
+
+    def measure() -> float:
+        started = time.perf_counter()
+        for _ in range(RECORDS_PER_ROUND):
+            _record_one(metrics)
+        return (time.perf_counter() - started) / RECORDS_PER_ROUND
+
+    return measure
+
+
+def record_row(workdir: Path, rounds: int) -> Row:
+    ours_dir, theirs_dir = workdir / "record-ours", workdir / "record-prometheus-client"
+    for directory in (ours_dir, theirs_dir):
+        directory.mkdir()
+    writer = ValueWriter(ours_dir, Faults())
+    saved = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = str(theirs_dir)  # where MultiProcessValue writes
+    try:
+        timings = interleave(
+            {
+                "ours": recording(writer.value_class()),
+                "prometheus_client": recording(MultiProcessValue()),  # type: ignore[no-untyped-call]
+                "memory": recording(in_process_value_class()),
+            },
+            rounds,
+        )
+    finally:
+        writer.close(wait=0)
+        if saved is None:
+            del os.environ[MULTIPROC_ENV]
+        else:
+            os.environ[MULTIPROC_ENV] = saved
+    ours, theirs = timings["ours"].median, timings["prometheus_client"].median
+    return Row(
+        "recording one request with --workers N (HttpMetrics.record, 3 values written)",
+        "the same with prometheus_client's multiprocess values, in-process",
+        ours / theirs,
+        note=f"{ours * 1e6:.1f} vs {theirs * 1e6:.1f} us; in memory (one process): "
+        f"{timings['memory'].median * 1e6:.1f} us; pwrite instead of a shared mapping, "
+        "which a full or truncated file turns into SIGBUS",
+    )
+
+
 def rows(workdir: Path, rounds: int) -> list[Row]:
     one = service(workdir, SAMPLES, name="workers-1")
     many = {n: workers_service(workdir, n, name=f"workers-{n}") for n in WORKER_COUNTS}
@@ -147,4 +221,5 @@ def rows(workdir: Path, rounds: int) -> list[Row]:
             f"{http * 1000:.1f} ms ({theirs / http:.1f}× faster)",
         )
     )
+    table.append(record_row(workdir, rounds))
     return table

@@ -24,7 +24,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics import disable_created_metrics
 
-from bench import chart, multiworker, recycling
+from bench import chart, encoder, multiworker, recycling
 from bench.load import Scraper, Timings, timed, wrk
 from bench.procs import Server, baseline, promhttp, served_samples, service
 from bench.report import Row, document, table
@@ -67,6 +67,8 @@ class Plan:
 
     # sample count -> interleaved rounds of (floor, encoder, scrape)
     latency_rounds: dict[int, int]
+    # sample count -> rounds of (changes, encoder, floor) per registry and share changed
+    encoder_rounds: dict[int, int]
     wrk_seconds: float
     wrk_rounds: int
     worker_rounds: int  # sequential scrapes per worker count (bench/multiworker.py)
@@ -77,6 +79,7 @@ class Plan:
 
 FULL = Plan(
     {1000: 300, 10_000: 80, 100_000: 25},
+    {10_000: 15, 100_000: 5},
     wrk_seconds=4,
     wrk_rounds=6,
     worker_rounds=40,
@@ -86,6 +89,7 @@ FULL = Plan(
 )
 QUICK = Plan(
     {1000: 60, 10_000: 12, 100_000: 4},
+    {10_000: 3, 100_000: 2},
     wrk_seconds=2,
     wrk_rounds=2,
     worker_rounds=6,
@@ -191,7 +195,7 @@ def latency_rows(results: dict[int, SizeResult]) -> list[Row]:
         speedup = result.floor.median / result.encoder.median
         rows.append(
             Row(
-                f"exposition speed-up, {size // 1000}k",
+                f"exposition speed-up, {size // 1000}k, values unchanged",
                 "(generate_latest time / encode_text time)",
                 speedup,
                 "≥ 2.00" if size == 100_000 else "",
@@ -306,6 +310,8 @@ def run(plan: Plan, workdir: Path, log: Callable[[str], None]) -> list[Row]:
     prometheus = shutil.which("prometheus")
     log(f"scrape latency and exposition, samples: rounds {plan.latency_rounds}")
     results = measure_latency(workdir, plan)
+    log(f"encoder and generate_latest, values changing: rounds {plan.encoder_rounds}")
+    encoder_rows = encoder.rows(app_registry, workdir, plan.encoder_rounds)
     log("throughput under wrk: service, prometheus_client under gunicorn, Go promhttp")
     rows = throughput_rows(workdir, plan, prometheus)
     log("/ping with HTTP metrics on and off")
@@ -314,7 +320,7 @@ def run(plan: Plan, workdir: Path, log: Callable[[str], None]) -> list[Row]:
     rows += multiworker.rows(workdir, plan.worker_rounds)
     log(f"{plan.recycles} worker recycles, the service and prometheus_client")
     rows += recycling.rows(workdir, plan.recycles, plan.recycle_rounds)
-    return latency_rows(results) + growth_rows(results) + rows
+    return latency_rows(results) + encoder_rows + growth_rows(results) + rows
 
 
 def missing_tools() -> list[str]:
@@ -354,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "make bench QUICK=1" if args.quick else "make bench"
     notes = [
         *METHOD_NOTES,
+        "",
+        "Encoder rows: " + (encoder.__doc__ or "").strip(),
         "",
         "Multiprocess rows: " + (multiworker.__doc__ or "").strip(),
         "",

@@ -1,12 +1,19 @@
-"""The spec the service routes by and the tools check against: the generated server
-package's copy, package data wherever the project is installed."""
+"""Where code gets the spec the service routes by and serves: the reviewed spec
+(openapi/openapi.yaml), carried by the influxdb-sysinfo-contract distribution."""
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
+import copy
+from typing import Any
+
+from sysinfo_contract import spec, spec_text
 
 
-def generated_spec_path() -> Path:
-    """The served spec (operationIds in the generator's snake_case name the controllers)."""
-    return Path(str(resources.files("sysinfo_server") / "openapi" / "openapi.yaml"))
+def served_spec() -> dict[str, Any]:
+    """The reviewed spec, parsed once; a copy, so the caller may change it."""
+    return copy.deepcopy(spec())
+
+
+def served_spec_text() -> str:
+    """The reviewed spec exactly as written in openapi/openapi.yaml."""
+    return spec_text()

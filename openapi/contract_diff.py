@@ -23,6 +23,7 @@ from openapi.rules import (
     input_added,
     is_annotation,
     judge,
+    more_sent,
     ok,
     output_added,
     removed,
@@ -54,12 +55,12 @@ class OperationDiff(SchemaDiff):
         super().__init__(old_doc, new_doc)
         self.served = served
 
-    def served_has(self, operation_id: str, *path: str) -> bool:
-        """Whether the spec this service serves has `path` inside the operation."""
+    def served_has(self, key: str, *path: str) -> bool:
+        """Whether the spec this service serves has `path` inside the operation `key`."""
         if self.served is None:
             return False
         for op_path, method, operation in iter_operations(self.served):
-            if operation.get("operationId") != operation_id:
+            if operation_key(op_path, method) != key:
                 continue
             node: Json = {**operation, "parameters": self.parameters(self.served, op_path, method)}
             for step in path:
@@ -81,13 +82,13 @@ class OperationDiff(SchemaDiff):
             found[f"{param['in']} parameter {name}"] = param
         return found
 
-    def compare_parameters(self, op_id: str, old: tuple[str, str], new: tuple[str, str]) -> None:
+    def compare_parameters(self, key: str, old: tuple[str, str], new: tuple[str, str]) -> None:
         params_a = self.parameters(self.old_doc, *old)
         params_b = self.parameters(self.new_doc, *new)
-        for key in sorted(params_a.keys() | params_b.keys()):
-            a, b = params_a.get(key), params_b.get(key)
+        for name in sorted(params_a.keys() | params_b.keys()):
+            a, b = params_a.get(name), params_b.get(name)
             if b is None:
-                old_param = params_a[key]
+                old_param = params_a[name]
                 label = f"{old_param['in']} parameter {old_param['name']}"
                 self.add(label, "removed", removed(Position.REQUEST))
                 continue
@@ -95,7 +96,7 @@ class OperationDiff(SchemaDiff):
             if a is None:
                 required = bool(b.get("required"))
                 clients, server = input_added(required)
-                if self.served_has(op_id, "parameters", key):
+                if self.served_has(key, "parameters", name):
                     server = ALREADY_SERVED
                 what = f"added ({'required' if required else 'optional'})"
                 self.add(label, what, (clients, server))
@@ -123,7 +124,7 @@ class OperationDiff(SchemaDiff):
                 self.add(label, what, judge(effect, position))
 
     def compare_content(
-        self, a: Json, b: Json, label: str, position: Position, op_id: str, *served_path: str
+        self, a: Json, b: Json, label: str, position: Position, key: str, *served_path: str
     ) -> None:
         for media in sorted(a.keys() | b.keys()):
             where = f"{label} ({media})"
@@ -137,7 +138,7 @@ class OperationDiff(SchemaDiff):
                     server = breaks(
                         "clients may ask for it and this server does not produce it yet"
                     )
-                    if op_id and self.served_has(op_id, *served_path, "content", media):
+                    if key and self.served_has(key, *served_path, "content", media):
                         server = ALREADY_SERVED
                     verdicts = ok("clients ask by Accept for the types they know"), server
                 self.add(where, "media type added", verdicts)
@@ -158,7 +159,7 @@ class OperationDiff(SchemaDiff):
                     a[media].get("schema"), b[media].get("schema"), where, "", position, False
                 )
 
-    def compare_responses(self, op_id: str, a: Json, b: Json) -> None:
+    def compare_responses(self, key: str, a: Json, b: Json) -> None:
         responses_a, responses_b = a.get("responses", {}), b.get("responses", {})
         for code in sorted(responses_a.keys() | responses_b.keys(), key=str):
             label = f"response {code}"
@@ -166,9 +167,9 @@ class OperationDiff(SchemaDiff):
                 if "default" in responses_a and code != "default":
                     clients = ok("covered by the default response clients already handle")
                 else:
-                    clients = breaks("clients may receive a status they do not handle")
+                    clients = more_sent("clients may receive a status they do not handle")
                 server = ok("this server need not send it")
-                if self.served_has(op_id, "responses", str(code)):
+                if self.served_has(key, "responses", str(code)):
                     server = ALREADY_SERVED
                 self.add(label, "added", (clients, server))
                 continue
@@ -181,26 +182,26 @@ class OperationDiff(SchemaDiff):
                 continue
             old = self.resolve(self.old_doc, responses_a[code])
             new = self.resolve(self.new_doc, responses_b[code])
-            self.compare_headers(op_id, str(code), old.get("headers", {}), new.get("headers", {}))
+            self.compare_headers(str(code), old.get("headers", {}), new.get("headers", {}))
             self.compare_content(
                 old.get("content", {}), new.get("content", {}), label, Position.RESPONSE,
-                op_id, "responses", str(code),
+                key, "responses", str(code),
             )  # fmt: skip
 
-    def compare_headers(self, op_id: str, code: str, a: Json, b: Json) -> None:
+    def compare_headers(self, code: str, a: Json, b: Json) -> None:
         headers_a = {name.lower(): (name, spec) for name, spec in a.items()}
         headers_b = {name.lower(): (name, spec) for name, spec in b.items()}
-        for key in sorted(headers_a.keys() | headers_b.keys()):
-            name = (headers_b.get(key) or headers_a[key])[0]
+        for lower in sorted(headers_a.keys() | headers_b.keys()):
+            name = (headers_b.get(lower) or headers_a[lower])[0]
             label = f"response {code}, header {name}"
-            if key not in headers_a:
-                spec = self.resolve(self.new_doc, headers_b[key][1])
+            if lower not in headers_a:
+                spec = self.resolve(self.new_doc, headers_b[lower][1])
                 self.add(label, "added", output_added(bool(spec.get("required"))))
-            elif key not in headers_b:
+            elif lower not in headers_b:
                 self.add(label, "removed", removed(Position.RESPONSE))
             else:
-                old = self.resolve(self.old_doc, headers_a[key][1])
-                new = self.resolve(self.new_doc, headers_b[key][1])
+                old = self.resolve(self.old_doc, headers_a[lower][1])
+                new = self.resolve(self.new_doc, headers_b[lower][1])
                 self.compare_fields(old, new, label, Position.RESPONSE, skip=set())
 
     def compare_request_body(self, a: Json, b: Json) -> None:
@@ -215,12 +216,12 @@ class OperationDiff(SchemaDiff):
         else:
             self.compare_fields(body_a, body_b, "request body", Position.REQUEST, skip=set())
 
-    def compare_security(self, op_id: str, a: Json, b: Json) -> None:
+    def compare_security(self, key: str, a: Json, b: Json) -> None:
         reqs_a = {requirement_label(r): r for r in effective_security(self.old_doc, a)}
         reqs_b = {requirement_label(r): r for r in effective_security(self.new_doc, b)}
         for label in sorted(reqs_b.keys() - reqs_a.keys()):
             server = breaks("this server must accept it")
-            served = self.served and effective_security(self.served, self.served_operation(op_id))
+            served = self.served and effective_security(self.served, self.served_operation(key))
             if served and label in {requirement_label(r) for r in served}:
                 server = ALREADY_SERVED
             self.add(
@@ -248,10 +249,10 @@ class OperationDiff(SchemaDiff):
                         verdict = breaks("both sides must authenticate the same way")
                         self.add(f"security scheme {name}", what, (verdict, verdict))
 
-    def served_operation(self, op_id: str) -> Json:
-        for _, _, operation in iter_operations(self.served):
-            if operation.get("operationId") == op_id:
-                return operation
+    def served_operation(self, key: str) -> Json:
+        for path, method, operation in iter_operations(self.served):
+            if operation_key(path, method) == key:
+                return dict(operation)
         return {}
 
     def compare_tags(self, a: Json, b: Json) -> None:
@@ -270,34 +271,40 @@ class OperationDiff(SchemaDiff):
                 )
                 self.add(f"tag {tag}", "removed", (clients, ok("grouping only")))
 
-    def compare_operation(
-        self, op_id: str, old: tuple[str, str, Json], new: tuple[str, str, Json]
-    ) -> None:
-        (path_a, method_a, a), (path_b, method_b, b) = old, new
-        if (path_a, method_a) != (path_b, method_b):
-            verdict = breaks("requests go to another path or method")
-            what = (
-                f"moved from {operation_key(path_a, method_a)} to {operation_key(path_b, method_b)}"
+    def compare_operation(self, key: str, location: tuple[str, str], a: Json, b: Json) -> None:
+        """Compare operation `key` (at `location`, path and method) from `a` to `b`."""
+        if a.get("operationId") != b.get("operationId"):
+            self.add(
+                "operation",
+                f"operationId changed from {show(a.get('operationId'))} "
+                f"to {show(b.get('operationId'))}",
+                (
+                    breaks("generated method names change"),
+                    breaks("the generated controller calls the handler of the new name"),
+                ),
             )
-            self.add("operation", what, (verdict, verdict))
-        self.compare_parameters(op_id, (path_a, method_a), (path_b, method_b))
+        self.compare_parameters(key, location, location)
         self.compare_request_body(a, b)
-        self.compare_responses(op_id, a, b)
-        self.compare_security(op_id, a, b)
+        self.compare_responses(key, a, b)
+        self.compare_security(key, a, b)
         self.compare_tags(a, b)
         handled = {"operationId", "parameters", "requestBody", "responses", "security", "tags"}
-        for key in sorted((a.keys() | b.keys()) - handled):
-            if a.get(key) != b.get(key):
-                neutral = is_annotation(key) or key == "servers"
+        for field_name in sorted((a.keys() | b.keys()) - handled):
+            if a.get(field_name) != b.get(field_name):
+                neutral = is_annotation(field_name) or field_name == "servers"
                 verdict = (
                     ok("annotation only") if neutral else breaks("not understood by this tool")
                 )
-                what = f"{key} changed from {show(a.get(key))} to {show(b.get(key))}"
+                what = (
+                    f"{field_name} changed from {show(a.get(field_name))} "
+                    f"to {show(b.get(field_name))}"
+                )
                 self.add("operation", what, (verdict, verdict))
 
 
 def operation_changes(old: Json, new: Json, served: Json | None = None) -> list[OperationChanges]:
-    """Changes to each served operation from extract `old` to extract `new`.
+    """Changes to each served operation from extract `old` to extract `new`, matched by
+    method and path.
 
     `served` is the spec this service serves now (openapi.yaml), so that what the
     overlay already provides is not held against the server.  An operation missing
@@ -305,25 +312,22 @@ def operation_changes(old: Json, new: Json, served: Json | None = None) -> list[
     """
 
     def located(doc: Json) -> dict[str, tuple[str, str, Json]]:
-        return {
-            op["operationId"]: (p, m, op)
-            for p, m, op in iter_operations(doc)
-            if "operationId" in op
-        }
+        return {operation_key(p, m): (p, m, op) for p, m, op in iter_operations(doc)}
 
     old_ops, new_ops = located(old), located(new)
     result = []
-    for op_id in SERVED_OPERATIONS:
-        before, after = old_ops.get(op_id), new_ops.get(op_id)
+    for key in SERVED_OPERATIONS:
+        before, after = old_ops.get(key), new_ops.get(key)
         if before is None:
             continue
-        entry = OperationChanges(op_id, operation_key(*before[:2]))
+        path, method, operation = before
+        entry = OperationChanges(str(operation.get("operationId", key)), key)
         if after is None:
             verdict = breaks("this service serves it; upstream no longer defines it")
             entry.changes.append(Change("operation", "removed upstream", verdict, verdict))
         else:
             walker = OperationDiff(old, new, served)
-            walker.compare_operation(op_id, before, after)
+            walker.compare_operation(key, (path, method), operation, after[2])
             entry.changes = walker.changes
         result.append(entry)
     return result

@@ -1,10 +1,11 @@
 """Take the served operations out of a full upstream InfluxDB OSS v2 document.
 
-The extract keeps the structure of GetMetrics, GetHealth, GetReady, GetPing and
-HeadPing exactly as upstream defines it (paths, operationIds, parameters, responses,
-headers, media types, schemas, enums, required lists, security) with every component
-they reach, and drops upstream prose.  Digests fingerprint the structure of every
-upstream operation, so a later document can be compared without keeping this one.
+The extract keeps the structure of the served operations (GET /metrics, /health,
+/ready, /ping and HEAD /ping, found by method and path) exactly as upstream defines it
+(paths, operationIds, parameters, responses, headers, media types, schemas, enums,
+required lists, security) with every component they reach, and drops upstream prose.
+Digests fingerprint the structure of every upstream operation, so a later document can
+be compared without keeping this one.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from typing import Any
 
 import yaml
 
-SERVED_OPERATIONS = ("GetMetrics", "GetHealth", "GetReady", "GetPing", "HeadPing")
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+from sysinfo_contract import HTTP_METHODS
+from sysinfo_contract.refs import RefError, iter_refs, ref_target
+
+# The upstream operations served here, by method and path: what a client calls. Their
+# operationIds name generated methods and may change upstream (contract_diff reports it).
+SERVED_OPERATIONS = ("GET /metrics", "GET /health", "GET /ready", "GET /ping", "HEAD /ping")
 
 # Keywords whose values are upstream prose or samples; the project writes its own.
 PROSE_KEYS = frozenset(
@@ -90,25 +95,6 @@ def strip_prose(node: Json, *, named: bool = False) -> Json:
     return node
 
 
-def iter_refs(node: Json) -> Iterator[str]:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            yield ref
-        for value in node.values():
-            yield from iter_refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from iter_refs(item)
-
-
-def ref_target(ref: str) -> tuple[str, str]:
-    parts = ref.split("/")
-    if len(parts) != 4 or parts[:2] != ["#", "components"]:
-        raise SpecError(f"unsupported $ref {ref!r}: only local component refs are resolved")
-    return parts[2], parts[3]
-
-
 def iter_operations(doc: Json) -> Iterator[tuple[str, str, Json]]:
     """(path, method, operation) for every operation of the document."""
     for path, item in doc["paths"].items():
@@ -133,7 +119,10 @@ def reachable_components(doc: Json, roots: Iterable[Json]) -> dict[str, dict[str
     for root in roots:
         pending.extend(iter_refs(root))
     while pending:
-        section, name = ref_target(pending.pop())
+        try:
+            section, name = ref_target(pending.pop())
+        except RefError as err:
+            raise SpecError(str(err)) from err
         if name in components.get(section, {}):
             continue
         try:
@@ -157,14 +146,15 @@ def _security_refs(requirements: Json) -> list[Json]:
 def served_operation_keys(doc: Json) -> dict[str, str]:
     """operationId -> "METHOD /path" for the served operations the document has."""
     return {
-        op["operationId"]: operation_key(path, method)
+        op.get("operationId", operation_key(path, method)): operation_key(path, method)
         for path, method, op in iter_operations(doc)
-        if op.get("operationId") in SERVED_OPERATIONS
+        if operation_key(path, method) in SERVED_OPERATIONS
     }
 
 
 def missing_operations(doc: Json) -> list[str]:
-    return [op for op in SERVED_OPERATIONS if op not in served_operation_keys(doc)]
+    present = {operation_key(path, method) for path, method, _ in iter_operations(doc)}
+    return [key for key in SERVED_OPERATIONS if key not in present]
 
 
 def extract(upstream: Json) -> Json:
@@ -174,7 +164,7 @@ def extract(upstream: Json) -> Json:
         raise SpecError(f"upstream spec lacks operations: {', '.join(missing)}")
     paths: dict[str, dict[str, Json]] = {}
     for path, method, operation in iter_operations(upstream):
-        if operation.get("operationId") in SERVED_OPERATIONS:
+        if operation_key(path, method) in SERVED_OPERATIONS:
             item = paths.setdefault(path, {})
             # Parameters declared once for the whole path apply to its operations too.
             if "parameters" in upstream["paths"][path]:

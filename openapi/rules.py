@@ -36,8 +36,10 @@ server -> client):
   authenticating); one removed breaks clients (their way may be refused).  A changed
   security scheme breaks both.
 - A tag removed breaks clients (the generated client files an operation's method under
-  each of its tags); tags added break nobody.  An operation moved to another path or
-  method breaks both; one that upstream no longer defines cannot be taken in.
+  each of its tags); tags added break nobody.  Operations are matched by method and
+  path: an operationId renamed breaks clients (generated method names change) and the
+  server (its generated controller calls the handler of the new name); one that
+  upstream no longer defines at its method and path cannot be taken in.
 - Where the server already serves what upstream adds (through overlay.yaml), the server
   is not broken by it.
 - Anything else this module does not know is reported and breaks both, so that no
@@ -59,6 +61,10 @@ from openapi.extraction import Json
 class Verdict:
     breaking: bool
     why: str
+    # Breaking for clients only because the server may send more than before (a value,
+    # response or status they were not told of): what the overlay may declare, since
+    # the service sends it whatever upstream says.
+    more_sent: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,10 @@ def breaks(why: str) -> Verdict:
     return Verdict(True, why)
 
 
+def more_sent(why: str) -> Verdict:
+    return Verdict(True, why, more_sent=True)
+
+
 def judge(effect: Effect, position: Position) -> tuple[Verdict, Verdict]:
     """(clients, server) verdicts for a change of the values allowed at a position."""
     if effect is Effect.ANNOTATION:
@@ -104,7 +114,7 @@ def judge(effect: Effect, position: Position) -> tuple[Verdict, Verdict]:
     widen = effect is Effect.WIDEN
     if position is Position.RESPONSE:
         if widen:
-            return breaks("clients may receive what they were not told to expect"), ok(
+            return more_sent("clients may receive what they were not told to expect"), ok(
                 "what this server sends stays valid"
             )
         return ok("clients receive a subset of what they handle"), breaks(

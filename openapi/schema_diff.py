@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openapi.extraction import Json, ref_target
+from openapi.extraction import Json
 from openapi.rules import (
     LOWER_BOUNDS,
     NARROWING_FLAGS,
@@ -23,6 +23,7 @@ from openapi.rules import (
     show,
     type_effect,
 )
+from sysinfo_contract.refs import ref_target, resolve
 
 
 class SchemaDiff:
@@ -38,14 +39,7 @@ class SchemaDiff:
 
     @staticmethod
     def resolve(doc: Json, node: Json) -> Json:
-        seen: set[str] = set()
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            if node["$ref"] in seen:
-                break
-            seen.add(node["$ref"])
-            section, name = ref_target(node["$ref"])
-            node = doc.get("components", {}).get(section, {}).get(name, {})
-        return node
+        return resolve(doc, node)
 
     def schema(
         self,
@@ -68,13 +62,17 @@ class SchemaDiff:
             return
         ref_a, ref_b = a.get("$ref"), b.get("$ref")
         if ref_a and ref_b:
-            # Upstream puts keywords beside a $ref (Error.code: an enum beside ErrorCode);
-            # generators read both, so both are compared.
-            siblings_a = {k: v for k, v in a.items() if k != "$ref"}
-            siblings_b = {k: v for k, v in b.items() if k != "$ref"}
-            if siblings_a or siblings_b:
-                self.keywords(siblings_a, siblings_b, where, subject, position, text, seen)
             if (ref_a, ref_b) in seen:
+                return
+            # Upstream puts keywords beside a $ref (Error.code: ErrorCode's enum again);
+            # generators read both, so each side is compared as the target with its
+            # siblings over it: dropping siblings that repeat the target changes nothing.
+            if len(a) > 1 or len(b) > 1:
+                inline_a = {**self.resolve(self.old_doc, a), **a}
+                inline_b = {**self.resolve(self.new_doc, b), **b}
+                del inline_a["$ref"], inline_b["$ref"]
+                pair = seen | {(ref_a, ref_b)}
+                self.keywords(inline_a, inline_b, where, subject, position, text, pair)
                 return
             name = ref_target(ref_b)[1]
             self.schema(

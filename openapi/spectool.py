@@ -1,6 +1,7 @@
 """Derive the served spec from the upstream contract in openapi/upstream/; take in updates.
 
-Commands (the Makefile's spec targets call them):
+Run as a module from the repository's root, `python -m openapi.spectool COMMAND`
+(the Makefile's spec targets do).  Commands:
 
 - ``build``: merge overlay.yaml into upstream/served-operations.yaml and write
   openapi.yaml.  Offline: it reads only files of the repository.
@@ -30,12 +31,8 @@ from pathlib import Path
 
 import yaml
 
-if __package__ in (None, ""):
-    # Run as `python openapi/spectool.py`: the package lives one folder up.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from openapi.contract_diff import operation_changes, other_operations  # noqa: E402
-from openapi.extraction import (  # noqa: E402
+from openapi.contract_diff import operation_changes, other_operations
+from openapi.extraction import (
     Json,
     SpecError,
     extract,
@@ -46,8 +43,9 @@ from openapi.extraction import (  # noqa: E402
     served_operation_keys,
     strip_prose,
 )
-from openapi.overlay import apply_overlay, compatibility_problems  # noqa: E402
-from openapi.report import DocumentSummary, render_report  # noqa: E402
+from openapi.overlay import apply_overlay, compatibility_problems
+from openapi.report import DocumentSummary, render_report
+from sysinfo_contract.refs import RefError
 
 HERE = Path(__file__).resolve().parent
 OVERLAY = HERE / "overlay.yaml"
@@ -297,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "update":
             return update(args.source, args.url, args.allow_breaking)
         return diff(args.old, args.new)
-    except SpecError as err:
+    except (SpecError, RefError) as err:
         print(f"spectool: {err}", file=sys.stderr)
         return 2
 

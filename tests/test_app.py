@@ -39,7 +39,7 @@ def test_every_response_carries_influxdb_identity_headers(
     response = client.request(method, path)
     assert response.status_code == status
     assert response.headers["X-Influxdb-Build"] == "OSS"
-    assert response.headers["X-Influxdb-Version"] == "2.7.12"
+    assert response.headers["X-Influxdb-Version"] == "v2.7.12"
 
 
 def test_ping_is_204_without_body(client: TestClient) -> None:
@@ -65,7 +65,7 @@ def test_wrong_method_lists_allowed_methods_in_order(client: TestClient, path: s
 
 
 def test_configured_version_and_build_headers(make_client: MakeClient) -> None:
-    client = make_client(version="2.9.1", build="Custom")
+    client = make_client(influxdb_version="2.9.1", build="Custom")
     response = client.get("/ping")
     assert response.headers["X-Influxdb-Version"] == "2.9.1"
     assert response.headers["X-Influxdb-Build"] == "Custom"

@@ -83,7 +83,7 @@ def test_scrape_json_has_families_samples_and_labels(server: LiveServer) -> None
     info = families["influxdb_info"]
     assert info["type"] == "gauge" and info["help"]
     (sample,) = info["samples"]
-    assert sample["value"] == 1.0 and sample["labels"]["version"] == "2.7.12"
+    assert sample["value"] == 1.0 and sample["labels"]["version"] == "v2.7.12"
     assert families["http_api_requests"]["type"] == "counter"
 
 
@@ -94,7 +94,7 @@ def test_scrape_line_protocol_version_1(server: LiveServer) -> None:
     lines = parse_lines(result.stdout)
     info = [line for line in lines if line.measurement == "influxdb_info"]
     assert len(info) == 1 and info[0].fields == {"gauge": 1.0}
-    assert info[0].tags["version"] == "2.7.12"
+    assert info[0].tags["version"] == "v2.7.12"
     requests_total = [line for line in lines if line.measurement == "http_api_requests_total"]
     assert requests_total and all(set(line.fields) == {"counter"} for line in requests_total)
     assert len({line.timestamp_ns for line in lines}) == 1  # one scrape, one time
@@ -122,14 +122,14 @@ def test_scrape_line_protocol_version_2(server: LiveServer) -> None:
 def test_health_ready_ping_succeed(server: LiveServer) -> None:
     health = run("health", server.url)
     assert health.returncode == 0, health.stderr
-    assert health.stdout.startswith("pass: influxdb 2.7.12 (commit unknown): ")
+    assert health.stdout.startswith("pass: influxdb v2.7.12 (commit unknown): ")
     assert "state-directory" in health.stdout
     ready = run("ready", server.url)
     assert ready.returncode == 0, ready.stderr
     assert ready.stdout.startswith("ready: started ") and ", up " in ready.stdout
     ping = run("ping", server.url)
     assert ping.returncode == 0, ping.stderr
-    assert ping.stdout == f"reachable: {server.url} (InfluxDB OSS 2.7.12)\n"
+    assert ping.stdout == f"reachable: {server.url} (InfluxDB OSS v2.7.12)\n"
 
 
 def test_failing_health_exits_non_zero(start_server: StartServer) -> None:

@@ -39,7 +39,7 @@ def test_metrics_are_parsed_families(server: LiveServer) -> None:
     assert families["http_api_requests"].type == "counter"
     assert families["http_api_request_duration_seconds"].type == "histogram"
     (info,) = families["influxdb_info"].samples
-    assert info.value == 1.0 and info.labels["version"] == "2.7.12"
+    assert info.value == 1.0 and info.labels["version"] == "v2.7.12"
 
 
 def test_metrics_name_filter_keeps_only_named_families(server: LiveServer) -> None:
@@ -94,7 +94,7 @@ def test_health_is_a_typed_pass(server: LiveServer) -> None:
     with SysinfoClient(server.url) as client:
         health = client.health()
     assert isinstance(health, HealthCheck)
-    assert (health.name, health.status, health.version) == ("influxdb", "pass", "2.7.12")
+    assert (health.name, health.status, health.version) == ("influxdb", "pass", "v2.7.12")
     assert {check.name for check in health.checks or []} >= {"state-directory"}
 
 
@@ -118,7 +118,7 @@ def test_ready_is_typed(server: LiveServer) -> None:
 
 
 def test_ping_reports_version_and_build(start_server: StartServer) -> None:
-    live = start_server("--version", "2.9.1-test")
+    live = start_server("--influxdb-version", "2.9.1-test")
     with SysinfoClient(live.url) as client:
         ping = client.ping()
     assert (ping.version, ping.build) == ("2.9.1-test", "OSS")

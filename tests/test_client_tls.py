@@ -91,7 +91,7 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_sysinfo_client_trusts_the_ca_it_is_given(good: str, authority: Authority) -> None:
     with SysinfoClient(good, ca_cert=authority.cert) as client:
-        assert client.ping().version == "2.7.12"
+        assert client.ping().version == "v2.7.12"
         assert client.health().status == "pass"
         assert client.ready().status == "ready"
         assert any(f.name == "influxdb_info" for f in client.metrics())
@@ -150,7 +150,7 @@ def test_sysinfo_client_refuses_bad_certificates_saying_why(
     ("command", "expected"),
     [
         (["ping"], "reachable: https://127.0.0.1:"),
-        (["health"], "pass: influxdb 2.7.12"),
+        (["health"], "pass: influxdb v2.7.12"),
         (["ready"], "ready: started "),
         (["scrape", "--name", "influxdb_info"], "# TYPE influxdb_info gauge"),
     ],

@@ -6,17 +6,24 @@ import os
 import socket
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from impl.server.config import ConfigError, build_parser, load_config, markdown_table
+from impl.server.config import (
+    ConfigError,
+    build_parser,
+    load_config,
+    markdown_table,
+    unknown_variables,
+)
 
 
 def test_defaults() -> None:
     config = load_config([], {})
     assert (config.host, config.port, config.workers) == ("127.0.0.1", 8086, 1)
-    assert config.version == "2.7.12" and config.build == "OSS"
+    assert config.influxdb_version == "v2.7.12" and config.build == "OSS"
     assert not config.token_protected and not config.metrics_disabled
 
 
@@ -66,6 +73,30 @@ def test_help_documents_every_limit() -> None:
         assert flag in text
 
 
+def test_influxdb_version_has_its_own_flag_and_variable() -> None:
+    assert load_config(["--influxdb-version", "v2.8.0"], {}).influxdb_version == "v2.8.0"
+    env = {"INFLUXDB_SYSINFO_INFLUXDB_VERSION": "v2.3.0+SNAPSHOT.090f681737"}
+    assert load_config([], env).influxdb_version == "v2.3.0+SNAPSHOT.090f681737"
+
+
+def test_unknown_variables_are_named_with_the_nearest_known_one() -> None:
+    env = {
+        "INFLUXDB_SYSINFO_PROT": "9999",
+        "INFLUXDB_SYSINFO_MAX_CONECTIONS": "3",
+        "INFLUXDB_SYSINFO_ZZZZZZZZ": "1",
+        "INFLUXDB_SYSINFO_TOKENS": "t",
+        "INFLUXDB_SYSINFO_PORT": "1",
+        "HOME": "/root",
+    }
+    assert unknown_variables(env) == [
+        "unknown environment variable INFLUXDB_SYSINFO_MAX_CONECTIONS ignored; "
+        "did you mean INFLUXDB_SYSINFO_MAX_CONNECTIONS?",
+        "unknown environment variable INFLUXDB_SYSINFO_PROT ignored; "
+        "did you mean INFLUXDB_SYSINFO_PORT?",
+        "unknown environment variable INFLUXDB_SYSINFO_ZZZZZZZZ ignored",
+    ]
+
+
 def test_tokens_never_in_repr() -> None:
     config = load_config([], {"INFLUXDB_SYSINFO_TOKENS": "abc123secret, def456"})
     assert config.tokens == ("abc123secret", "def456")
@@ -101,13 +132,33 @@ def test_world_readable_token_file_refused(tmp_path: Path) -> None:
         load_config(["--token-file", str(path)], {})
 
 
-def run_service(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def run_service(
+    *args: str, timeout: float = 20, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "impl.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
+
+
+def test_version_prints_the_program_version_and_exits_0() -> None:
+    result = run_service("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"influxdb-sysinfo {metadata.version('influxdb-sysinfo')}\n"
+
+
+def test_mistyped_variable_is_warned_about_at_start(tmp_path: Path) -> None:
+    # An unusable state directory stops the service right after the warnings are logged.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    env = {**os.environ, "INFLUXDB_SYSINFO_LOG_FORMATT": "json"}
+    result = run_service("--port", "0", "--state-dir", str(blocker / "state"), env=env)
+    assert result.returncode == 2
+    assert "INFLUXDB_SYSINFO_LOG_FORMATT" in result.stderr
+    assert "did you mean INFLUXDB_SYSINFO_LOG_FORMAT?" in result.stderr
 
 
 def test_startup_fails_clearly_on_bad_configuration(tmp_path: Path) -> None:

@@ -29,7 +29,13 @@ def test_this_service_passes_every_check(server: LiveServer) -> None:
     assert run.status == 0, run.stdout
     assert run.ids("fail") == set() and run.ids("skip") == set(), run.stdout
     assert document["verdict"] == "CONFORMANT: every MUST check passes"
-    assert document["summary"] == {"pass": len(document["checks"]), "fail": 0, "skip": 0}
+    assert document["conformance"] == "CONFORMANT" and document["not_run"] == []
+    assert document["summary"] == {
+        "pass": len(document["checks"]),
+        "fail": 0,
+        "skip": 0,
+        "not-run": 0,
+    }
     print(
         f"conform, one process: {document['requests']} requests in {document['elapsed_seconds']} s"
     )
@@ -63,15 +69,21 @@ def test_several_workers_pass_every_check(start_server: StartServer) -> None:
     )
 
 
-def test_token_mode_without_the_token_skips_what_needs_it(start_server: StartServer) -> None:
+def test_token_mode_without_the_token_is_incomplete(start_server: StartServer) -> None:
     live = start_server(env={"INFLUXDB_SYSINFO_TOKENS": TOKEN})
     run = conform(live.url)
     assert_clean(run)
-    assert run.status == 0 and run.ids("fail") == set(), run.stdout
+    document = run.document()
+    assert run.status == 4 and run.ids("fail") == set(), run.stdout
+    assert document["conformance"] == "INCOMPLETE" and document["verdict"].startswith("INCOMPLETE")
     checks = run.checks()
-    skipped = run.ids("skip")
-    assert "metrics.exposition.parses" in skipped and "influxd.metrics.families" in skipped
-    assert {checks[i]["reason"] for i in skipped} == {NEEDS_TOKEN}
+    not_run = run.ids("not-run")
+    assert "metrics.exposition.parses" in not_run and "influxd.metrics.families" in not_run
+    assert {checks[i]["reason"] for i in not_run} == {NEEDS_TOKEN}
+    assert {c["id"] for c in document["not_run"]} == {
+        i for i in not_run if checks[i]["level"] == "MUST"
+    }
+    assert run.ids("skip") == set()
     # The 401 itself is a declared answer, and an InfluxDB error: both are judged.
     status = checks["spec.get-metrics.status"]
     assert status["outcome"] == "pass" and status["evidence"][0]["response"]["status"] == 401
@@ -100,29 +112,39 @@ def test_token_mode_with_the_token_passes_every_check(start_server: StartServer)
     assert ["Authorization", "Token ***"] in sent
 
 
-def test_protected_system_endpoints_without_the_token_exit_0(start_server: StartServer) -> None:
+def test_protected_system_endpoints_without_the_token_are_incomplete(
+    start_server: StartServer,
+) -> None:
     live = protected_server(start_server)
     run = conform(live.url)
     assert_clean(run)
-    assert run.status == 0 and run.ids("fail") == set(), run.stdout
+    assert run.status == 4 and run.ids("fail") == set(), run.stdout
     assert run.checks()["influxd.health"]["reason"] == NEEDS_TOKEN
-    assert run.checks()["spec.get-ping.status"]["outcome"] == "pass"
+    assert run.checks()["spec.get-health.body"]["reason"] == NEEDS_TOKEN
+    assert run.checks()["spec.get-ping.status"]["outcome"] == "pass"  # a declared 401
+    allowed = conform(live.url, "--allow-incomplete")
+    assert allowed.status == 0 and allowed.document()["conformance"] == "INCOMPLETE"
 
 
 def test_a_refused_token_is_named_as_such(start_server: StartServer) -> None:
     live = start_server(env={"INFLUXDB_SYSINFO_TOKENS": TOKEN})
-    run = conform(live.url, "--token", "not-the-token")
-    assert run.ids("fail") == set(), run.stdout
-    assert run.checks()["metrics.exposition.parses"]["reason"] == TOKEN_REFUSED
+    run = conform(live.url, "--token", "not-the-token", "--strict")
+    assert run.ids("fail") == set() and run.status == 4, run.stdout
+    parses = run.checks()["metrics.exposition.parses"]
+    assert parses["outcome"] == "not-run" and parses["reason"] == TOKEN_REFUSED
 
 
-def test_metrics_disabled_skips_the_exposition_checks(start_server: StartServer) -> None:
+def test_metrics_disabled_leaves_the_exposition_unjudged(start_server: StartServer) -> None:
     live = start_server("--metrics-disabled")
     run = conform(live.url)
-    assert run.status == 0 and run.ids("fail") == set(), run.stdout
+    assert run.status == 4 and run.ids("fail") == set(), run.stdout
     checks = run.checks()
     assert checks["metrics.exposition.parses"]["reason"] == METRICS_DISABLED
+    assert checks["spec.get-metrics.body"]["outcome"] == "not-run"
     assert checks["spec.get-metrics.status"]["outcome"] == "pass"  # 403 is declared
+    # What is left once the exposition is set aside on purpose passes.
+    rest = conform(live.url, "--skip", "metrics.*", "--skip", "spec.get-metrics.*")
+    assert rest.status == 0 and rest.document()["conformance"] == "CONFORMANT", rest.stdout
 
 
 def test_junit_has_one_testcase_per_check(server: LiveServer) -> None:
@@ -176,7 +198,8 @@ def test_table_is_coloured_on_a_terminal_unless_no_color(server: LiveServer) -> 
 def test_help_names_formats_limits_and_exit_statuses() -> None:
     run = conform_command("--help")
     assert run.status == 0
-    for text in ("{table,json,junit}", "--strict", "--max-time", "--timeout", "--token"):
+    for text in ("{table,json,junit}", "--strict", "--max-time", "--timeout", "--token",
+                 "--allow-incomplete", "--only", "--skip", "INCOMPLETE"):  # fmt: skip
         assert text in run.stdout
     assert "exit status" in run.stdout and "POST" in run.stdout
 
@@ -184,7 +207,9 @@ def test_help_names_formats_limits_and_exit_statuses() -> None:
 @pytest.mark.parametrize(
     "args",
     [["ftp://127.0.0.1:8086"], ["127.0.0.1:8086/x?y"], ["http://127.0.0.1:1", "--format", "xml"],
-     ["http://127.0.0.1:1", "--max-time", "0"], ["http://127.0.0.1:1", "--token", "two words"]],
+     ["http://127.0.0.1:1", "--max-time", "0"], ["http://127.0.0.1:1", "--token", "two words"],
+     ["http://127.0.0.1:1", "--only", "spec.no-such-check"],
+     ["http://127.0.0.1:1", "--skip", "x*"]],
 )  # fmt: skip
 def test_usage_errors_exit_2_with_one_line(args: list[str]) -> None:
     run = conform_command(*args)

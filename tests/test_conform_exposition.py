@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from impl.client.conform import exposition as expo
-from impl.client.conform.checks_influxd import GO_DURATION, GO_UTC_TIME
+from impl.client.conform import exposition_rules as rules
+from impl.client.conform.influxd import GO_DURATION, GO_UTC_TIME
+from impl.client.conform.parsing import Parsed, parse_openmetrics, parse_text
 
 VALID = """\
 # HELP requests_total Requests served.
@@ -27,13 +28,13 @@ latency_seconds_sum 3.2
 latency_seconds_count 6
 """
 
-RULES: dict[str, Callable[[expo.Parsed], list[str]]] = {
-    "help-type": expo.help_type_problems,
-    "names": expo.name_problems,
-    "counter-total": expo.counter_total_problems,
-    "histogram-cumulative": lambda parsed: expo.histogram_problems(parsed).cumulative,
-    "histogram-inf": lambda parsed: expo.histogram_problems(parsed).inf,
-    "histogram-count": lambda parsed: expo.histogram_problems(parsed).count,
+RULES: dict[str, Callable[[Parsed], list[str]]] = {
+    "help-type": rules.help_type_problems,
+    "names": rules.name_problems,
+    "counter-total": rules.counter_total_problems,
+    "histogram-cumulative": lambda parsed: rules.histogram_problems(parsed).cumulative,
+    "histogram-inf": lambda parsed: rules.histogram_problems(parsed).inf,
+    "histogram-count": lambda parsed: rules.histogram_problems(parsed).count,
 }
 BROKEN = {
     "help-type": VALID.replace("# HELP temperature_celsius A gauge.\n", ""),
@@ -47,7 +48,7 @@ BROKEN = {
 
 
 def broken_rules(text: str) -> set[str]:
-    parsed = expo.parse_text(text)
+    parsed = parse_text(text)
     assert parsed.error is None, parsed.error
     return {name for name, rule in RULES.items() if rule(parsed)}
 
@@ -78,7 +79,7 @@ def test_promtool_reports_the_same_lint_problems(rule: str, promtool_says: str) 
 
 
 def test_a_body_the_parser_rejects_is_a_parse_error() -> None:
-    assert expo.parse_text("latency seconds 1\n").error
+    assert parse_text("latency seconds 1\n").error
 
 
 def test_openmetrics_needs_eof_and_valid_exemplars() -> None:
@@ -89,14 +90,14 @@ def test_openmetrics_needs_eof_and_valid_exemplars() -> None:
         'latency_seconds_bucket{le="+Inf"} 3\n'
         "latency_seconds_count 3\nlatency_seconds_sum 0.4\n# EOF\n"
     )
-    assert expo.openmetrics_problems(body, content_type) == []
-    parsed = expo.parse_openmetrics(body)
-    assert expo.exemplar_problems(parsed.families) == (1, [])
-    outside = expo.parse_openmetrics(body.replace("} 0.05", "} 0.5"))
-    count, problems = expo.exemplar_problems(outside.families)
+    assert rules.openmetrics_problems(body, content_type) == []
+    parsed = parse_openmetrics(body)
+    assert rules.exemplar_problems(parsed.families) == (1, [])
+    outside = parse_openmetrics(body.replace("} 0.05", "} 0.5"))
+    count, problems = rules.exemplar_problems(outside.families)
     assert count == 1 and "outside the bucket" in problems[0]
     assert "does not end with the line # EOF" in " ".join(
-        expo.openmetrics_problems(body.removesuffix("# EOF\n"), content_type)
+        rules.openmetrics_problems(body.removesuffix("# EOF\n"), content_type)
     )
 
 
@@ -108,7 +109,7 @@ def test_openmetrics_needs_eof_and_valid_exemplars() -> None:
      ("2026-05-26 15:42:30Z", False)],
 )  # fmt: skip
 def test_started_is_a_go_time_in_utc(value: str, valid: bool) -> None:
-    assert bool(GO_UTC_TIME.match(value)) is valid
+    assert bool(GO_UTC_TIME.fullmatch(value)) is valid
 
 
 @pytest.mark.parametrize(
@@ -117,4 +118,4 @@ def test_started_is_a_go_time_in_utc(value: str, valid: bool) -> None:
      ("1.5", False), ("62 s", False), ("PT1M", False), ("", False)],
 )  # fmt: skip
 def test_up_is_a_go_duration(value: str, valid: bool) -> None:
-    assert bool(GO_DURATION.match(value)) is valid
+    assert bool(GO_DURATION.fullmatch(value)) is valid

@@ -3,7 +3,6 @@ a clear verdict and the right exit status, in bounded time, never a traceback.""
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -37,26 +36,23 @@ def test_a_web_page_is_not_conformant() -> None:
 
 
 def test_a_closed_port_is_unreachable() -> None:
-    started = time.monotonic()
     with closed_port() as port:
         run = conform_command(f"http://127.0.0.1:{port}")
     assert run.status == 3
     assert "UNREACHABLE" in run.stdout and "connection refused" in run.stdout
+    assert "1 requests" in run.stdout  # nothing more is tried
     assert "Traceback" not in run.stderr
-    assert time.monotonic() - started < 15
 
 
 def test_a_peer_that_never_answers_is_unreachable_within_the_timeout() -> None:
     with silent_listener() as url:
-        started = time.monotonic()
         run = conform_command(url, "--timeout", "1", "--format", "json")
-        elapsed = time.monotonic() - started
     assert run.status == 3
     assert (
         run.document()["verdict"] == "UNREACHABLE: GET /health -> no answer: no answer within 1 s"
     )
+    assert run.document()["requests"] == 1  # the first went unanswered: nothing more is sent
     assert run.stderr.startswith("influx-metrics: UNREACHABLE")
-    assert elapsed < 10
     assert_clean(run)
 
 
@@ -117,10 +113,21 @@ def test_junit_reports_failures_and_skips_with_their_evidence() -> None:
     [suite] = ET.fromstring(run.stdout).findall("testsuite")
     cases = {case.get("name", "").split(" ")[0]: case for case in suite.findall("testcase")}
     assert set(cases) == set(as_json.checks())
-    failures = {name for name, case in cases.items() if case.find("failure") is not None}
-    skips = {name for name, case in cases.items() if case.find("skipped") is not None}
-    assert failures == as_json.ids("fail") and skips == as_json.ids("skip")
-    assert suite.get("failures") == str(len(failures)) and suite.get("skipped") == str(len(skips))
+
+    def having(element: str) -> set[str]:
+        return {name for name, case in cases.items() if case.find(element) is not None}
+
+    checks = as_json.checks()
+    not_run = as_json.ids("not-run")
+    must_not_run = {i for i in not_run if checks[i]["level"] == "MUST"}
+    assert having("failure") == as_json.ids("fail")
+    # A MUST check that did not run is an error: it is what an INCOMPLETE run lacks.
+    assert having("error") == must_not_run
+    assert having("skipped") == as_json.ids("skip") | (not_run - must_not_run)
+    assert suite.get("failures") == str(len(as_json.ids("fail")))
+    assert suite.get("errors") == str(len(must_not_run))
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["conformance"] == "NOT CONFORMANT" and properties["exit_status"] == "1"
     failure = cases["spec.get-ping.status"].find("failure")
     assert failure is not None and failure.get("type") == "MUST"
     assert "502" in (failure.get("message") or "")

@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from impl.client.rawhttp import HOST, read_response, read_responses
 from tests.conftest import StartServer
 from tests.support.scaleout import wait_for
 from tools.attack_trickle import trickle
@@ -23,7 +24,6 @@ from tools.attacks import (
     tree_rss_kib,
 )
 from tools.metrics_text import request_count
-from tools.rawhttp import HOST, read_response, read_responses
 
 pytestmark = pytest.mark.slow  # hostile connections against live processes, up to 20,000 requests
 

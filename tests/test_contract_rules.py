@@ -132,13 +132,16 @@ def test_tags_move_methods_of_the_generated_client() -> None:
     ]
 
 
-def test_an_operation_moved_breaks_both_and_unknown_keywords_are_not_waved_through() -> None:
+def test_an_operation_moved_is_removed_and_unknown_keywords_are_not_waved_through() -> None:
     def move(doc: Any) -> None:
         doc["paths"]["/readyz"] = doc["paths"].pop("/ready")
+
+    assert judged(move, "GetReady") == [("operation", "removed upstream", True, True)]
+
+    def annotate(doc: Any) -> None:
         doc["components"]["schemas"]["Ready"]["properties"]["up"]["contentEncoding"] = "utf-8"
 
-    assert judged(move, "GetReady") == [
-        ("operation", "moved from GET /ready to GET /readyz", True, True),
+    assert judged(annotate, "GetReady") == [
         (
             "response 200 (application/json), schema Ready.up",
             'contentEncoding changed from null to "utf-8"',
@@ -146,3 +149,17 @@ def test_an_operation_moved_breaks_both_and_unknown_keywords_are_not_waved_throu
             True,
         ),
     ]
+
+
+def test_an_operation_renamed_is_matched_by_method_and_path() -> None:
+    def rename(doc: Any) -> None:
+        doc["paths"]["/ready"]["get"]["operationId"] = "GetReadiness"
+
+    assert judged(rename, "GetReady") == [
+        ("operation", 'operationId changed from "GetReady" to "GetReadiness"', True, True),
+    ]
+    old = committed_extract()
+    new = copy.deepcopy(old)
+    rename(new)
+    (ready,) = [op for op in operation_changes(old, new) if op.key == "GET /ready"]
+    assert ready.changes[0].clients.why == "generated method names change"

@@ -142,7 +142,7 @@ def test_identity_metrics(client: TestClient) -> None:
     (sample,) = info.samples
     assert sample.value == 1
     assert set(sample.labels) == {"arch", "build_date", "commit", "cpus", "os", "version"}
-    assert sample.labels["version"] == "2.7.12"
+    assert sample.labels["version"] == "v2.7.12"
     (uptime,) = parsed["influxdb_uptime_seconds"].samples
     assert len(uptime.labels["id"]) == 16
     int(uptime.labels["id"], 16)

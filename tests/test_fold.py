@@ -1,6 +1,6 @@
 """Folding an exited worker: every interleaving of a scrape with a fold counts it once.
 
-impl/scaleout/fold.py writes the argument down; here each step of a scrape (R1 the
+impl/metrics/multiprocess/fold.py writes the argument down; here each step of a scrape (R1 the
 archive, R2 the listing, R3 the archive again) is placed before, between and after
 each step of a fold (live gauges, W2, W3, W4), in every order that can happen, with
 and without handles kept from an earlier scrape, and the total must be exact.
@@ -17,11 +17,11 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from impl.metrics.encoding import encode_text
-from impl.scaleout.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY
-from impl.scaleout.files import MappedFile
-from impl.scaleout.fold import fold_process, fold_steps, load_archive
-from impl.scaleout.multiprocess import DirectoryCollector
-from impl.scaleout.snapshot import DirectoryReader
+from impl.metrics.multiprocess.collectors import DirectoryCollector
+from impl.metrics.multiprocess.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY
+from impl.metrics.multiprocess.files import HeldFile
+from impl.metrics.multiprocess.fold import Folder, fold_process, fold_steps, load_archive
+from impl.metrics.multiprocess.snapshot import DirectoryReader
 from tests.support.mpfiles import writing_as
 
 EARLIER, DEAD, LIVE = 400, 500, 600
@@ -60,7 +60,7 @@ class SteppedReader(DirectoryReader):
         super().__init__(path)
         self.act: Callable[[str], None] = lambda point: None
 
-    def _hold_files(self) -> list[MappedFile]:
+    def _hold_files(self) -> list[HeldFile]:
         self.act("before R2")
         held = super()._hold_files()
         self.act("before R3")
@@ -158,3 +158,31 @@ def test_a_held_archive_keeps_its_inode_from_later_versions(directory: Path) -> 
             assert (directory / ARCHIVE_NAME).stat().st_ino != before
     finally:
         os.close(held)
+
+
+@pytest.mark.parametrize("damage", ["unlinked", "overwritten"])
+def test_the_arbiter_publishes_anew_an_archive_someone_else_damaged(
+    directory: Path, damage: str
+) -> None:
+    """The arbiter keeps the archive it published in memory: one removed or overwritten
+    under it is published anew at its next upkeep, the fault written into it for every
+    reader to show. Meanwhile a reader leaves it out (a reader that holds the version
+    overwritten in place keeps counting from what it read), and says so."""
+    folder = Folder.load(directory)
+    folder.fold(DEAD)
+    earlier = DirectoryReader(directory)
+    assert count(earlier) == sum(COUNTS.values())
+    if damage == "unlinked":
+        (directory / ARCHIVE_NAME).unlink()
+        witness = earlier
+    else:
+        (directory / ARCHIVE_NAME).write_text('{"format": 2, "entries": [["x"]]}', "utf-8")
+        witness = DirectoryReader(directory)
+    assert count(witness) == COUNTS[LIVE]  # the archived counts missing, nothing else
+    assert [fault.split(":")[0] for fault in witness.faults.held()] == [ARCHIVE_NAME]
+    folder.upkeep()
+    fresh = DirectoryReader(directory)
+    assert count(fresh) == count(earlier) == count(witness) == sum(COUNTS.values())
+    assert fresh.faults.held() == [f"{ARCHIVE_NAME}: {damage}; published anew"]
+    folder.upkeep()  # as published: left alone
+    assert len(load_archive(directory).faults) == 1

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from impl.client.rawhttp import HOST, RawResponse, read_response, read_responses, wait_for_close
 from impl.errors import JSON_CONTENT_TYPE
 from impl.http.framing import ChunkedBody, head_end, head_problem
 from impl.http.protocol import LINGER_SECONDS
@@ -26,7 +27,6 @@ from tests.conftest import StartServer
 from tests.support.examples import examples
 from tools.live import LiveServer
 from tools.metrics_text import request_count
-from tools.rawhttp import HOST, RawResponse, read_response, read_responses, wait_for_close
 
 PATIENCE = 15.0
 SMUGGLED = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -194,7 +194,7 @@ def test_smuggling_shape_is_refused_and_the_connection_closed(
     assert response.status == 400, name
     assert response.header("Content-Type") == JSON_CONTENT_TYPE
     assert response.header("X-Platform-Error-Code") == "invalid"
-    assert response.header("X-Influxdb-Version") == "2.7.12"
+    assert response.header("X-Influxdb-Version") == "v2.7.12"
     assert response.will_close
     message = "malformed HTTP request" + (f": {reason}" if reason else "")
     assert json.loads(response.body) == {"code": "invalid", "message": message}
@@ -235,7 +235,7 @@ def rest_until_closed(sock: socket.socket) -> bytes:
 def assert_chunked_refusal(response: RawResponse, reason: str) -> None:
     assert response.status == 400, reason
     assert response.header("X-Platform-Error-Code") == "invalid"
-    assert response.header("X-Influxdb-Version") == "2.7.12"
+    assert response.header("X-Influxdb-Version") == "v2.7.12"
     assert response.will_close
     message = f"malformed HTTP request: {reason}"
     assert json.loads(response.body) == {"code": "invalid", "message": message}

@@ -49,7 +49,7 @@ def test_ping_get_and_head(server: LiveServer) -> None:
     assert response.status_code == 204
     assert response.headers is not None
     headers = {key.lower(): value for key, value in response.headers.items()}
-    assert headers["x-influxdb-version"] == "2.7.12"
+    assert headers["x-influxdb-version"] == "v2.7.12"
     assert api.head_ping_with_http_info().status_code == 204
 
 

@@ -20,7 +20,7 @@ VERSION = "2.7.99-compat"
 
 @pytest.fixture
 def versioned(start_server: StartServer) -> LiveServer:
-    return start_server("--version", VERSION)
+    return start_server("--influxdb-version", VERSION)
 
 
 @pytest.fixture

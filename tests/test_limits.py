@@ -11,13 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from impl.client.rawhttp import HOST, RawClient, RawResponse, read_response, wait_for_close
 from impl.errors import JSON_CONTENT_TYPE
 from impl.http.limits import MAX_BODY_BYTES
 from tests.conftest import StartServer
 from tools.attacks import CLIENT_RCVBUF
 from tools.live import LiveServer
 from tools.metrics_text import request_count
-from tools.rawhttp import HOST, RawClient, RawResponse, read_response, wait_for_close
 
 MAX_HEADER_SIZE = 4096
 PATIENCE = 15.0
@@ -34,7 +34,7 @@ def assert_error(response: RawResponse, status: int, code: str) -> str:
     assert response.status == status
     assert response.header("Content-Type") == JSON_CONTENT_TYPE
     assert response.header("X-Platform-Error-Code") == code
-    assert response.header("X-Influxdb-Version") == "2.7.12"
+    assert response.header("X-Influxdb-Version") == "v2.7.12"
     body = json.loads(response.body)
     assert body["code"] == code
     message: str = body["message"]

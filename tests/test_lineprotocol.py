@@ -210,7 +210,7 @@ def test_live_exposition_converts_and_reads_back(server: LiveServer, version: Ve
         assert sum(len(line.fields) for line in lines) == len(finite)
         assert all(line.measurement == "prometheus" and line.tags["url"] == URL for line in lines)
         info = [line for line in lines if "influxdb_info" in line.fields]
-        assert len(info) == 1 and info[0].tags["version"] == "2.7.12"
+        assert len(info) == 1 and info[0].tags["version"] == "v2.7.12"
     else:
         measurements = {line.measurement for line in lines}
         assert {"http_api_requests_total", "http_api_request_duration_seconds"} <= measurements

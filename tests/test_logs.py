@@ -16,6 +16,7 @@ import unicodedata
 
 import pytest
 
+from impl.client.rawhttp import RawClient
 from impl.http.redact import LOG_MASK, Redactor
 from impl.server.logs import (
     TRACEBACK_LIMIT,
@@ -25,7 +26,6 @@ from impl.server.logs import (
     logfmt_value,
 )
 from tests.conftest import StartServer
-from tools.rawhttp import RawClient
 
 TOKEN = "tok-3f9a1c77d2e84b5a9c10"
 # A logfmt pair: key=bare or key="quoted with \" and \\ escapes".

@@ -27,9 +27,9 @@ from prometheus_client.multiprocess import mark_process_dead
 
 from impl.metrics.encoding import encode_text
 from impl.metrics.exposition import FamilyView
-from impl.scaleout.directory import ARCHIVE_NAME
-from impl.scaleout.fold import fold_process
-from impl.scaleout.multiprocess import DirectoryCollector
+from impl.metrics.multiprocess.collectors import DirectoryCollector
+from impl.metrics.multiprocess.directory import ARCHIVE_NAME
+from impl.metrics.multiprocess.fold import fold_process
 from tests.support.examples import examples
 from tests.support.mpfiles import prometheus_client_text, writing_as
 

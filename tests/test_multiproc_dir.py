@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from impl.scaleout.directory import LOCK_NAME
+from impl.metrics.multiprocess.directory import LOCK_NAME
 from tests.conftest import StartServer
 from tests.support.scaleout import scrape, send_pings, wait_for, worker_pids
 from tools.metrics_text import request_count
@@ -53,6 +53,38 @@ def test_a_second_instance_on_the_same_directory_is_refused(
     assert request_count(body) == 25 + 1 + 1  # the readiness ping and the first scrape
     assert first.stop() == 0
     assert not directory.exists()
+
+
+def test_a_one_process_instance_on_a_directory_in_use_is_refused(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """Whatever its mode: named by --multiproc-dir or by prometheus_client's variable, a
+    directory another instance holds stops a one-process instance too, before it counts."""
+    directory = tmp_path / "multiproc"
+    first = start_server("--workers", "2", "--multiproc-dir", str(directory))
+    send_pings(first.url, 5)
+    assert first.process is not None
+    refusal = (
+        f"influxdb-sysinfo: multiproc dir {directory} is in use by another instance "
+        f"(pid {first.process.pid})"
+    )
+    for flags, env in (
+        (["--multiproc-dir", str(directory)], {}),
+        ([], {"PROMETHEUS_MULTIPROC_DIR": str(directory)}),
+    ):
+        second = subprocess.run(
+            [sys.executable, "-m", "impl.main", "--port", "0", "--state-dir", str(tmp_path / "s")]
+            + flags,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **env},
+        )
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines() == [refusal]
+    body = scrape(first.url)
+    assert request_count(body, user_agent="curl") == 5
+    assert request_count(body) == 5 + 1  # and the readiness ping: nothing of the others
 
 
 def test_exit_removes_only_what_the_instance_created(

@@ -1,10 +1,10 @@
-"""impl.scaleout.multiprocess without processes: finding the service's processes in /proc."""
+"""The multiprocess collectors without processes: finding the service's processes in /proc."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from impl.scaleout.multiprocess import service_pids
+from impl.metrics.multiprocess.collectors import service_pids
 
 
 def fake_process(proc: Path, pid: int, parent: int, command: str = "python3") -> Path:

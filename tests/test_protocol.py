@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from impl.client.rawhttp import HOST, RawClient, RawResponse, read_response, wait_for_close
 from impl.errors import JSON_CONTENT_TYPE
 from tools.live import LiveServer
 from tools.metrics_text import request_count
-from tools.rawhttp import HOST, RawClient, RawResponse, read_response, wait_for_close
 
 pytestmark = pytest.mark.slow  # waits out header and keep-alive timeouts by design
 
@@ -43,7 +43,7 @@ def assert_refused(response: RawResponse, status: int, code: str, message: str) 
     assert response.header("X-Platform-Error-Code") == code
     assert json.loads(response.body) == {"code": code, "message": message}
     assert response.header("X-Influxdb-Build") == "OSS"
-    assert response.header("X-Influxdb-Version") == "2.7.12"
+    assert response.header("X-Influxdb-Version") == "v2.7.12"
     assert response.will_close
 
 

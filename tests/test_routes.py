@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
+from impl.client.rawhttp import RawClient
 from tests.support.influx import assert_influx_error
 from tools.live import LiveServer
-from tools.rawhttp import RawClient
 
 
 @pytest.mark.parametrize("path", ["/health", "/ready", "/metrics", "/ping"])

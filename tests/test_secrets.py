@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from impl.client.rawhttp import RawClient, RawResponse, build_request
 from impl.http.redact import LOG_MASK
 from tests.conftest import StartServer
 from tools.live import LiveServer
-from tools.rawhttp import RawClient, RawResponse, build_request
 
 TOKEN = "s3cr3t-T0ken_for/secrets-test=="
 WRONG = "wr0ng-T0ken_not-configured=="

@@ -8,8 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Parent-folder steps in a command, a config or code; Markdown links count from their
-# own file, everything else from the root, where make and the tests run.
+# Parent-folder steps in a command, a config or code; Markdown links and a build
+# config's paths count from their own file, everything else from the root, where make
+# and the tests run.
 UP_LEVELS = re.compile(r"(?<![\w.])(?:\.\./)+[\w.-]*")
 # Path(__file__).parents[N] or Path(__file__).parent.parent...: N + 1 levels up.
 FILE_ANCESTOR = re.compile(r"__file__\)(?:\.resolve\(\))?(?:\.parents\[(\d+)\]|((?:\.parent\b)+))")
@@ -33,7 +34,8 @@ def tracked_texts() -> dict[str, str]:
 
 
 def outside_references(name: str, text: str) -> list[str]:
-    base = (ROOT / name).parent if name.endswith(".md") else ROOT
+    own_folder = name.endswith((".md", "pyproject.toml"))
+    base = (ROOT / name).parent if own_folder else ROOT
     found = [
         match.group(0)
         for match in UP_LEVELS.finditer(text)

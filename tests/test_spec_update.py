@@ -255,8 +255,29 @@ def test_a_served_operation_missing_upstream_is_refused(
     status, report = run_update(tmp_path, capsys, drop_ready, "--allow-breaking")
     assert status == 1
     assert "GetReady (GET /ready): 1 change" in report and "removed upstream" in report
-    assert "upstream no longer defines GetReady" in report
+    assert "upstream no longer defines GET /ready" in report
     assert snapshot(baseline) == before
+
+
+def test_an_operation_renamed_upstream_is_reported_and_taken_in_when_allowed(
+    baseline: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    def rename_ready(doc: Any) -> None:
+        doc["paths"]["/ready"]["get"]["operationId"] = "GetReadiness"
+
+    before = snapshot(baseline)
+    status, report = run_update(tmp_path, capsys, rename_ready)
+    assert status == 1 and snapshot(baseline) == before
+    assert section(report, "GetReady") == (
+        "GetReady (GET /ready): 1 change, breaking for clients and for the server\n"
+        '  operation: operationId changed from "GetReady" to "GetReadiness"\n'
+        "    clients: breaking - generated method names change\n"
+        "    server:  breaking - the generated controller calls the handler of the new name"
+    )
+    status, report = run_update(tmp_path, capsys, rename_ready, "--allow-breaking")
+    assert status == 0, report
+    served = yaml.safe_load((baseline / "openapi.yaml").read_text(encoding="utf-8"))
+    assert served["paths"]["/ready"]["get"]["operationId"] == "GetReadiness"
 
 
 def test_a_document_that_is_not_openapi_3_is_unusable_input(

@@ -56,7 +56,7 @@ def test_committed_extract_matches_the_digests_of_the_recorded_upstream() -> Non
     record = json.loads(spectool.RECORD.read_text(encoding="utf-8"))
     extracted = committed_extract()
     assert spectool.digest_problems(extracted, record) == []
-    assert set(record["served_operations"]) == set(extraction.SERVED_OPERATIONS)
+    assert set(record["served_operations"].values()) == set(extraction.SERVED_OPERATIONS)
     # Every upstream operation has a digest, not only the served ones.
     assert len(record["operation_digests"]) > 100
     assert len(record["sha256"]) == 64 and record["url"].startswith("https://")
@@ -119,6 +119,9 @@ def test_served_operations_keep_upstream_structure(built: tuple[Any, Any]) -> No
         ("/ready", "get"): "GetReady",
         ("/ping", "get"): "GetPing",
         ("/ping", "head"): "HeadPing",
+        ("/metrics", "head"): "HeadMetrics",
+        ("/health", "head"): "HeadHealth",
+        ("/ready", "head"): "HeadReady",
     }
     upstream_error = extracted["components"]["schemas"]["Error"]
     assert spec["components"]["schemas"]["Error"]["required"] == upstream_error["required"]
@@ -152,35 +155,60 @@ def test_removed_trace_span_parameter_is_caught(built: tuple[Any, Any]) -> None:
     assert any("Zap-Trace-Span" in p for p in _problems_after(built, drop))
 
 
-def test_removed_error_code_enum_value_is_caught(built: tuple[Any, Any]) -> None:
-    def drop(spec: Any) -> None:
-        spec["components"]["schemas"]["Error"]["properties"]["code"]["enum"].remove("not found")
-
-    assert any("enum values removed" in p for p in _problems_after(built, drop))
-
-
-def test_narrowed_type_is_caught(built: tuple[Any, Any]) -> None:
+def test_narrowed_request_parameter_is_caught(built: tuple[Any, Any]) -> None:
     def narrow(spec: Any) -> None:
+        spec["components"]["parameters"]["TraceSpan"]["schema"]["maxLength"] = 10
+
+    # Upstream declares the header on these three; the overlay adds it to /ping.
+    assert _problems_after(built, narrow) == [
+        f"GET {path}: header parameter Zap-Trace-Span: maxLength 10 set "
+        "(requests clients send may now be refused)"
+        for path in ("/metrics", "/health", "/ready")
+    ]
+
+
+def test_changed_type_is_caught(built: tuple[Any, Any]) -> None:
+    def change(spec: Any) -> None:
         spec["components"]["schemas"]["Ready"]["properties"]["up"]["type"] = "integer"
 
-    assert any("type narrowed" in p for p in _problems_after(built, narrow))
+    assert any("type changed from string to integer" in p for p in _problems_after(built, change))
 
 
 def test_newly_required_input_is_caught(built: tuple[Any, Any]) -> None:
     def require(spec: Any) -> None:
         spec["components"]["parameters"]["MetricFamilyNames"]["required"] = True
 
-    assert any("new required parameter" in p for p in _problems_after(built, require))
+    assert any("name[]: added (required)" in p for p in _problems_after(built, require))
 
 
-def test_removed_response_and_property_are_caught(built: tuple[Any, Any]) -> None:
+def test_removed_success_response_and_property_are_caught(built: tuple[Any, Any]) -> None:
     def remove(spec: Any) -> None:
-        del spec["paths"]["/health"]["get"]["responses"]["503"]
+        del spec["paths"]["/ready"]["get"]["responses"]["200"]
         del spec["components"]["schemas"]["HealthCheck"]["properties"]["commit"]
 
     problems = _problems_after(built, remove)
-    assert any("response 503 removed" in p for p in problems)
-    assert any("property 'commit' removed" in p for p in problems)
+    assert "GET /ready: response 200: removed" in " ".join(problems)
+    assert any("property commit removed" in p for p in problems)
+
+
+def test_operation_renamed_by_the_overlay_is_caught(built: tuple[Any, Any]) -> None:
+    def rename(spec: Any) -> None:
+        spec["paths"]["/health"]["get"]["operationId"] = "Health"
+
+    assert _problems_after(built, rename) == [
+        'GET /health: operation: operationId changed from "GetHealth" to "Health" '
+        "(generated method names change)"
+    ]
+
+
+def test_error_code_keeps_its_values_through_the_ref_alone(built: tuple[Any, Any]) -> None:
+    extracted, spec = built
+    upstream_code = extracted["components"]["schemas"]["Error"]["properties"]["code"]
+    assert set(upstream_code) == {"$ref", "enum", "type", "readOnly"}
+    assert spec["components"]["schemas"]["Error"]["properties"]["code"] == {
+        "$ref": "#/components/schemas/ErrorCode"
+    }
+    assert spec["components"]["schemas"]["ErrorCode"]["enum"] == upstream_code["enum"]
 
 
 def test_overlay_merge_rules() -> None:

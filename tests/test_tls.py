@@ -19,13 +19,13 @@ import pytest
 from influxdb_client import InfluxDBClient
 
 import impl.server.tls as server_tls_module
+from impl.client.rawhttp import read_response
 from impl.server.config import ConfigError, load_config
 from impl.server.tls import CertificateFiles, server_tls
 from sysinfo_client import ApiClient, Configuration, SystemInformationEndpointsApi
 from tests.support.scaleout import wait_for
 from tools.attack_tls import client_hello
 from tools.processes import LOOPBACK
-from tools.rawhttp import read_response
 from tools.tls import Authority, CertificatePair, TlsLiveServer
 
 PING = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -259,7 +259,7 @@ def test_curl_with_cacert(start_tls: StartTls, pair: CertificatePair, authority:
         )
         assert result.returncode == 0, result.stderr
         head = result.stdout.lower()
-        assert head.startswith("http/1.1 204") and "x-influxdb-version: 2.7.12" in head
+        assert head.startswith("http/1.1 204") and "x-influxdb-version: v2.7.12" in head
     untrusted = subprocess.run(
         [curl, "-sS", f"https://{LOOPBACK}:{live.port}/ping"],
         capture_output=True,
@@ -299,7 +299,7 @@ def test_influxdb_client_with_its_ca(
     live = start_tls(pair)
     with InfluxDBClient(url=live.url, token="t", ssl_ca_cert=str(authority.cert)) as client:
         assert client.ping()
-        assert client.version() == "2.7.12"
+        assert client.version() == "v2.7.12"
         assert client.health().status == "pass"
         assert client.ready().status == "ready"
     with InfluxDBClient(url=live.url, token="t") as unverified_nowhere:

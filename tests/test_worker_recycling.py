@@ -3,6 +3,10 @@ the multiprocess directory bounded by the live workers."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -11,10 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from impl.scaleout.directory import LOCK_NAME
+from impl.metrics.multiprocess.directory import LOCK_NAME
 from impl.server.config import load_config
 from tests.conftest import StartServer
-from tests.support.scaleout import COUNTED_AGENT
+from tests.support.scaleout import COUNTED_AGENT, PingLoad, scrape, wait_for, worker_pids
+from tools.metrics_text import request_count
 
 WORKERS = 2
 MAX_REQUESTS = 50
@@ -131,13 +136,13 @@ def test_recycled_workers_keep_every_scrape_exact_and_the_directory_bounded(
 
     # Every scrape counts each request answered before it was sent (and the readiness
     # ping), and none that was not sent before its answer came: exactly once.
-    for scrape in traffic.scrapes:
-        assert scrape.answered_before + 1 <= scrape.total <= scrape.sent_before_answer + 1
+    for each in traffic.scrapes:
+        assert each.answered_before + 1 <= each.total <= each.sent_before_answer + 1
     # Monotone: a scrape sent after another was answered never shows less.
     by_answer = sorted(traffic.scrapes, key=lambda s: s.answered_at)
-    for scrape in traffic.scrapes:
-        earlier = [s.total for s in by_answer if s.answered_at < scrape.sent_at]
-        assert scrape.total >= max(earlier, default=0.0)
+    for each in traffic.scrapes:
+        earlier = [s.total for s in by_answer if s.answered_at < each.sent_at]
+        assert each.total >= max(earlier, default=0.0)
     assert len(traffic.scrapes) > 100
 
     # Quiet now: the total is every request answered, plus the readiness ping.
@@ -150,3 +155,38 @@ def test_recycled_workers_keep_every_scrape_exact_and_the_directory_bounded(
     assert (directory / LOCK_NAME).exists()
     assert live.stop() == 0
     assert not directory.exists()
+
+
+KILLS = 12
+
+
+@pytest.mark.slow
+def test_workers_killed_every_second_while_recycled_lose_no_completed_request(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """kill -9 of a worker every second, with --max-requests 40 recycling the others,
+    under 4 pinging clients: every completed request is counted once (folded exactly
+    once), and scrapes meanwhile never see the total go back."""
+    directory = tmp_path / "multiproc"
+    live = start_server(
+        "--workers", "2", "--max-requests", "40", "--multiproc-dir", str(directory)
+    )  # fmt: skip
+    totals: list[float] = []
+    with PingLoad(live.url, threads=4) as load:
+        wait_for(lambda: load.completed_at_least(100), "the load to warm up")
+        for _ in range(KILLS):
+            time.sleep(1)
+            pids = worker_pids(live)
+            if pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(random.choice(pids), signal.SIGKILL)
+            with contextlib.suppress(requests.RequestException):  # a killed worker's
+                totals.append(request_count(scrape(live.url), user_agent="curl"))
+        wait_for(lambda: len(worker_pids(live)) == 2, "gunicorn to replace the killed")
+    counted = request_count(scrape(live.url), user_agent="curl")
+    # A request cut off by a kill may have been counted just before its answer was
+    # lost; a completed one is never lost, nor counted twice.
+    assert load.completed <= counted <= load.completed + load.failed
+    assert totals == sorted(totals) and totals[-1] <= counted
+    assert live.log().count("was sent SIGKILL") >= KILLS // 2
+    assert len(list(directory.iterdir())) <= MOST_FILES

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from impl.client.rawhttp import RawClient
 from impl.http.limits import MAX_BODY_BYTES
 from impl.metrics.user_agents import BROWSER_MARKERS, KNOWN_PRODUCTS
-from tools.rawhttp import RawClient
 
 SPEC_PATHS = ("/metrics", "/health", "/ready", "/ping")
 OTHER_PATHS = ("/nowhere", "/api/v2/metrics", "/openapi.json", "/ui/", "/metrics/")

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from impl.client.rawhttp import HOST, read_response
 from tools.attacks import PING_TIMEOUT, Pinger
-from tools.rawhttp import HOST, read_response
 from tools.tls import Authority, TlsLiveServer
 
 PING = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

@@ -19,9 +19,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from impl.client.rawhttp import HOST
 from tools.attacks import Pinger
 from tools.live import LiveServer
-from tools.rawhttp import HOST
 
 # A body the service would read (at most 1 KiB), sent far too slowly to be worth waiting for.
 HEAD = b"POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import requests
 
-from impl.scaleout.multiprocess import service_pids
+from impl.client.rawhttp import HOST, RawClient, build_request, read_response
+from impl.metrics.multiprocess.collectors import service_pids
 from tools.adversary import ROUTED_METHODS, SPEC_PATHS, all_shots, attack
 from tools.live import LiveServer
 from tools.metrics_text import families
-from tools.rawhttp import HOST, RawClient, build_request, read_response
 from tools.soak import resident_kib
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"

@@ -22,11 +22,10 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
 from impl.client.tls import PathLike, check_ca_file, refusal
-from impl.errors import CODE_OF_STATUS
-from impl.metrics.names import selects, wanted_names
 from sysinfo_client import ApiClient, ApiException, Configuration, SystemInformationEndpointsApi
 from sysinfo_client.models.health_check import HealthCheck
 from sysinfo_client.models.ready import Ready
+from sysinfo_contract.names import selects, wanted_names
 
 __all__ = [
     "ClientError",
@@ -153,6 +152,27 @@ def _header(headers: Any, name: str) -> str | None:
     return values[0] if values else None
 
 
+# The code influxd gives each status, for an error answer that names none (a proxy's
+# page, a server that is not InfluxDB). The client stands without the server's package.
+INFLUXD_CODE_OF_STATUS = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not found",
+    405: "method not allowed",
+    409: "conflict",
+    413: "request too large",
+    414: "request too large",
+    415: "unsupported media type",
+    422: "unprocessable entity",
+    429: "too many requests",
+    431: "request too large",
+    500: "internal error",
+    501: "not implemented",
+    503: "unavailable",
+}
+
+
 def server_error(status: int, body: bytes | str | None, headers: Any) -> ServerError:
     """The ServerError for an error answer, from InfluxDB's error JSON when it has one."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
@@ -160,7 +180,7 @@ def server_error(status: int, body: bytes | str | None, headers: Any) -> ServerE
     with contextlib.suppress(ValueError):  # not JSON: keep what the headers and status say
         document = json.loads(text)
     error = document if isinstance(document, dict) else {}
-    by_status = CODE_OF_STATUS.get(status, "internal error" if status >= 500 else "invalid")
+    by_status = INFLUXD_CODE_OF_STATUS.get(status, "internal error" if status >= 500 else "invalid")
     code = error.get("code") or _header(headers, "X-Platform-Error-Code") or by_status
     # A proxy's or a non-InfluxDB server's page: its first line is the best clue.
     lines = text.strip().splitlines() or ["no error message in the response"]

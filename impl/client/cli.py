@@ -18,6 +18,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from typing import Any, TextIO
 
 import urllib3
@@ -31,7 +32,7 @@ from impl.client.api import (
     SysinfoClient,
     TlsFailed,
 )
-from impl.client.conform.cli import add_conform_command
+from impl.client.conform.command import add_conform_command
 from impl.client.lineprotocol import Version, go_float, to_line_protocol
 from impl.client.write import (
     DEFAULT_BATCH_LINES,
@@ -42,6 +43,7 @@ from impl.client.write import (
 )
 
 PROG = "influx-metrics"
+DISTRIBUTION = "influx-metrics"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # argparse's own status for bad arguments
@@ -279,6 +281,14 @@ def _add_write_arguments(scrape: argparse.ArgumentParser) -> None:
     )
 
 
+def program_version() -> str:
+    """The installed distribution's version."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("url", help="base URL of the instance, e.g. http://127.0.0.1:8086")
@@ -313,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Query the system-information endpoints of an InfluxDB v2 instance "
         "(this service or influxd). Exit status: 0 ok, 1 not ok or unreachable, 2 usage.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {program_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     scrape = commands.add_parser(

@@ -22,10 +22,10 @@ from starlette.types import Receive, Scope, Send
 
 from impl.errors import InfluxError
 from impl.http.asgi import Layer, send_error
+from sysinfo_contract import HTTP_METHODS
 
 log = logging.getLogger(__name__)
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # RFC 9112 3.2.2: a server must accept a request target in absolute form
 # (`GET http://host/ping`), as proxies send it; uvicorn passes it on as the path.
 ABSOLUTE_FORM = ("http://", "https://")
@@ -39,8 +39,9 @@ def origin_path(path: str) -> str:
 
 
 class RouteTable:
-    """path -> {method: the method it is served as}; HEAD is served as GET where the
-    spec declares no HEAD operation of its own (HTTP requires HEAD wherever GET is)."""
+    """path -> {method: the method it is served as}; HEAD is served as GET wherever GET
+    is (HTTP requires HEAD there), also where the spec declares the HEAD operation:
+    Flask would answer it with an empty body, which fails response validation."""
 
     def __init__(self, paths: Mapping[str, Iterable[str]]) -> None:
         self._routes: dict[str, dict[str, str]] = {}
@@ -49,7 +50,7 @@ class RouteTable:
                 raise ValueError(f"path parameters are not routed: {path}")
             served = {method.upper(): method.upper() for method in methods}
             if "GET" in served:
-                served.setdefault("HEAD", "GET")
+                served["HEAD"] = "GET"
             self._routes[path] = served
 
     @classmethod

@@ -1,18 +1,19 @@
 """The HTTP API metrics influxd records, with labels bounded whatever clients send: each
 label's values come from a fixed set, and past `max_series` label sets (series_limit.py)
-a request with a new one is counted under the overflow labels below."""
+a request with a new one is counted under the overflow labels below, unless it is a
+well-known client's successful GET, whose label set is reserved."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from impl.metrics.series_limit import (
+    InstanceRecords,
     LabelSet,
-    RecordedLabelSets,
     SeriesLimit,
     SharedSeriesLimit,
 )
-from impl.metrics.user_agents import agent_name
+from impl.metrics.user_agents import RESERVED, agent_name
 
 # Names, help texts, buckets and label names as influxd's.
 REQUESTS_HELP = "Number of http requests received"
@@ -43,6 +44,10 @@ OVERFLOW_HELP = (
 )
 DEFAULT_MAX_SERIES = 100  # Config.max_http_series's default too
 
+_METHOD = LABELS.index("method")
+_STATUS = LABELS.index("status")
+_AGENT = LABELS.index("user_agent")
+
 
 def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else OTHER_METHOD
@@ -53,7 +58,20 @@ def status_class(status: int) -> str:
 
 
 def is_overflow(labels: LabelSet) -> bool:
-    return labels[LABELS.index("method")] == OVERFLOW
+    return labels[_METHOD] == OVERFLOW
+
+
+def is_reserved(labels: LabelSet) -> bool:
+    """A successful GET by a well-known client (user_agents.RESERVED): it never competes
+    for the limit, so nobody can take it first, whatever they send. Only requests that
+    reach an operation carry an agent name, and each of the four operations answers a
+    GET with one success status, so each reserved client has at most four label sets."""
+    return labels[_METHOD] == "GET" and labels[_STATUS] == "2XX" and labels[_AGENT] in RESERVED
+
+
+def takes_no_place(labels: LabelSet) -> bool:
+    """Label sets the limit does not count: the overflow ones and the reserved ones."""
+    return is_overflow(labels) or is_reserved(labels)
 
 
 class HttpMetrics:
@@ -65,7 +83,7 @@ class HttpMetrics:
         registry: CollectorRegistry | None,
         *,
         max_series: int = DEFAULT_MAX_SERIES,
-        shared: RecordedLabelSets | None = None,
+        shared: InstanceRecords | None = None,
     ) -> None:
         """`shared`: what every worker has recorded, when worker processes share the limit."""
         self.requests = Counter("http_api_requests", REQUESTS_HELP, LABELS, registry=registry)
@@ -76,10 +94,10 @@ class HttpMetrics:
                 recorded=shared,
                 family="http_api_requests",
                 label_names=LABELS,
-                is_overflow=is_overflow,
+                exempt=takes_no_place,
             )
             if shared is not None
-            else SeriesLimit(max_series)
+            else SeriesLimit(max_series, takes_no_place)
         )
         self.duration = Histogram(
             "http_api_request_duration_seconds",

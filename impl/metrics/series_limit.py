@@ -1,16 +1,20 @@
-"""Which label sets of the HTTP metrics get series of their own: at most `limit`.
+"""Which label sets of the HTTP metrics get series of their own: at most `limit` that
+compete, and every one that is exempt.
 
 Each label value is bounded (http_metrics.py), but not their product: an attacker who
 enumerates user agents, methods, paths and statuses makes thousands of label sets, 15
 series each, and /metrics grows by megabytes until restart. So the first `limit` label
 sets are admitted and later new ones folded into the overflow labels, as OpenTelemetry
-SDKs do past their cardinality limit.
+SDKs do past their cardinality limit. First come would be first served for ever, so
+whoever comes first could take every place: the label sets the caller names exempt (the
+overflow ones, and those reserved for well-known clients: http_metrics.py) take no
+place and are always admitted; they are few and fixed, so the total stays bounded.
 
 With several workers the limit is the instance's: a label set is admitted while fewer
-than `limit` are recorded in the multiprocess files and the exited workers' archive,
-read under the directory's lock so that two workers cannot both take the last place.
-Once full, the recorded label sets are all there will ever be, so the files are read at
-most once per label set a worker admits, plus once.
+than `limit` competing ones are recorded in the multiprocess files and the exited
+workers' archive, read under the directory's lock so that two workers cannot both take
+the last place. Once full, the recorded label sets are all there will ever be, so the
+files are read at most once per label set a worker admits, plus once.
 """
 
 from __future__ import annotations
@@ -26,12 +30,18 @@ log = logging.getLogger(__name__)
 LabelSet = tuple[str, ...]
 
 
-class SeriesLimit:
-    """Admits at most `limit` label sets (the overflow ones are not counted)."""
+def _none_exempt(labels: LabelSet) -> bool:
+    return False
 
-    def __init__(self, limit: int) -> None:
+
+class SeriesLimit:
+    """Admits every label set `exempt` names and at most `limit` others."""
+
+    def __init__(self, limit: int, exempt: Callable[[LabelSet], bool] = _none_exempt) -> None:
         self.limit = limit
+        self._exempt = exempt
         self._admitted: set[LabelSet] = set()
+        self._places = 0  # admitted label sets that are not exempt
         self._lock = threading.Lock()
 
     def admit(self, labels: LabelSet, record: Callable[[], None]) -> bool:
@@ -44,14 +54,17 @@ class SeriesLimit:
 
     def _admit_new(self, labels: LabelSet, record: Callable[[], None]) -> bool:
         with self._lock:
-            admitted = labels in self._admitted or len(self._admitted) < self.limit
-            if admitted:
+            if labels not in self._admitted:
+                competes = not self._exempt(labels)
+                if competes and self._places >= self.limit:
+                    return False
                 self._admitted.add(labels)
-                record()
-            return admitted
+                self._places += competes
+            record()
+            return True
 
 
-class RecordedLabelSets(Protocol):
+class InstanceRecords(Protocol):
     """What every worker of the instance has recorded, and a lock they all take."""
 
     def lock(self) -> AbstractContextManager[None]: ...
@@ -60,25 +73,31 @@ class RecordedLabelSets(Protocol):
 
 
 class SharedSeriesLimit(SeriesLimit):
-    """The same limit over every worker of an instance (impl/scaleout/ keeps their records)."""
+    """The same limit over every worker of an instance (impl/metrics/multiprocess/ keeps
+    their records)."""
 
     def __init__(
         self,
         limit: int,
         *,
-        recorded: RecordedLabelSets,
+        recorded: InstanceRecords,
         family: str,
         label_names: Iterable[str],
-        is_overflow: Callable[[LabelSet], bool],
+        exempt: Callable[[LabelSet], bool],
     ) -> None:
-        super().__init__(limit)
+        super().__init__(limit, exempt)
         self._recorded = recorded
-        self._is_overflow = is_overflow
         self._family = family
         self._label_names = tuple(label_names)
         self._final: frozenset[LabelSet] | None = None
 
     def _admit_new(self, labels: LabelSet, record: Callable[[], None]) -> bool:
+        if self._exempt(labels):
+            # Takes no place: no other worker needs to know before it is recorded.
+            with self._lock:
+                self._admitted.add(labels)
+                record()
+            return True
         if self._final is not None and labels not in self._final:
             return False
         try:
@@ -93,7 +112,7 @@ class SharedSeriesLimit(SeriesLimit):
             recorded: Collection[LabelSet] | None = self._final
             if recorded is None:
                 every = self._recorded.label_sets(self._family, self._label_names)
-                recorded = {each for each in every if not self._is_overflow(each)}
+                recorded = {each for each in every if not self._exempt(each)}
             admitted = labels in recorded or len(recorded) < self.limit
             if admitted:
                 self._admitted.add(labels)

@@ -1,5 +1,5 @@
-"""The app factory: the generated server's spec, served by impl's handlers through one
-list of layers."""
+"""The app factory: the reviewed spec, served by impl's handlers (through the generated
+controllers) and one list of layers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any
 
 import connexion
-import yaml
 from connexion.jsonifier import Jsonifier
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
@@ -30,9 +29,10 @@ from impl.http.scrapes import ScrapeSlots
 from impl.http.tokens import TokenChecker, TokenGate
 from impl.server import docs, serving
 from impl.server.config import Config
+from impl.server.controllers import GeneratedControllers, controller_functions, generated_spec
 from impl.server.serving import identity_headers
 from impl.server.state import EXTENSION_KEY, AppState
-from impl.spec import generated_spec_path
+from impl.spec import served_spec, served_spec_text
 from sysinfo_server.encoder import JSONEncoder
 
 Layer = Callable[[ASGIApp], ASGIApp]
@@ -93,7 +93,7 @@ def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
 def create_app(config: Config, state: AppState | None = None) -> connexion.FlaskApp:
     """A ready-to-serve app for `config`, with its own registry and state."""
     state = state or AppState.create(config)
-    spec = yaml.safe_load(generated_spec_path().read_text(encoding="utf-8"))
+    spec = served_spec()
     routes = RouteTable.from_spec(spec, extra_get_paths=(docs.SPEC_JSON_PATH, docs.SPEC_YAML_PATH))
 
     @contextlib.asynccontextmanager
@@ -107,11 +107,12 @@ def create_app(config: Config, state: AppState | None = None) -> connexion.Flask
     app = connexion.FlaskApp(__name__, lifespan=lifespan, middlewares=layers(config, state, routes))
     app.add_api(
         spec,
+        resolver=GeneratedControllers(controller_functions(generated_spec())),
         pythonic_params=True,
         validate_responses=True,
         jsonifier=Jsonifier(cls=JSONEncoder),
         swagger_ui_options=docs.swagger_ui_options(spec),
     )
-    docs.add_spec_routes(app, spec)
+    docs.add_spec_routes(app, served_spec(), served_spec_text())
     app.app.extensions[EXTENSION_KEY] = state
     return app

@@ -6,13 +6,16 @@ over the default) and checked in one place: a bad value gets one message from ei
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields, replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+DISTRIBUTION = "influxdb-sysinfo"
 ENV_PREFIX = "INFLUXDB_SYSINFO_"
 TOKENS_ENV = ENV_PREFIX + "TOKENS"  # comma-separated; the one setting without a flag
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -67,8 +70,11 @@ class Config:
         bounds=(0, 2**31 - 1),
     )
     state_dir: Path = setting(Path(".state"), "where the instance ID is kept; must be writable")
-    # The influxd release whose behaviour the service follows.
-    version: str = setting("2.7.12", "`X-Influxdb-Version`, /health's version and influxdb_info's")
+    # The influxd release whose behaviour the service follows, written as influxd writes
+    # its own: with a leading v.
+    influxdb_version: str = setting(
+        "v2.7.12", "the InfluxDB version reported: `X-Influxdb-Version`, /health, influxdb_info"
+    )
     build: str = setting("OSS", "`X-Influxdb-Build`")
     commit: str = setting("unknown", "commit in /health and influxdb_info")
     metrics_disabled: bool = setting(False, "/metrics answers 403, as influxd --metrics-disabled")
@@ -169,12 +175,21 @@ def shown_default(setting_field: Field[Any], markdown: bool = False) -> str:
     return f"`{text}`" if markdown else text
 
 
+def program_version() -> str:
+    """The installed distribution's version (the project's, not InfluxDB's)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="influxdb-sysinfo",
         description="Serve the InfluxDB OSS v2 system-information API. Every flag has an "
         f"environment twin, {ENV_PREFIX}<FLAG> (e.g. {ENV_PREFIX}PORT); flags win.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {program_version()}")
     for each, flag, _ in settings():
         help_text = f"{each.metadata['help']} (default: {shown_default(each)})"
         if each.type == "bool":
@@ -238,6 +253,23 @@ def load_config(
     return replace(config, tokens=tuple(token for token in tokens if token))
 
 
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each `INFLUXDB_SYSINFO_*` variable no setting reads (a typo is
+    otherwise silently ignored), naming the nearest known one."""
+    env = os.environ if environ is None else environ
+    known = [env_name for _, _, env_name in settings()] + [TOKENS_ENV]
+    # Compared without the prefix they all share, which would make every name look near.
+    suffixes = [name.removeprefix(ENV_PREFIX) for name in known]
+    warnings = []
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            suffix = name.removeprefix(ENV_PREFIX)
+            nearest = difflib.get_close_matches(suffix, suffixes, n=1, cutoff=0.6)
+            hint = f"; did you mean {ENV_PREFIX}{nearest[0]}?" if nearest else ""
+            warnings.append(f"unknown environment variable {name} ignored{hint}")
+    return warnings
+
+
 def markdown_table() -> str:
     """The README's configuration table."""
     lines = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
@@ -250,4 +282,12 @@ def markdown_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Config", "ConfigError", "build_parser", "load_config", "markdown_table"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "build_parser",
+    "load_config",
+    "markdown_table",
+    "program_version",
+    "unknown_variables",
+]

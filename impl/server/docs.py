@@ -19,7 +19,6 @@ from typing import Any
 
 import connexion
 import flask
-import yaml
 from connexion.options import SwaggerUIOptions
 
 DOCS_PATH = "/ui"  # Connexion's default; the page itself is /ui/
@@ -52,11 +51,12 @@ def swagger_ui_options(spec: Mapping[str, Any]) -> SwaggerUIOptions:
     )
 
 
-def add_spec_routes(app: connexion.FlaskApp, spec: Mapping[str, Any]) -> None:
-    """Serve the spec the service routes and validates with, $refs intact, as JSON
-    and YAML, rendered once: the spec does not change while the app runs."""
+def add_spec_routes(app: connexion.FlaskApp, spec: Mapping[str, Any], text: str) -> None:
+    """Serve the spec the service routes and validates with, $refs intact: as YAML the
+    reviewed file as written (`text`), as JSON the same document (`spec`), rendered
+    once: the spec does not change while the app runs."""
     as_json = json.dumps(spec, default=_rfc3339, indent=2).encode()
-    as_yaml = yaml.safe_dump(json.loads(as_json), sort_keys=False, allow_unicode=True).encode()
+    as_yaml = text.encode()
     for path, body, kind in ((SPEC_JSON_PATH, as_json, "json"), (SPEC_YAML_PATH, as_yaml, "yaml")):
         view = partial(flask.Response, body, content_type=f"application/{kind}; charset=utf-8")
         app.add_url_rule(path, f"spec_{kind}", view, methods=["GET"])

@@ -13,7 +13,7 @@ import flask
 from impl.errors import JSON_CONTENT_TYPE, InfluxError
 from impl.metrics.exposition import expose
 from impl.server.gotime import NANOS_PER_SECOND, go_duration, rfc3339_nano
-from impl.server.state import AppState, current_state
+from impl.server.state import AppState, HealthProbe, current_state
 from sysinfo_server.encoder import JSONEncoder
 from sysinfo_server.models.health_check import HealthCheck
 from sysinfo_server.models.ready import Ready
@@ -74,9 +74,16 @@ def _check_state_dir(state: AppState) -> HealthCheck:
     return HealthCheck(name="state-directory", status=status, message=message)
 
 
+def _check_probe(probe: HealthProbe) -> HealthCheck:
+    name, passing, message = probe()
+    return HealthCheck(name=name, status="pass" if passing else "fail", message=message)
+
+
 def get_health(zap_trace_span: str | None = None) -> flask.Response:
     state = current_state()
+    # The probes after the registry: collecting it is what finds damaged multiprocess files.
     checks = [_check_registry(state), _check_state_dir(state)]
+    checks += [_check_probe(probe) for probe in state.health_probes]
     failing = [check.name for check in checks if check.status == "fail"]
     message = f"failing checks: {', '.join(failing)}" if failing else _HEALTH_MESSAGE
     health = HealthCheck(
@@ -84,7 +91,7 @@ def get_health(zap_trace_span: str | None = None) -> flask.Response:
         message=message,
         status="fail" if failing else "pass",
         checks=checks,
-        version=state.config.version,
+        version=state.config.influxdb_version,
         commit=state.config.commit,
     )
     return _json_response(health, 503 if failing else 200)
@@ -107,4 +114,8 @@ def get_ping(zap_trace_span: str | None = None) -> flask.Response:
     return response
 
 
-head_ping = get_ping  # the spec's HEAD /ping operation: the same answer, without a body
+# The spec's HEAD operations: the GET's answer (uvicorn sends it without a body).
+head_metrics = get_metrics
+head_health = get_health
+head_ready = get_ready
+head_ping = get_ping

@@ -101,7 +101,7 @@ class IdentityCollector(Collector):
             "commit": config.commit,
             "cpus": str(os.cpu_count() or 1),
             "os": platform.system().lower(),
-            "version": config.version,
+            "version": config.influxdb_version,
         }
         self._instance_id = instance_id
         self._started = started_monotonic

@@ -18,7 +18,7 @@ def identity_headers(config: Config) -> list[tuple[bytes, bytes]]:
     """The headers influxd sets on every response, refusals included."""
     return [
         (b"x-influxdb-build", config.build.encode("latin-1")),
-        (b"x-influxdb-version", config.version.encode("latin-1")),
+        (b"x-influxdb-version", config.influxdb_version.encode("latin-1")),
     ]
 
 

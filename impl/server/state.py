@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import flask
@@ -17,6 +18,9 @@ from impl.server.identity import IdentityCollector, load_or_create_instance_id
 
 EXTENSION_KEY = "influxdb_sysinfo"
 
+# A /health check beyond the handlers' own: its name, whether it passes, and why.
+HealthProbe = Callable[[], tuple[str, bool, str]]
+
 
 @dataclass
 class AppState:
@@ -27,11 +31,12 @@ class AppState:
     started_ns: int = field(default_factory=time.time_ns)  # wall clock, for /ready
     started_monotonic: float = field(default_factory=time.monotonic)
     ready: bool = False
+    health_probes: tuple[HealthProbe, ...] = ()  # several workers: their directory's
 
     @classmethod
     def create(cls, config: Config) -> AppState:
         """One process serving the instance: process, runtime, identity and HTTP metrics
-        in a registry of its own (workers of several: impl/scaleout/workers.py)."""
+        in a registry of its own (workers of several: impl/server/worker_state.py)."""
         instance_id = load_or_create_instance_id(config.state_dir)
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)

@@ -1,7 +1,8 @@
-"""What the service relies on inside uvicorn and h11, beyond their documented APIs.
-
-Each assumption is stated where it is used and tested in tests/upstream/test_uvicorn.py.
-"""
+"""What the service relies on inside uvicorn, uvicorn-worker and h11, and of how asyncio's
+and uvloop's start_tls behave, beyond their documented APIs, each use grouped under the
+code that relies on it.
+tests/upstream/test_uvicorn.py states every assumption against the installed versions:
+an upgrade that breaks one turns its test red."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import sys
 from collections.abc import Callable, Collection
 
 import h11
+import uvicorn
+from gunicorn.arbiter import Arbiter
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.flow_control import FlowControl as FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn_worker import UvicornWorker
 
 # --- uvicorn's h11 protocol and its flow control, for impl/http/protocol.py ---------------
 
@@ -92,6 +96,29 @@ def reading_paused(flow: FlowControl) -> bool:
 
 def writing_paused(flow: FlowControl) -> bool:
     return flow.write_paused
+
+
+# ---- gunicorn's uvicorn worker (impl/server/workers.py) ---------------------------------
+#
+# UvicornWorker builds its uvicorn.Server in `_serve`, with no way to pass another server
+# class; its SIGQUIT handler is installed by `_install_sigquit_handler`, which `_serve`
+# calls once the event loop runs.
+
+
+def worker_serving_with(server_class: type[uvicorn.Server]) -> type[UvicornWorker]:
+    """UvicornWorker serving with `server_class`: uvicorn-worker 0.4.0's `_serve`, but for
+    the server class."""
+
+    class ServingWorker(UvicornWorker):  # type: ignore[misc]  # gunicorn is untyped
+        async def _serve(self) -> None:
+            self.config.app = self.wsgi
+            server = server_class(config=self.config)
+            self._install_sigquit_handler()
+            await server.serve(sockets=self.sockets)
+            if not server.started:
+                sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+    return ServingWorker
 
 
 # --- asyncio's and uvloop's start_tls, for the TLS handshakes of impl/http/protocol.py ----

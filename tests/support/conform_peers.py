@@ -21,7 +21,9 @@ START_TIMEOUT_SECONDS = 30.0
 
 @contextlib.contextmanager
 def banner_server(banner: bytes = SSH_BANNER) -> Iterator[str]:
-    """Accepts connections, writes a banner that is not HTTP, and closes."""
+    """Accepts connections, writes a banner that is not HTTP, reads what the client
+    says (as sshd reads the client's identification line), and closes. Closing with the
+    client's bytes unread would reset the connection, and the banner with it."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -36,6 +38,9 @@ def banner_server(banner: bytes = SSH_BANNER) -> Iterator[str]:
                 continue
             with connection:
                 connection.sendall(banner)
+                connection.settimeout(1.0)
+                with contextlib.suppress(OSError):
+                    connection.recv(65536)
 
     thread = threading.Thread(target=serve)
     thread.start()

@@ -19,22 +19,24 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from impl.upstream.prometheus import install_value_class, installed_value_class
+
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @contextlib.contextmanager
 def writing_as(directory: Path, pid: int) -> Iterator[None]:
     """Metrics created inside write `directory`'s files of process `pid`."""
-    saved_class = values.ValueClass
+    saved_class = installed_value_class()
     saved_env = os.environ.get(ENV_VAR)
     os.environ[ENV_VAR] = str(directory)
     value_class = values.MultiProcessValue(process_identifier=lambda: pid)  # type: ignore[no-untyped-call]
-    values.ValueClass = value_class
+    install_value_class(value_class)
     try:
         yield
     finally:
         value_class.close_all_files()
-        values.ValueClass = saved_class
+        install_value_class(saved_class)
         if saved_env is None:
             del os.environ[ENV_VAR]
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,8 @@ from pathlib import Path
 import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from impl.scaleout.multiprocess import service_pids
+from impl.metrics.multiprocess.collectors import service_pids
+from tests.conftest import StartServer
 from tools.live import LiveServer
 
 # Requests a test counts carry this agent (label user_agent="curl"); readiness pings
@@ -87,3 +89,60 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT_SEC
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def start_workers(
+    start_server: StartServer, directory: Path, workers: int = 2, *flags: str
+) -> LiveServer:
+    # Started once one /ping is answered: exactly one request, a GET /ping from python-requests.
+    live = start_server("--workers", str(workers), "--multiproc-dir", str(directory), *flags)
+    # gunicorn boots the workers one after another: wait for all, ready to accept.
+    wait_for(
+        lambda: (
+            len(worker_pids(live)) == workers
+            and live.log().count("Application startup complete") == workers
+        ),
+        f"{workers} workers to boot",
+    )
+    return live
+
+
+class PingLoad:
+    """Counted pings from several threads, each on a new connection, until stopped."""
+
+    def __init__(self, url: str, threads: int = 4) -> None:
+        self.url = url
+        self.completed = 0
+        self.failed = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 120  # a bound on the load, whatever happens
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                status = requests.get(
+                    self.url + "/ping", headers=COUNTED_AGENT, timeout=10
+                ).status_code
+            except requests.RequestException:
+                status = 0  # the connection died with its worker
+            with self.lock:
+                if status == 204:
+                    self.completed += 1
+                else:
+                    self.failed += 1
+
+    def __enter__(self) -> PingLoad:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+
+    def completed_at_least(self, count: int) -> bool:
+        with self.lock:
+            return self.completed >= count

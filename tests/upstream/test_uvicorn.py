@@ -1,10 +1,14 @@
-"""What impl/upstream/uvicorn.py assumes of uvicorn's h11 protocol, each tried on the real
-protocol over a loopback socket: a red test here names the assumption an upgrade broke."""
+"""What impl/upstream/uvicorn.py assumes of uvicorn's h11 protocol and of gunicorn's
+uvicorn worker, each tried on the real thing: a red test here names the assumption an
+upgrade broke."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import signal
 import ssl
+import textwrap
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +19,7 @@ import uvloop
 from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.server import ServerState
+from uvicorn_worker import UvicornWorker
 
 from impl.upstream.uvicorn import (
     FlowControl,
@@ -240,6 +245,42 @@ def test_send_400_response_is_called_while_the_parse_error_is_handled() -> None:
     serve(Protocol, no_content, exercise)
     assert len(errors) == 1 and isinstance(errors[0], h11.RemoteProtocolError)
     assert protocol_error() is None  # outside it, there is none
+
+
+# ---- gunicorn's uvicorn worker ----------------------------------------------------------
+
+# UvicornWorker._serve as copied into worker_serving_with, with `Server` where the copy
+# takes the server class: an upgrade that changes it must be copied again.
+SERVE_COPIED = """
+async def _serve(self) -> None:
+    self.config.app = self.wsgi
+    server = Server(config=self.config)
+    self._install_sigquit_handler()
+    await server.serve(sockets=self.sockets)
+    if not server.started:
+        sys.exit(Arbiter.WORKER_BOOT_ERROR)
+"""
+
+
+def test_the_copied_serve_is_uvicorn_workers_own() -> None:
+    source = textwrap.dedent(inspect.getsource(UvicornWorker._serve))
+    assert source.strip() == SERVE_COPIED.strip()
+
+
+def test_install_sigquit_handler_sets_one_on_the_running_loop() -> None:
+    class Worker:
+        def __init__(self) -> None:
+            self.exits: list[Any] = []
+
+        def handle_exit(self, *args: Any) -> None:
+            self.exits.append(args)
+
+    async def install() -> bool:
+        UvicornWorker._install_sigquit_handler(worker)
+        return asyncio.get_running_loop().remove_signal_handler(signal.SIGQUIT)
+
+    worker = Worker()
+    assert asyncio.run(install()) is True
 
 
 def test_a_connection_counted_before_connection_made_is_closed_by_uvicorns_shutdown() -> None:

@@ -4,47 +4,28 @@ on these; a server passes the spec without them."""
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from functools import partial
 from typing import Any
 
-from impl.client.conform import exposition as expo
-from impl.client.conform import judge, plan
-from impl.client.conform.checks_metrics import parsed_body
+from impl.client.conform import influxd, judge, plan
+from impl.client.conform.contract import Operation, Spec
 from impl.client.conform.gates import (
-    IDENTITY_HEADERS,
     any_answer,
-    claims_influxd,
     fail,
     judged,
     judged_codes,
     judged_one,
+    not_run,
+    parsed_body,
     skip,
+    status_check,
     success,
 )
+from impl.client.conform.influxd import ERROR_CODE_HEADER, IDENTITY_HEADERS, claims_influxd
 from impl.client.conform.model import Check, Exchange, Level, Observations, Received, Verdict
-from impl.client.conform.spec import Operation, Spec
+from impl.client.conform.parsing import exposed_name
 
 SHOULD = Level.SHOULD
-ERROR_CODE_HEADER = "X-Platform-Error-Code"
-# Go marshals a time.Time in UTC as RFC 3339 with up to nine fractional digits,
-# trailing zeros dropped (no fraction at all when it is zero).
-GO_UTC_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{0,8}[1-9])?Z$")
-# Go's Duration.String(): "0s", "750ms", "1.5µs", "1h2m3.04s".
-GO_DURATION = re.compile(r"^(0s|([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+)$")
-HTTP_LABELS = frozenset({"handler", "method", "path", "response_code", "status", "user_agent"})
-# The families every influxd 2.x serves whatever its storage and configuration, with
-# their TYPE and the labels of each sample (`le` aside).
-INFLUXD_FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
-    "http_api_requests_total": ("counter", HTTP_LABELS),
-    "http_api_request_duration_seconds": ("histogram", HTTP_LABELS),
-    "influxdb_info": (
-        "gauge",
-        frozenset({"arch", "build_date", "commit", "cpus", "os", "version"}),
-    ),
-    "influxdb_uptime_seconds": ("gauge", frozenset({"id"})),
-}
 
 
 def influxd_checks(spec: Spec, exposition: Operation | None) -> list[Check]:
@@ -62,8 +43,8 @@ def influxd_checks(spec: Spec, exposition: Operation | None) -> list[Check]:
     if health is not None:
         checks.append(
             Check("influxd.health", SHOULD, partial(_health, health)).rule(
-                "/health has influxd's fields: name influxdb, status, message, checks, "
-                "version, commit",
+                f"/health has influxd's fields: name {influxd.HEALTH_NAME}, status, message, "
+                "checks, version, commit",
                 'influxd: /health is name "influxdb", status pass (200) or fail (503), '
                 "a message, checks, version (as X-Influxdb-Version) and commit",
             )
@@ -72,8 +53,9 @@ def influxd_checks(spec: Spec, exposition: Operation | None) -> list[Check]:
     if ready is not None:
         checks += [
             Check("influxd.ready.started", SHOULD, partial(_ready_field, ready, "started")).rule(
-                "/ready's started is RFC 3339 in UTC (Z), at most 9 fractional digits",
-                "influxd: started is a Go time.Time in UTC, e.g. 2026-05-26T15:42:30.123456789Z",
+                f"/ready's started is a time as influxd writes it: {influxd.AS_GO_WRITES_IT}",
+                "influxd: started is a Go time.Time, e.g. 2026-05-26T15:42:30.12345Z "
+                "(any RFC 3339 form is the spec's date-time, judged by the body check)",
             ),
             Check("influxd.ready.up", SHOULD, partial(_ready_field, ready, "up")).rule(
                 "/ready's up is a Go duration", "influxd: up is a Go Duration's text, e.g. 1m2.3s"
@@ -83,7 +65,7 @@ def influxd_checks(spec: Spec, exposition: Operation | None) -> list[Check]:
         checks.append(
             Check("influxd.metrics.families", SHOULD, partial(_families, exposition)).rule(
                 "a server that claims to be influxd has its families and labels",
-                "influxd: " + ", ".join(INFLUXD_FAMILIES) + " with influxd's labels",
+                "influxd: " + ", ".join(influxd.FAMILIES) + " with influxd's labels",
             )
         )
     return checks
@@ -117,18 +99,18 @@ def _json_answer(
     purpose = plan.baseline_purpose(operation)
     exchange, response = any_answer(observations, purpose)
     if response.status not in statuses:
-        exchange, response = success(observations, purpose, see=f"spec.{operation.slug}.status")
+        exchange, response = success(observations, purpose, see=status_check(operation))
     document = judge.error_document(response)  # any JSON object
     if document is None:
-        skip(f"no JSON object (see spec.{operation.slug}.body)", exchange)
+        not_run(f"no JSON object (see spec.{operation.slug}.body)", exchange)
     return exchange, response, document
 
 
 def _health(operation: Operation, observations: Observations) -> Verdict:
     exchange, response, document = _json_answer(observations, operation, (200, 503))
     problems = []
-    if document.get("name") != "influxdb":
-        problems.append(f"name is {document.get('name')!r}, not 'influxdb'")
+    if document.get("name") != influxd.HEALTH_NAME:
+        problems.append(f"name is {document.get('name')!r}, not {influxd.HEALTH_NAME!r}")
     expected = "pass" if response.status == 200 else "fail"
     if document.get("status") != expected:
         problems.append(
@@ -144,28 +126,12 @@ def _health(operation: Operation, observations: Observations) -> Verdict:
     return judged_one(exchange, problems, f"{exchange.summary()}: influxd's fields")
 
 
-def _started_problem(value: object) -> str | None:
-    if not isinstance(value, str) or not GO_UTC_TIME.match(value):
-        return f"started {value!r} is not RFC 3339 UTC as Go writes it"
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return f"started {value!r} is not a valid time"
-    return None
-
-
-def _up_problem(value: object) -> str | None:
-    if not isinstance(value, str) or not GO_DURATION.match(value):
-        return f"up {value!r} is not a Go duration"
-    return None
-
-
 def _ready_field(operation: Operation, field: str, observations: Observations) -> Verdict:
     exchange, _, document = _json_answer(observations, operation)
     if field not in document:
         fail(exchange, f"no {field}")
-    problem_of = {"started": _started_problem, "up": _up_problem}[field]
-    problem = problem_of(document[field])
+    problem_of = {"started": influxd.go_time_problem, "up": influxd.go_duration_problem}[field]
+    problem = problem_of(field, document[field])
     return judged_one(exchange, [problem] if problem else [], f"{field}: {document[field]}")
 
 
@@ -173,9 +139,9 @@ def _families(operation: Operation, observations: Observations) -> Verdict:
     if not claims_influxd(observations.exchanges.values()):
         skip("the server does not claim to be influxd (no X-Influxdb-* header)")
     exchange, parsed = parsed_body(observations, operation)
-    by_name = {expo.exposed_name(family): family for family in parsed.families}
+    by_name = {exposed_name(family): family for family in parsed.families}
     problems = []
-    for name, (kind, labels) in INFLUXD_FAMILIES.items():
+    for name, (kind, labels) in influxd.FAMILIES.items():
         family = by_name.get(name)
         if family is None:
             problems.append(f"no {name}")
@@ -189,4 +155,4 @@ def _families(operation: Operation, observations: Observations) -> Verdict:
         }
         if lacking:
             problems.append(f"{name} samples lack the labels {', '.join(sorted(lacking))}")
-    return judged_one(exchange, problems, f"{len(INFLUXD_FAMILIES)} families present")
+    return judged_one(exchange, problems, f"{len(influxd.FAMILIES)} families present")

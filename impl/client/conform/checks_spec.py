@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import partial
 
 from impl.client.conform import judge, plan
+from impl.client.conform.contract import ERROR_SCHEMA_POINTER, Operation, Spec, pointer
 from impl.client.conform.gates import (
     answer,
     any_answer,
@@ -18,20 +19,21 @@ from impl.client.conform.gates import (
     judged,
     judged_codes,
     judged_one,
-    skip,
+    not_run,
+    status_check,
     success,
     token_reason,
 )
 from impl.client.conform.model import Check, Exchange, Level, Observations, Received, Verdict
-from impl.client.conform.spec import ERROR_SCHEMA_POINTER, Operation, Spec, pointer
 
 MUST, SHOULD = Level.MUST, Level.SHOULD
+REACHABLE = "http.reachable"  # judges the run's first request
 
 
 def spec_checks(spec: Spec) -> list[Check]:
     paths = f"openapi.yaml{pointer('paths')}"
     checks = [
-        Check("http.reachable", MUST, _reachable).rule(
+        Check(REACHABLE, MUST, _reachable).rule(
             "the URL answers HTTP", "RFC 9112 (HTTP/1.1 message syntax)"
         ),
         *(check for operation in spec.operations for check in _operation_checks(operation)),
@@ -62,7 +64,7 @@ def spec_checks(spec: Spec) -> list[Check]:
     ]
     traced = [(op, p) for op in spec.operations if (p := plan.trace_parameter(op)) is not None]
     if traced:
-        trace_span = partial(_trace_span, [op.id for op, _ in traced])
+        trace_span = partial(_trace_span, [op for op, _ in traced])
         checks.append(
             Check("spec.trace-span.no-effect", MUST, trace_span).rule(
                 f"a malformed, non-JSON or oversized {plan.TRACE_HEADER} changes nothing",
@@ -119,10 +121,10 @@ def _headers(operation: Operation, observations: Observations) -> Verdict:
 def _declared_success(
     operation: Operation, observations: Observations
 ) -> tuple[Exchange, Received]:
-    see = f"spec.{operation.slug}.status"
+    see = status_check(operation)
     exchange, response = success(observations, plan.baseline_purpose(operation), True, see)
     if operation.declared(response.status) is None:
-        skip(f"an undeclared status (see {see})", exchange)
+        not_run(f"an undeclared status (see {see})", exchange)
     return exchange, response
 
 
@@ -173,7 +175,7 @@ def _wrong_method_answers(observations: Observations) -> list[Exchange]:
     sent = [e for p, e in observations.exchanges.items() if p.startswith("method:")]
     found = [e for e in sent if e.response is None or e.response.status != 401]
     if sent and not found:
-        skip(token_reason(observations), *sent)
+        not_run(token_reason(observations), *sent)
     return found
 
 
@@ -194,11 +196,10 @@ def _wrong_method_status(observations: Observations) -> Verdict:
 
 
 def _wrong_method_allow(spec: Spec, observations: Observations) -> Verdict:
-    answered = [
-        exchange
-        for exchange in _wrong_method_answers(observations)
-        if exchange.response is not None and exchange.response.status == 405
-    ]
+    sent = _wrong_method_answers(observations)
+    answered = [e for e in sent if e.response is not None and e.response.status == 405]
+    if sent and not answered:
+        not_run("no 405 answer to judge (see spec.wrong-method.status)", *sent)
 
     def problems(exchange: Exchange) -> list[str]:
         allow = exchange.response.header("Allow") if exchange.response else None
@@ -215,7 +216,7 @@ def _wrong_method_allow(spec: Spec, observations: Observations) -> Verdict:
     return judged(
         [(exchange, problems(exchange)) for exchange in answered],
         f"every 405 lists the declared methods ({len(answered)} judged)",
-        "no 405 answer to judge (see spec.wrong-method.status)",
+        "no path declares only GET and HEAD: no wrong method was sent",
     )
 
 
@@ -225,12 +226,12 @@ def _outcome(exchange: Exchange) -> str:
     return f"{exchange.response.status} {exchange.response.media_type or '(no body type)'}"
 
 
-def _trace_span(operation_ids: list[str], observations: Observations) -> Verdict:
+def _trace_span(operations: list[Operation], observations: Observations) -> Verdict:
     problems: list[tuple[Exchange, list[str]]] = []
-    for operation_id in operation_ids:
-        baseline = observations.get(f"op:{operation_id}")
+    for operation in operations:
+        baseline = observations.get(plan.baseline_purpose(operation))
         for variant in plan.TRACE_VARIANTS:
-            exchange = observations.get(f"trace:{operation_id}:{variant}")
+            exchange = observations.get(plan.trace_purpose(operation, variant))
             if exchange is None or baseline is None:
                 continue
             expected, got = _outcome(baseline), _outcome(exchange)

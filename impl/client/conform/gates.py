@@ -1,23 +1,29 @@
-"""When a check can judge an answer at all: a closed gate raises `Settled` with the verdict.
+"""What every check module shares: getting the answer a check judges (or settling the
+check when there is none to judge), reading the plain scrape once for all, and
+turning problems into a verdict.
 
-A check that needs a body the server withholds behind a token is skipped with a reason,
-never failed: the 401 itself is judged by the checks on errors and declared statuses.
+A check that cannot judge ends in one of two ways. `skip`: there is nothing to judge
+(the spec declares no such thing, the server does not offer an option, no answer of
+the kind came). `not_run`: there was something to judge but it could not be seen (the
+answer was withheld by a 401 or 403, never came, or another check already failed on
+it); a MUST check that did not run makes the run INCOMPLETE.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from impl.client.conform import judge
+from impl.client.conform import judge, plan
+from impl.client.conform.contract import Operation
 from impl.client.conform.model import Exchange, Observations, Received, Verdict
+from impl.client.conform.parsing import Parsed, exposed_name, parse_openmetrics, parse_text, text_of
 
 NEEDS_TOKEN = "needs a token: pass --token (or set INFLUX_TOKEN)"
 TOKEN_REFUSED = "the server refused the token (401): check --token"
-METRICS_DISABLED = "metrics are disabled on the server (403)"
+METRICS_DISABLED = "metrics are disabled on the server (403): the exposition could not be read"
 NOTHING_TO_JUDGE = "nothing to judge"
 MAX_EVIDENCE = 4  # exchanges shown per check: the first offenders, or a sample
-IDENTITY_HEADERS = ("X-Influxdb-Build", "X-Influxdb-Version")
 
 
 class Settled(Exception):
@@ -30,6 +36,10 @@ def skip(reason: str, *evidence: Exchange) -> NoReturn:
     raise Settled(Verdict.skipped(reason, evidence))
 
 
+def not_run(reason: str, *evidence: Exchange) -> NoReturn:
+    raise Settled(Verdict.not_run(reason, evidence))
+
+
 def fail(exchange: Exchange, problem: str) -> NoReturn:
     raise Settled(Verdict.failed(f"{exchange.summary()}: {problem}", [exchange], [problem]))
 
@@ -39,10 +49,10 @@ def token_reason(observations: Observations) -> str:
 
 
 def any_answer(observations: Observations, purpose: str) -> tuple[Exchange, Received]:
-    """The answer to `purpose`, a 401 included; skipped when not sent, failed when none."""
+    """The answer to `purpose`, a 401 included; not run when not sent, failed when none."""
     exchange = observations.get(purpose)
     if exchange is None:
-        skip(observations.not_sent.get(purpose, "the request was not sent"))
+        not_run(observations.not_sent.get(purpose, "the request was not sent"))
     if exchange.response is None:
         raise Settled(Verdict.failed(exchange.summary(), [exchange], [str(exchange.error)]))
     return exchange, exchange.response
@@ -51,24 +61,26 @@ def any_answer(observations: Observations, purpose: str) -> tuple[Exchange, Rece
 def answer(
     observations: Observations, purpose: str, exposition: bool = False
 ) -> tuple[Exchange, Received]:
-    """As `any_answer`, and skipped when the body is withheld (a token needed, metrics off)."""
+    """As `any_answer`; not run when the answer is withheld (a token needed, and for the
+    exposition, metrics disabled)."""
     exchange, response = any_answer(observations, purpose)
     if response.status == 401:
-        skip(token_reason(observations), exchange)
+        not_run(token_reason(observations), exchange)
     if exposition and response.status == 403:
-        skip(METRICS_DISABLED, exchange)
+        not_run(METRICS_DISABLED, exchange)
     return exchange, response
 
 
 def success(
     observations: Observations, purpose: str, exposition: bool = False, see: str = ""
 ) -> tuple[Exchange, Received]:
-    """As `answer`, and a 2xx: else skipped when `see` names the status check, else failed."""
+    """As `answer`, and a 2xx: else not run when `see` names the check that judges the
+    status, else failed."""
     exchange, response = answer(observations, purpose, exposition)
     if 200 <= response.status <= 299:
         return exchange, response
     if see:
-        skip(f"no success to judge ({response.status}; see {see})", exchange)
+        not_run(f"no success to judge ({response.status}; see {see})", exchange)
     raise Settled(Verdict.failed(exchange.summary(), [exchange], [f"answered {response.status}"]))
 
 
@@ -76,14 +88,6 @@ def error_answers(observations: Observations) -> list[tuple[Exchange, Received]]
     """Every error answer with a body (HEAD answers have none)."""
     answered = observations.answered()
     return [(e, r) for e, r in answered if r.status >= 400 and e.request.method != "HEAD"]
-
-
-def claims_influxd(exchanges: Iterable[Exchange]) -> bool:
-    return any(
-        exchange.response is not None
-        and any(exchange.response.header(name) for name in IDENTITY_HEADERS)
-        for exchange in exchanges
-    )
 
 
 def judged(
@@ -115,3 +119,69 @@ def judged_codes(
     coded = [(e, r, judge.error_code(r)) for e, r in error_answers(observations)]
     found = [(e, problems_of(r, code)) for e, r, code in coded if code is not None]
     return judged(found, f"{passed} ({len(found)} judged)", empty)
+
+
+def status_check(operation: Operation) -> str:
+    """The id of the check that judges the operation's status: what others point to."""
+    return f"spec.{operation.slug}.status"
+
+
+def scrape_success(
+    observations: Observations, operation: Operation, purpose: str
+) -> tuple[Exchange, Received]:
+    """A scrape that must succeed. When the plain scrape failed too, the other scrapes'
+    failures are the same one: the operation's status check tells it, once."""
+    baseline = observations.get(plan.baseline_purpose(operation))
+    plain_failed = baseline is None or baseline.response is None or baseline.response.status >= 300
+    see = status_check(operation) if plain_failed else ""
+    return success(observations, purpose, True, see)
+
+
+def scrape(
+    observations: Observations, operation: Operation, purpose: str
+) -> tuple[Exchange, Received, str]:
+    """A successful scrape's body as text."""
+    exchange, response = scrape_success(observations, operation, purpose)
+    body, problem = judge.decoded_body(response)
+    text = ""
+    if not problem:
+        text, problem = text_of(body, response.header("Content-Type"))
+    if problem and purpose == plan.baseline_purpose(operation):
+        not_run(f"the body cannot be read (see spec.{operation.slug}.body)", exchange)
+    if problem:
+        fail(exchange, problem)
+    return exchange, response, text
+
+
+def parse(response: Received, text: str) -> Parsed:
+    """In the format the response says it is in."""
+    openmetrics = response.media_type == plan.OPENMETRICS_MEDIA_TYPE
+    return parse_openmetrics(text) if openmetrics else parse_text(text)
+
+
+def parsed_scrape(observations: Observations, operation: Operation) -> tuple[Exchange, Parsed]:
+    """The plain scrape, parsed once per run."""
+    purpose = plan.baseline_purpose(operation)
+    exchange, response, text = scrape(observations, operation, purpose)
+    if purpose not in observations.parsed:
+        observations.parsed[purpose] = parse(response, text)
+    return exchange, observations.parsed[purpose]
+
+
+def parsed_body(observations: Observations, operation: Operation) -> tuple[Exchange, Parsed]:
+    """The plain scrape, parsed; not run when it does not parse."""
+    exchange, parsed = parsed_scrape(observations, operation)
+    if parsed.error:
+        not_run("the body does not parse (see metrics.exposition.parses)", exchange)
+    return exchange, parsed
+
+
+def family_to_select(observations: Observations, operation: Operation) -> str | None:
+    """A family for the name[] request: one of several, so that a filter shows."""
+    try:
+        _, parsed = parsed_scrape(observations, operation)
+    except Settled:
+        return None
+    if parsed.error or len(parsed.families) < 2:
+        return None
+    return sorted(exposed_name(family) for family in parsed.families)[0]

@@ -6,53 +6,20 @@ spec, not two.
 
 from __future__ import annotations
 
-import gzip
-import json
-import re
-import zlib
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from impl.client.conform import influxd
+from impl.client.conform.contract import ERROR_SCHEMA_POINTER, Operation, Spec
 from impl.client.conform.model import Received
-from impl.client.conform.spec import ERROR_SCHEMA_POINTER, Operation, Spec
-from impl.errors import STATUS_OF_CODE
+from impl.client.conform.parsing import decoded, json_object, json_value, quote, text_of
 
 JSON_MEDIA_TYPE = "application/json"
-MAX_QUOTED = 80
-CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
-
-
-def quote(data: bytes | str) -> str:
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    shown = text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "…"
-    return json.dumps(shown, ensure_ascii=False)
 
 
 def decoded_body(response: Received) -> tuple[bytes, str | None]:
     """The body with its Content-Encoding undone, or a problem saying why it cannot be."""
-    encoding = (response.header("Content-Encoding") or "identity").strip().lower()
-    try:
-        if encoding in ("gzip", "x-gzip"):
-            return gzip.decompress(response.body), None
-        if encoding == "deflate":
-            return zlib.decompress(response.body), None
-    except (OSError, EOFError, zlib.error) as err:
-        return b"", f"the body is not valid {encoding}: {err}"
-    if encoding != "identity":
-        return b"", f"Content-Encoding {encoding} cannot be decoded here"
-    return response.body, None
-
-
-def text_of(body: bytes, content_type: str | None) -> tuple[str, str | None]:
-    """The body as text in the charset it declares (UTF-8 when it declares none)."""
-    found = CHARSET.search(content_type or "")
-    charset = found.group(1) if found else "utf-8"
-    try:
-        return body.decode(charset), None
-    except LookupError:
-        return "", f"unknown charset {charset!r}"
-    except UnicodeDecodeError as err:
-        return "", f"the body is not valid {charset}: {err.reason} at byte {err.start}"
+    return decoded(response.body, response.header("Content-Encoding"))
 
 
 def status_problems(operation: Operation, status: int) -> list[str]:
@@ -124,8 +91,8 @@ def _schema_problems(
 
 
 def body_problems(spec: Spec, operation: Operation, response: Received) -> list[str]:
-    """The body of a declared success (not for HEAD answers): empty when no content is
-    declared, else valid in its media type and against its schema."""
+    """The body of a declared response (not for HEAD answers): empty when no content
+    is declared, else valid in its media type and against its schema, formats included."""
     declared = operation.declared(response.status)
     if declared is None:
         return []
@@ -137,27 +104,18 @@ def body_problems(spec: Spec, operation: Operation, response: Received) -> list[
         return [problem]
     instance: object
     if response.media_type == JSON_MEDIA_TYPE or response.media_type.endswith("+json"):
-        try:
-            instance = json.loads(body)
-        except ValueError as err:
-            return [f"the body is not JSON ({err}): {quote(body)}"]
+        instance, problem = json_value(body)
     else:
         instance, problem = text_of(body, response.header("Content-Type"))
-        if problem:
-            return [problem]
+    if problem:
+        return [problem]
     return _schema_problems(spec, instance, declared.schema_pointer(response.media_type))
 
 
 def error_document(response: Received) -> dict[str, Any] | None:
     """The body as a JSON object, when it is one."""
     body, problem = decoded_body(response)
-    if problem:
-        return None
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
-    return document if isinstance(document, dict) else None
+    return None if problem else json_object(body)
 
 
 def error_code(response: Received) -> str | None:
@@ -193,8 +151,7 @@ def code_status_problems(
     code: str, status: int, also: Mapping[str, Collection[int]] | None = None
 ) -> list[str]:
     """influxd's status for the code; `also` admits further statuses per code."""
-    # influxd answers each error code with one status (the service keeps the same table).
-    expected = STATUS_OF_CODE.get(code)
+    expected = influxd.STATUS_OF_CODE.get(code)
     if expected is None or status == expected or status in (also or {}).get(code, ()):
         return []
     return [f"code {quote(code)} came with {status}; influxd gives it {expected}"]

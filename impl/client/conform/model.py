@@ -1,4 +1,4 @@
-"""What a conformance run is made of: exchanges (the evidence), checks, verdicts."""
+"""What a conformance run is made of: exchanges (the evidence), checks, their verdicts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from impl.client.conform.exposition import Parsed
+from impl.client.conform.parsing import Parsed, media_type
 
 
 class Level(StrEnum):
@@ -20,7 +20,10 @@ class Level(StrEnum):
 class Outcome(StrEnum):
     PASS = "pass"
     FAIL = "fail"
-    SKIP = "skip"
+    SKIP = "skip"  # nothing to judge: the spec declares no such thing, an option not offered
+    # The check could not run: its answer was withheld (401, 403), never came (the run
+    # stopped, the server went away) or could not be read because another check failed.
+    NOT_RUN = "not-run"
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Received:
 
     @property
     def media_type(self) -> str:
-        return (self.header("Content-Type") or "").split(";")[0].strip().lower()
+        return media_type(self.header("Content-Type"))
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Exchange:
     error: str | None = None  # why there was no response
     elapsed: float = 0.0
     operation: str | None = None  # the spec operation the request addresses, if any
+    connected: bool = True  # False: the request never reached the server
 
     def summary(self) -> str:
         outcome = (
@@ -82,6 +86,10 @@ class Verdict:
     @staticmethod
     def skipped(reason: str, evidence: Iterable[Exchange] = ()) -> Verdict:
         return Verdict(Outcome.SKIP, reason, tuple(evidence))
+
+    @staticmethod
+    def not_run(reason: str, evidence: Iterable[Exchange] = ()) -> Verdict:
+        return Verdict(Outcome.NOT_RUN, reason, tuple(evidence))
 
     @staticmethod
     def failed(

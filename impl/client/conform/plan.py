@@ -2,6 +2,9 @@
 
 Only GET and HEAD are sent, plus, on paths that declare nothing but GET and HEAD, one
 POST with an empty body to see the 405: such a path has no handler that could write.
+Operations are found by what the spec declares (a text/plain success is the metrics
+exposition), never by their ids, so either style of operationId works, and a HEAD the
+spec declares is sent as its own operation.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from impl.client.conform.spec import Operation, Parameter, Spec
+from impl.client.conform.contract import Operation, Parameter, Spec
 
 TRACE_HEADER = "Zap-Trace-Span"
 # Span contexts influxd's tracing reads (JSON with 16-hex-digit ids), and values that
@@ -46,7 +49,12 @@ class Planned:
 
 
 def baseline_purpose(operation: Operation) -> str:
+    """The operation's plain request: the one its own checks judge."""
     return f"op:{operation.id}"
+
+
+def trace_purpose(operation: Operation, variant: str) -> str:
+    return f"trace:{operation.id}:{variant}"
 
 
 UNKNOWN_PATH_PURPOSE = "unknown-path"
@@ -57,11 +65,19 @@ METRICS_NAMES = "metrics:names"
 
 
 def exposition_operation(spec: Spec) -> Operation | None:
-    """The operation whose success is a Prometheus text exposition: GET /metrics."""
+    """The GET whose success is a Prometheus text exposition: GET /metrics."""
     for op in spec.operations:
-        if any(d.key.startswith("2") and "text/plain" in d.content for d in op.responses()):
+        successes = (d for d in op.responses() if d.key.startswith("2"))
+        if op.method == "GET" and any("text/plain" in d.content for d in successes):
             return op
     return None
+
+
+def exposition_head(spec: Spec, exposition: Operation) -> str:
+    """The purpose of the HEAD scrape: the declared HEAD operation's plain request if
+    there is one, else a request of its own."""
+    head = spec.operation_for(exposition.path, "HEAD")
+    return baseline_purpose(head) if head is not None and head.method == "HEAD" else METRICS_HEAD
 
 
 def trace_parameter(operation: Operation) -> Parameter | None:
@@ -85,8 +101,8 @@ def offers_openmetrics(operation: Operation) -> bool:
 
 
 def _accept(operation: Operation, exposition: Operation | None) -> tuple[tuple[str, str], ...]:
-    if operation is exposition:
-        return (("Accept", TEXT_ACCEPT),)
+    if exposition is not None and operation.path == exposition.path:
+        return (("Accept", TEXT_ACCEPT),)  # the text format, for GET and HEAD alike
     successes = (d.content for d in operation.responses() if d.key.startswith("2"))
     content = next((content for content in successes if content), {})
     return (("Accept", ", ".join(content)),) if content else ()
@@ -94,7 +110,7 @@ def _accept(operation: Operation, exposition: Operation | None) -> tuple[tuple[s
 
 def requests(spec: Spec) -> list[Planned]:
     """Every request of a run but the `name[]` one, which needs a family name from the
-    first scrape. The scrape comes late, so that the server has counted the others."""
+    plain scrape. The scrape comes late, so that the server has counted the others."""
     exposition = exposition_operation(spec)
     planned = [
         Planned(baseline_purpose(op), op.method, op.path, _accept(op, exposition), op.id)
@@ -106,7 +122,7 @@ def requests(spec: Spec) -> list[Planned]:
             for variant, value in TRACE_VARIANTS.items():
                 headers = (*_accept(op, exposition), (TRACE_HEADER, value))
                 planned.append(
-                    Planned(f"trace:{op.id}:{variant}", op.method, op.path, headers, op.id)
+                    Planned(trace_purpose(op, variant), op.method, op.path, headers, op.id)
                 )
     for path in spec.document.get("paths", {}):
         if set(spec.methods_of(path)) <= READ_METHODS:
@@ -116,9 +132,10 @@ def requests(spec: Spec) -> list[Planned]:
         text, path, op_id = _accept(exposition, exposition), exposition.path, exposition.id
         planned += [
             Planned(baseline_purpose(exposition), "GET", path, text, op_id),
-            Planned(METRICS_HEAD, "HEAD", path, text, op_id),
             Planned(METRICS_GZIP, "GET", path, (*text, ("Accept-Encoding", "gzip")), op_id),
         ]
+        if exposition_head(spec, exposition) == METRICS_HEAD:
+            planned.append(Planned(METRICS_HEAD, "HEAD", path, text, op_id))
         if offers_openmetrics(exposition):
             accept = (("Accept", OPENMETRICS_ACCEPT),)
             planned.append(Planned(METRICS_OPENMETRICS, "GET", path, accept, op_id))

@@ -1,31 +1,29 @@
 """Sending one request and keeping exactly what came back, within bounded time.
 
-Each request gets a connection of its own and `Connection: close`: the bytes after a
-response (a body on a HEAD or a 204 answer) can then be read until the server closes,
-without being mistaken for the next response. http.client never decompresses a body.
+Each request gets a connection of its own and `Connection: close`. The response is
+framed by h11 (impl.client.rawhttp); what the server sends after it (a body on a
+HEAD or 204 answer) is read until the server closes, within a short grace, so that it
+is seen and not mistaken for another response. Bodies are kept as they came: a
+compressed body stays compressed.
 """
 
 from __future__ import annotations
 
-import http.client
-import io
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Sequence
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from impl.client.conform.model import Exchange, Received, SentRequest
 from impl.client.conform.plan import Planned
+from impl.client.rawhttp import InvalidResponse, NoResponse, ResponseReader
 
 USER_AGENT = "influx-metrics-conform/0.1"
 TOKEN_SCHEME = "Token"  # what influxd documents and its official clients send
 MASKED = "***"
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_TRAILING_BYTES = 64 * 1024
-READ_CHUNK = 64 * 1024
 # A server that honours `Connection: close` closes at once; this bounds the wait for
 # those that do not, while still catching bytes sent after a HEAD or 204 answer.
 TRAILING_GRACE_SECONDS = 0.3
@@ -36,12 +34,12 @@ class OutOfTime(Exception):
     """The overall time limit or request budget is used up: nothing more is sent."""
 
 
-class _KeptOpen(io.BufferedReader):
-    """http.client closes its reader after a HEAD answer, which would discard what is
-    buffered; this reader stays open so the bytes after the response stay readable."""
+class NotDelivered(Exception):
+    """The request could not be delivered: no connection (or no TLS session) was made."""
 
-    def close(self) -> None:
-        """Closed by the probe itself (its raw stream), once the trailing bytes are read."""
+    def __init__(self, reason: str, timed_out: bool = False) -> None:
+        super().__init__(reason)
+        self.timed_out = timed_out
 
 
 class Probe:
@@ -72,17 +70,25 @@ class Probe:
         purpose, method, operation = planned.purpose, planned.method, planned.operation
         request, wire = self._request(method, planned.path, planned.headers)
         started = time.monotonic()
+
+        def unanswered(error: str, connected: bool = True) -> Exchange:
+            elapsed = time.monotonic() - started
+            return Exchange(purpose, request, None, error, elapsed, operation, connected=connected)
+
         try:
-            response = self._exchange(method, wire, budget)
+            response = self._exchange(method, wire, started + budget)
+        except NotDelivered as err:
+            if err.timed_out and budget < self.timeout:
+                raise OutOfTime("the overall time limit is reached") from None
+            return unanswered(str(err), connected=False)
         except TimeoutError:
             if budget < self.timeout:  # cut short by the overall limit, not by the server
                 raise OutOfTime("the overall time limit is reached") from None
-            error = f"no answer within {budget:.3g} s"
-            return Exchange(purpose, request, None, error, budget, operation)
-        except (OSError, http.client.HTTPException, ValueError) as err:
-            elapsed = time.monotonic() - started
-            return Exchange(purpose, request, None, _describe(err), elapsed, operation)
-        return Exchange(purpose, request, response, None, time.monotonic() - started, operation)
+            return unanswered(f"no answer within {budget:.3g} s")
+        except (OSError, InvalidResponse) as err:
+            return unanswered(_describe(err))
+        elapsed = time.monotonic() - started
+        return Exchange(purpose, request, response, None, elapsed, operation)
 
     def _request(
         self, method: str, path: str, headers: Sequence[tuple[str, str]]
@@ -105,79 +111,44 @@ class Probe:
         head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines)
         return SentRequest(method, target, tuple(shown)), (head + "\r\n").encode("latin-1")
 
-    def _exchange(self, method: str, wire: bytes, budget: float) -> Received:
-        deadline = time.monotonic() + budget
-        sock = socket.create_connection((self.host, self.port), timeout=budget)
-        if self.scheme == "https":
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
-        # A watchdog bounds the whole exchange, whatever the server trickles.
-        fired = threading.Event()
-        watchdog = threading.Timer(budget, _abort, args=(sock, fired))
-        watchdog.daemon = True
-        watchdog.start()
-        reader = _KeptOpen(sock.makefile("rb", buffering=0))
-        source = SimpleNamespace(makefile=lambda _mode: reader)
+    def connect(self, deadline: float) -> socket.socket:
+        """A connection to the server: the one place the transport is made (TLS
+        options belong here)."""
         try:
+            sock = socket.create_connection((self.host, self.port), timeout=_left(deadline))
+        except TimeoutError:
+            raise NotDelivered("no connection in time", timed_out=True) from None
+        except OSError as err:
+            raise NotDelivered(_describe(err)) from None
+        if self.scheme != "https":
+            return sock
+        try:
+            return ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+        except TimeoutError:
+            sock.close()
+            raise NotDelivered("no TLS session in time", timed_out=True) from None
+        except OSError as err:
+            sock.close()
+            raise NotDelivered(_describe(err)) from None
+
+    def _exchange(self, method: str, wire: bytes, deadline: float) -> Received:
+        with self.connect(deadline) as sock:
+            sock.settimeout(_left(deadline))
             sock.sendall(wire)
-            response = http.client.HTTPResponse(source, method=method)  # type: ignore[arg-type]
-            response.begin()
-            body = _read_body(response, sock, deadline)
+            reader = ResponseReader(sock, MAX_BODY_BYTES)
+            response = reader.read(method, deadline)
             trailing = b""
             if method == "HEAD" or response.status in NO_BODY_STATUSES:
-                trailing = _read_trailing(reader, sock, deadline)
-            if time.monotonic() >= deadline:
-                raise TimeoutError
-            return Received(
-                response.status, response.reason, tuple(response.getheaders()), body, trailing
-            )
-        except (OSError, http.client.HTTPException) as err:
-            if fired.is_set():  # the watchdog's shutdown, not the server, ended it
-                raise TimeoutError from err
-            raise
-        finally:
-            watchdog.cancel()
-            reader.raw.close()
-            sock.close()
+                trailing = reader.rest(MAX_TRAILING_BYTES, TRAILING_GRACE_SECONDS, deadline)
+            headers = tuple(response.headers)
+            return Received(response.status, response.reason, headers, response.body, trailing)
 
 
-def _abort(sock: socket.socket, fired: threading.Event) -> None:
-    fired.set()
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        return  # already closed: the exchange finished as the timer fired
-
-
-def _read_body(response: http.client.HTTPResponse, sock: socket.socket, deadline: float) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        sock.settimeout(left)
-        chunk = response.read(READ_CHUNK)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ValueError(f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
-        chunks.append(chunk)
-
-
-def _read_trailing(reader: io.BufferedReader, sock: socket.socket, deadline: float) -> bytes:
-    """What the server sends after a response that has no body, until it closes."""
-    received = b""
-    while len(received) < MAX_TRAILING_BYTES:
-        sock.settimeout(max(0.001, min(TRAILING_GRACE_SECONDS, deadline - time.monotonic())))
-        try:
-            chunk = reader.read1(READ_CHUNK)
-        except OSError:  # a timeout too: the server keeps the connection open
-            chunk = b""
-        if not chunk:
-            return received
-        received += chunk
-    return received
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
 
 
 def _describe(error: BaseException) -> str:
@@ -187,12 +158,8 @@ def _describe(error: BaseException) -> str:
         return f"cannot resolve the host name ({error.strerror})"
     if isinstance(error, ssl.SSLError):
         return f"TLS error: {error.reason or error}"
-    if isinstance(error, http.client.RemoteDisconnected):
-        return "the server closed the connection without answering"
-    if isinstance(error, http.client.BadStatusLine):
-        return f"the answer is not HTTP: {str(error)[:80]}"
-    if isinstance(error, http.client.HTTPException):
-        return f"the answer is not valid HTTP: {type(error).__name__}: {error}"
+    if isinstance(error, NoResponse | InvalidResponse):
+        return str(error)
     if isinstance(error, OSError) and error.strerror:
         return error.strerror.lower()
     return str(error) or type(error).__name__

@@ -1,129 +1,178 @@
-"""One conformance run: send the planned requests, evaluate every check, decide the exit."""
+"""One conformance run: choose the checks, send the planned requests, evaluate every
+check on what came back. `run_conform` is the Python API; the command line and the
+pytest plugin call it too."""
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import time
-from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from impl.client.conform import plan
 from impl.client.conform.checks_influxd import influxd_checks
-from impl.client.conform.checks_metrics import family_to_select, metrics_checks
-from impl.client.conform.checks_spec import spec_checks
-from impl.client.conform.gates import NEEDS_TOKEN, TOKEN_REFUSED, Settled, claims_influxd
-from impl.client.conform.model import Check, Level, Observations, Outcome, Result, Verdict
+from impl.client.conform.checks_metrics import metrics_checks
+from impl.client.conform.checks_spec import REACHABLE, spec_checks
+from impl.client.conform.contract import Spec, carried_spec
+from impl.client.conform.gates import Settled, family_to_select
+from impl.client.conform.model import Check, Level, Observations, Result, Verdict
 from impl.client.conform.probe import OutOfTime, Probe
-from impl.client.conform.spec import Spec, carried_spec
+from impl.client.conform.results import Report
 
 log = logging.getLogger("impl.client.conform")
 
-EXIT_CONFORMANT = 0
-EXIT_NOT_CONFORMANT = 1
-EXIT_UNREACHABLE = 3
+DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_TIME_SECONDS = 60.0
-# A run plans about 35 requests; the budget leaves room for a larger spec and is far
+# A run plans about 50 requests; the budget leaves room for a larger spec and is far
 # from anything that could load a server.
 MAX_REQUESTS = 200
+SCHEMES = ("http", "https")
 UNREACHED = "the server could not be reached (see http.reachable)"
 STOPPED = "stopped early"
+GONE = "the server could not be reached any more"
 
 
-@dataclass(frozen=True)
-class Options:
-    url: str
-    token: str | None = None
-    timeout: float = 10.0
-    max_time: float = DEFAULT_MAX_TIME_SECONDS
-    strict: bool = False
+class UnknownSelection(ValueError):
+    """An --only or --skip pattern that matches no check: a typo would select nothing."""
 
 
-@dataclass(frozen=True)
-class Report:
-    url: str
-    spec_title: str
-    results: list[Result]
-    requests: int
-    elapsed: float
-    strict: bool
-    incomplete: str | None  # why the run stopped early, if it did
-
-    @property
-    def reachable(self) -> bool:
-        return any(
-            r.check.id == "http.reachable" and r.outcome is Outcome.PASS for r in self.results
-        )
-
-    def failed(self, *levels: Level) -> list[Result]:
-        return [r for r in self.results if r.outcome is Outcome.FAIL and r.check.level in levels]
-
-    def count(self, outcome: Outcome) -> int:
-        return sum(1 for r in self.results if r.outcome is outcome)
-
-    @property
-    def blocking(self) -> list[Result]:
-        """The failures that decide the exit status."""
-        return self.failed(Level.MUST, Level.SHOULD) if self.strict else self.failed(Level.MUST)
-
-    @property
-    def exit_status(self) -> int:
-        if not self.reachable:
-            return EXIT_UNREACHABLE
-        if self.blocking:
-            return EXIT_NOT_CONFORMANT
-        return EXIT_UNREACHABLE if self.incomplete else EXIT_CONFORMANT
-
-    @property
-    def verdict(self) -> str:
-        if not self.reachable:
-            first = next(r for r in self.results if r.check.id == "http.reachable")
-            return f"UNREACHABLE: {first.verdict.reason}"
-        should = len(self.failed(Level.SHOULD))
-        if self.blocking:
-            kinds = "MUST or SHOULD" if self.strict else "MUST"
-            return f"NOT CONFORMANT: {len(self.blocking)} {kinds} check(s) fail"
-        if self.incomplete:
-            return f"INCOMPLETE: {self.incomplete}"
-        notes = f"; {should} SHOULD check(s) fail (--strict makes them count)" if should else ""
-        return f"CONFORMANT: every MUST check passes{notes}"
-
-    @property
-    def hints(self) -> list[str]:
-        """Sentences for people: checks that want a token, a server that is not InfluxDB."""
-        reasons = Counter(result.verdict.reason for result in self.results)
-        wanting = [reason for reason in (NEEDS_TOKEN, TOKEN_REFUSED) if reasons[reason]]
-        found = [f"{reasons[reason]} checks skipped: {reason}" for reason in wanting]
-        evidence = (exchange for result in self.results for exchange in result.verdict.evidence)
-        if self.reachable and not claims_influxd(evidence):
-            found.append(
-                "no answer carried X-Influxdb-Build or X-Influxdb-Version: "
-                "this does not look like InfluxDB"
-            )
-        return found
-
-
-def _send_all(probe: Probe, spec: Spec, observations: Observations) -> str | None:
-    """Sends the plan; returns why it stopped early, if it did."""
-    planned = plan.requests(spec)
+def all_checks(spec: Spec) -> list[Check]:
+    """Every check the spec gives, in report order."""
     exposition = plan.exposition_operation(spec)
-    # The name[] request joins the plan once the scrape that names its family is in.
-    for index, item in enumerate(planned):
+    metrics = metrics_checks(spec, exposition) if exposition is not None else []
+    return [*spec_checks(spec), *metrics, *influxd_checks(spec, exposition)]
+
+
+def matches(check: Check, pattern: str) -> bool:
+    """A level name (MUST, SHOULD, MAY, any case), or a glob over check ids."""
+    if pattern.upper() in Level.__members__:
+        return check.level is Level[pattern.upper()]
+    return fnmatch.fnmatchcase(check.id, pattern)
+
+
+def select(
+    checks: Sequence[Check], only: Sequence[str] = (), skip: Sequence[str] = ()
+) -> tuple[list[Check], list[Check]]:
+    """(selected, left out): a check is selected when it matches an `only` pattern (or
+    none is given) and no `skip` pattern."""
+    unknown = [p for p in (*only, *skip) if not any(matches(check, p) for check in checks)]
+    if unknown:
+        raise UnknownSelection(f"no check id or level matches {', '.join(map(repr, unknown))}")
+    selected: list[Check] = []
+    left_out: list[Check] = []
+    for check in checks:
+        wanted = not only or any(matches(check, pattern) for pattern in only)
+        unwanted = any(matches(check, pattern) for pattern in skip)
+        (selected if wanted and not unwanted else left_out).append(check)
+    return selected, left_out
+
+
+def checked_url(url: str) -> str:
+    """The base URL without a trailing slash; ValueError when it cannot be one."""
+    candidate = url.strip()
+    try:
+        parts = urlsplit(candidate)
+        _ = parts.port  # raises for a port that is not a number in range
+    except ValueError as err:
+        raise ValueError(f"invalid URL {url!r}: {err}") from None
+    if parts.scheme.lower() not in SCHEMES or not parts.hostname:
+        raise ValueError(f"invalid URL {url!r}: give http:// or https:// and a host")
+    if parts.query or parts.fragment:
+        raise ValueError(f"invalid URL {url!r}: give the base URL, without a query or fragment")
+    return candidate.rstrip("/")
+
+
+def checked_token(token: str | None) -> str | None:
+    # A control character or a space would split or forge request headers.
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in token or ""):
+        raise ValueError("a token must not contain whitespace or control characters")
+    return token or None
+
+
+def run_conform(
+    url: str,
+    token: str | None = None,
+    *,
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    strict: bool = False,
+    allow_incomplete: bool = False,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    max_time: float = DEFAULT_MAX_TIME_SECONDS,
+    spec: Spec | None = None,
+) -> Report:
+    """Runs the checks against the server at `url` and returns the report, whose
+    `conformance` and `exit_status` are the verdict.
+
+    `only` / `skip`: check ids (globs allowed) or levels. `strict`: SHOULD checks count
+    like MUST checks. `allow_incomplete`: an INCOMPLETE run exits 0. `timeout` bounds
+    each request, `max_time` the run. `spec`: another spec than the carried one.
+    ValueError for an invalid URL, token or selection; nothing is sent then.
+    """
+    url, token = checked_url(url), checked_token(token)
+    if not (timeout > 0 and max_time > 0):
+        raise ValueError("timeout and max_time must be positive")
+    spec = spec or carried_spec()
+    selected, left_out = select(all_checks(spec), only, skip)
+    started = time.monotonic()
+    probe = Probe(url, token, timeout, started + max_time, MAX_REQUESTS)
+    observations = Observations(token_given=token is not None)
+    stopped = _send(probe, plan.requests(spec), observations)
+    exposition = plan.exposition_operation(spec)
+    if stopped is None and exposition is not None:
+        # name[] asks for a family the plain scrape showed, so it goes last.
+        family = family_to_select(observations, exposition)
+        names = plan.names_request(exposition, family) if family else None
+        stopped = _send(probe, [names], observations) if names else None
+    unreachable = _why_unreachable(observations, stopped)
+    results = [
+        Result(check, Verdict.not_run(UNREACHED))
+        if unreachable and check.id != REACHABLE
+        else Result(check, _evaluate(check, observations))
+        for check in selected
+    ]
+    return Report(
+        url=url,
+        spec_title=spec.title,
+        results=results,
+        requests=probe.sent,
+        elapsed=time.monotonic() - started,
+        strict=strict,
+        allow_incomplete=allow_incomplete,
+        unreachable=unreachable,
+        stopped=stopped,
+        deselected=tuple(check.id for check in left_out),
+    )
+
+
+def _send(probe: Probe, items: Sequence[plan.Planned], observations: Observations) -> str | None:
+    """Sends `items` in order; returns why sending stopped early, if it did. Requests
+    never sent are noted with the reason, for the checks that needed them."""
+    for position, item in enumerate(items):
         try:
             exchange = probe.send(item)
         except OutOfTime as stop:
-            observations.not_sent |= {
-                rest.purpose: f"{STOPPED}: {stop}" for rest in planned[index:]
-            }
-            return str(stop)
+            return _give_up(observations, items[position:], f"{STOPPED}: {stop}")
+        if not observations.exchanges and exchange.response is None:
+            observations.exchanges[item.purpose] = exchange  # http.reachable judges it
+            return _give_up(observations, items[position + 1 :], UNREACHED)
+        if not exchange.connected:  # answered before, unreachable now: it went away
+            return _give_up(observations, items[position:], f"{GONE} ({exchange.error})")
         observations.exchanges[item.purpose] = exchange
-        if index == 0 and exchange.response is None:
-            observations.not_sent |= {rest.purpose: UNREACHED for rest in planned[1:]}
-            return None
-        if exposition is not None and item.purpose == plan.baseline_purpose(exposition):
-            family = family_to_select(observations, exposition)
-            names = plan.names_request(exposition, family) if family else None
-            planned += [names] if names else []
     return None
+
+
+def _give_up(observations: Observations, unsent: Sequence[plan.Planned], reason: str) -> str:
+    observations.not_sent |= {item.purpose: reason for item in unsent}
+    return reason
+
+
+def _why_unreachable(observations: Observations, stopped: str | None) -> str | None:
+    first = next(iter(observations.exchanges.values()), None)
+    if first is None:
+        return stopped or "no request could be sent"
+    return first.summary() if first.response is None else None
 
 
 def _evaluate(check: Check, observations: Observations) -> Verdict:
@@ -134,34 +183,6 @@ def _evaluate(check: Check, observations: Observations) -> Verdict:
     except Exception as err:  # a bug here must not hide the other checks' results
         # The reason tells users; the traceback is for whoever configures logging.
         log.debug("check %s could not be evaluated", check.id, exc_info=True)
-        return Verdict.skipped(
+        return Verdict.not_run(
             f"could not be evaluated ({type(err).__name__}: {err}); please report"
         )
-
-
-def run(options: Options) -> Report:
-    started = time.monotonic()
-    spec = carried_spec()
-    deadline = started + options.max_time
-    probe = Probe(options.url, options.token, options.timeout, deadline, MAX_REQUESTS)
-    observations = Observations(token_given=options.token is not None)
-    stopped = _send_all(probe, spec, observations)
-    exposition = plan.exposition_operation(spec)
-    metrics = metrics_checks(exposition) if exposition is not None else []
-    first = next(iter(observations.exchanges.values()), None)
-    unreachable = first is not None and first.response is None
-    results = [
-        Result(check, Verdict.skipped(UNREACHED))
-        if unreachable and check.id != "http.reachable"
-        else Result(check, _evaluate(check, observations))
-        for check in spec_checks(spec) + metrics + influxd_checks(spec, exposition)
-    ]
-    return Report(
-        url=options.url,
-        spec_title=spec.title,
-        results=results,
-        requests=probe.sent,
-        elapsed=time.monotonic() - started,
-        strict=options.strict,
-        incomplete=stopped,
-    )

@@ -19,6 +19,7 @@ import json
 
 from pydantic import BaseModel, ConfigDict, StrictStr
 from typing import Any, ClassVar, Dict, List, Optional
+from sysinfo_client.models.error_code import ErrorCode
 from typing import Optional, Set
 from typing_extensions import Self
 from pydantic_core import to_jsonable_python
@@ -27,7 +28,7 @@ class Error(BaseModel):
     """
     An InfluxDB error; `code` is also sent as `X-Platform-Error-Code`.
     """ # noqa: E501
-    code: StrictStr
+    code: ErrorCode
     err: Optional[StrictStr] = None
     message: Optional[StrictStr] = None
     op: Optional[StrictStr] = None

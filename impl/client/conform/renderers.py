@@ -1,4 +1,5 @@
-"""A run's report for people (a table), for programs (JSON) and for CI (JUnit XML).
+"""A run's report for people (a table), for programs (JSON) and for CI (JUnit XML), all
+three with the same verdict.
 
 Evidence is trimmed: the request as sent (the token masked), the status line and
 headers as received, and the start of the body.
@@ -13,7 +14,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from impl.client.conform.model import Exchange, Outcome, Result
-from impl.client.conform.runner import UNREACHED, Report
+from impl.client.conform.results import Conformance, Report
 
 BODY_SHOWN = 240
 BRIEF_BODY_LINES = 4
@@ -21,9 +22,25 @@ ROUTINE_HEADERS = frozenset({"host", "user-agent", "connection"})
 PROBLEMS_SHOWN = 6
 DETAIL_WIDTH = 80
 ID_WIDTH = 40
-COLOURS = {Outcome.PASS: "\033[32m", Outcome.FAIL: "\033[1;31m", Outcome.SKIP: "\033[33m"}
+COLOURS = {
+    Outcome.PASS: "\033[32m",
+    Outcome.FAIL: "\033[1;31m",
+    Outcome.SKIP: "\033[33m",
+    Outcome.NOT_RUN: "\033[35m",
+}
 RESET = "\033[0m"
-WORDS = {Outcome.PASS: "pass", Outcome.FAIL: "FAIL", Outcome.SKIP: "skip"}
+WORDS = {
+    Outcome.PASS: "pass",
+    Outcome.FAIL: "FAIL",
+    Outcome.SKIP: "skip",
+    Outcome.NOT_RUN: "not run",
+}
+VERDICT_COLOURS = {
+    Conformance.CONFORMANT: Outcome.PASS,
+    Conformance.INCOMPLETE: Outcome.NOT_RUN,
+    Conformance.NOT_CONFORMANT: Outcome.FAIL,
+    Conformance.UNREACHABLE: Outcome.FAIL,
+}
 
 
 def wants_colour(stream: Any) -> bool:
@@ -84,28 +101,28 @@ def render_table(report: Report, colour: bool = False) -> str:
         "",
         f"{'RESULT':<7} {'LEVEL':<7} {'CHECK':<{ID_WIDTH}} DETAIL",
     ]
-    # Unreachable: every other check is skipped for that one reason; say it once.
+    # Unreachable: no other check ran, all for that one reason; say it once.
     shown = report.results if report.reachable else report.results[:1]
     for result in shown:
         word = paint(result.outcome, f"{WORDS[result.outcome]:<7}")
         reason = textwrap.shorten(result.verdict.reason, DETAIL_WIDTH, placeholder=" …")
         out.append(f"{word} {result.check.level.value:<7} {result.check.id:<{ID_WIDTH}} {reason}")
         if result.outcome is Outcome.FAIL:
-            out += _failure_details(result, brief=True)
+            out += failure_details(result, brief=True)
     if len(shown) < len(report.results):
-        out.append(f"({len(report.results) - len(shown)} further checks skipped: {UNREACHED})")
+        out.append(f"({len(report.results) - len(shown)} further checks did not run)")
+    counts = ", ".join(f"{report.count(outcome)} {WORDS[outcome].lower()}" for outcome in Outcome)
     out += [
         "",
-        f"{len(report.results)} checks: {report.count(Outcome.PASS)} pass, "
-        f"{report.count(Outcome.FAIL)} fail, {report.count(Outcome.SKIP)} skip; "
+        f"{len(report.results)} checks: {counts}; "
         f"{report.requests} requests in {report.elapsed:.1f} s",
         *(f"note: {hint}" for hint in report.hints),
-        paint(Outcome.PASS if report.exit_status == 0 else Outcome.FAIL, report.verdict),
+        paint(VERDICT_COLOURS[report.conformance], report.verdict),
     ]
     return "\n".join(out) + "\n"
 
 
-def _failure_details(result: Result, brief: bool = False) -> list[str]:
+def failure_details(result: Result, brief: bool = False) -> list[str]:
     indent = " " * 16
     problems = list(result.verdict.problems)
     # A single problem is already the detail column's text.
@@ -145,9 +162,16 @@ def render_json(report: Report) -> str:
     document = {
         "url": report.url,
         "spec": report.spec_title,
+        "conformance": report.conformance.value,
         "verdict": report.verdict,
         "exit_status": report.exit_status,
         "strict": report.strict,
+        "allow_incomplete": report.allow_incomplete,
+        "not_run": [
+            {"id": r.check.id, "level": r.check.level.value, "reason": r.verdict.reason}
+            for r in report.missing
+        ],
+        "deselected": list(report.deselected),
         "requests": report.requests,
         "elapsed_seconds": round(report.elapsed, 3),
         "summary": {outcome.value: report.count(outcome) for outcome in Outcome},
@@ -170,20 +194,27 @@ def render_json(report: Report) -> str:
 
 
 def render_junit(report: Report) -> str:
-    """One testcase per check; a failed check is a <failure> whose type is its level
-    (the exit status, not the XML, says whether a SHOULD failure fails the build)."""
+    """One testcase per check. A failed check is a <failure> whose type is its level
+    (the exit status, not the XML, says whether a SHOULD failure fails the build); a
+    check that did not run is an <error type="not run"> when it makes the run
+    INCOMPLETE (unless --allow-incomplete), else a <skipped> saying so."""
+    missing = set() if report.allow_incomplete else {result.check.id for result in report.missing}
     attributes = {
         "name": f"influx-metrics conform {report.url}",
         "tests": str(len(report.results)),
         "failures": str(report.count(Outcome.FAIL)),
-        "errors": "0",
-        "skipped": str(report.count(Outcome.SKIP)),
+        "errors": str(len(missing)),
+        "skipped": str(report.count(Outcome.SKIP) + report.count(Outcome.NOT_RUN) - len(missing)),
         "time": f"{report.elapsed:.3f}",
     }
     suites = ET.Element("testsuites", attributes)
     suite = ET.SubElement(suites, "testsuite", attributes)
     properties = ET.SubElement(suite, "properties")
-    for name, value in (("url", report.url), ("exit_status", str(report.exit_status))):
+    for name, value in (
+        ("url", report.url),
+        ("conformance", report.conformance.value),
+        ("exit_status", str(report.exit_status)),
+    ):
         ET.SubElement(properties, "property", {"name": name, "value": value})
     for result in report.results:
         elapsed = sum(exchange.elapsed for exchange in result.verdict.evidence)
@@ -197,7 +228,13 @@ def render_junit(report: Report) -> str:
         if result.outcome is Outcome.FAIL:
             message = printable(result.verdict.reason)
             failure = ET.SubElement(case, "failure", type=result.check.level.value, message=message)
-            failure.text = printable("\n".join(_failure_details(result)))
+            failure.text = printable("\n".join(failure_details(result)))
+        elif result.check.id in missing:
+            message = printable(f"did not run: {result.verdict.reason}")
+            ET.SubElement(case, "error", type="not run", message=message)
+        elif result.outcome is Outcome.NOT_RUN:
+            message = printable(f"did not run: {result.verdict.reason}")
+            ET.SubElement(case, "skipped", {"message": message})
         elif result.outcome is Outcome.SKIP:
             ET.SubElement(case, "skipped", {"message": printable(result.verdict.reason)})
     ET.SubElement(suite, "system-out").text = report.verdict

@@ -1,9 +1,10 @@
 """`influxdb-sysinfo --workers N` (N > 1): gunicorn's arbiter with N uvicorn workers.
 
-Order matters: prometheus_client decides when first imported whether values live in
-process memory or in files under PROMETHEUS_MULTIPROC_DIR, and gunicorn forks every
-worker from this process. So the directory (directory.py) is prepared and exported here
-before anything imports prometheus_client, and impl/main.py imports this module first.
+The arbiter prepares and locks the multiprocess directory, folds each exited worker's
+files (impl/metrics/multiprocess/fold.py) and keeps the archive as published; it records
+no metric itself (prometheus_client's in-process values, installed explicitly). Each
+worker, once forked, installs the writer of its own files (WorkerMetrics) before it
+builds its app: where values live is decided here, not by the environment at import.
 """
 
 from __future__ import annotations
@@ -11,25 +12,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import uvicorn
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger as GunicornLogger
-from uvicorn_worker import UvicornWorker
 
-from impl.scaleout.directory import prepare_directory
-from impl.scaleout.fold import fold_process
+from impl.metrics.multiprocess.directory import prepare_directory
+from impl.metrics.multiprocess.fold import Folder
+from impl.metrics.multiprocess.worker import WorkerMetrics
+from impl.server.app import create_app
 from impl.server.config import Config
+from impl.server.identity import load_or_create_instance_id
 from impl.server.logs import configure
 from impl.server.serving import bound_address, listen, uvicorn_options
-
-if TYPE_CHECKING:  # imported for real only once the directory is exported
-    from impl.scaleout.multiprocess import GcMirror, WorkerContext
+from impl.server.worker_state import WorkerContext, worker_state
+from impl.upstream.prometheus import in_process_value_class, install_value_class
+from impl.upstream.uvicorn import worker_serving_with
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +55,21 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def _worker_class(config: Config) -> type[UvicornWorker]:
+def _worker_class(config: Config) -> type[Any]:
     """uvicorn inside a gunicorn worker, with the options of a single process."""
 
-    class SysinfoWorker(UvicornWorker):  # type: ignore[misc]  # gunicorn is untyped
-        CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, **uvicorn_options(config)}
+    base = worker_serving_with(DrainingServer)
 
-        async def _serve(self) -> None:
-            # UvicornWorker's own, with the draining server.
-            self.config.app = self.wsgi
-            server = DrainingServer(config=self.config)
-            self._install_sigquit_handler()
-            await server.serve(sockets=self.sockets)
-            if not server.started:
-                sys.exit(Arbiter.WORKER_BOOT_ERROR)
+    class SysinfoWorker(base):  # type: ignore[misc,valid-type]
+        CONFIG_KWARGS = {**base.CONFIG_KWARGS, **uvicorn_options(config)}
+
+        async def callback_notify(self) -> None:
+            """Every half gunicorn timeout: alive for the arbiter; and without an arbiter
+            (killed), no one folds this worker's files or takes its place: leave."""
+            if os.getppid() != self.ppid:
+                log.warning("the arbiter is gone: worker %s leaves", os.getpid())
+                os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown
+            self.notify()
 
     return SysinfoWorker
 
@@ -80,6 +85,16 @@ class _ServiceLogs(GunicornLogger):  # type: ignore[misc]
         self.access_log.disabled = True  # impl/http/observe.py writes the access log
 
 
+class _ServiceArbiter(Arbiter):  # type: ignore[misc]
+    """gunicorn's arbiter, with the directory's upkeep in its main loop: manage_workers
+    runs at every turn (at least once a second), after signals, exited workers included,
+    are handled."""
+
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        self.app.upkeep()
+
+
 class _WorkersApplication(BaseApplication):  # type: ignore[misc]
     """gunicorn's view of the service: options from Config, one app per worker."""
 
@@ -89,7 +104,8 @@ class _WorkersApplication(BaseApplication):  # type: ignore[misc]
         self._config = config
         self._context = context
         self._listener_fd = listener_fd
-        self._gc_mirror: GcMirror | None = None
+        self._folder = Folder(context.directory)
+        self._metrics: WorkerMetrics | None = None
         self._writers = writers
         super().__init__(prog=_PROC_NAME)
 
@@ -116,55 +132,61 @@ class _WorkersApplication(BaseApplication):  # type: ignore[misc]
         for key, value in options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> Any:
-        """In each worker, after the fork: its own state, registry and app."""
-        from impl.scaleout.multiprocess import GcMirror, worker_state
-        from impl.server.app import create_app
+    def run(self) -> None:
+        """BaseApplication.run, with the service's arbiter."""
+        try:
+            _ServiceArbiter(self).run()
+        except RuntimeError as err:
+            print(f"\nError: {err}\n", file=sys.stderr)
+            sys.exit(1)
 
+    def load(self) -> Any:
+        """In each worker, after the fork: its own files, state, registry and app."""
         configure(self._config.log_level, self._config.log_format, self._config.tokens)
-        state = worker_state(self._config, self._context)
-        self._gc_mirror = GcMirror()
-        return create_app(self._config, state)
+        self._metrics = WorkerMetrics(self._context.directory)
+        return create_app(self._config, worker_state(self._config, self._context, self._metrics))
 
     def worker_exit(self, arbiter: Any, worker: Any) -> None:
-        """In a worker that exits normally: its last GC counts reach the files. (gunicorn
+        """In a worker that exits normally: its last counts reach the files. (gunicorn
         also calls it in the arbiter for a worker found gone without being reaped.)"""
         if os.getpid() == self._context.arbiter_pid:
             self.fold(arbiter, worker)
-        elif self._gc_mirror is not None:
-            self._gc_mirror.stop()
+        elif self._metrics is not None:
+            self._metrics.stop()
 
     def fold(self, _arbiter: Any, worker: Any) -> None:
         """In the arbiter, for every worker that has exited, however it ended, before
         any new worker is forked (child_exit): its files go into the archive."""
         self._writers.add(worker.pid)
         try:
-            fold_process(self._context.directory, worker.pid)
-        except Exception:  # the files stay, and are read as they are: nothing is lost
+            self._folder.fold(worker.pid)
+        except OSError as err:  # the files stay, read as they are; upkeep folds them later
+            log.warning("could not fold the files of worker %s yet: %s", worker.pid, err.strerror)
+        except Exception:  # the files stay, read as they are: nothing is lost
             log.exception("could not fold the files of worker %s", worker.pid)
+
+    def upkeep(self) -> None:
+        """In the arbiter, at every turn of its loop, which must survive whatever fails."""
+        try:
+            self._folder.upkeep()
+        except Exception:
+            log.exception("multiprocess directory upkeep failed")
 
 
 def serve_workers(config: Config) -> int:
     """Run the arbiter until SIGTERM (in-flight requests complete first) or SIGINT."""
-    if "prometheus_client" in sys.modules:
-        # Workers would silently keep their counts to themselves: fail loudly instead.
-        raise RuntimeError("prometheus_client was imported before impl.workers")
+    # The arbiter records nothing: a child made here by mistake would stay in memory,
+    # where the environment (PROMETHEUS_MULTIPROC_DIR) might have put it in a file.
+    install_value_class(in_process_value_class())
     # Bound before anything else, as with one process: a port in use is one clear
     # error, where gunicorn would retry for five seconds and exit with its own.
     listener = listen(config)
     owned = prepare_directory(config.multiproc_dir)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(owned.path)
     arbiter_pid = os.getpid()
     writers = {arbiter_pid}  # every process that may write into the directory
     try:
-        from impl.scaleout.multiprocess import WorkerContext
-        from impl.server.identity import load_or_create_instance_id
-
         # A bad state directory fails here, once, rather than in every worker.
         instance_id = load_or_create_instance_id(config.state_dir)
-        # Loaded before the fork, so that every worker shares its pages.
-        import impl.server.app  # noqa: F401
-
         context = WorkerContext(owned.path, arbiter_pid, time.time_ns(), time.monotonic())
         fields = {
             "address": bound_address(listener),

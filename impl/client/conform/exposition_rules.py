@@ -1,8 +1,6 @@
-"""What a scraper relies on in a /metrics body.
-
-Bodies are parsed with prometheus_client's own parsers. The text parser is lenient, so
-the rules promtool lints and the format states are checked here, on the parsed families
-and on the raw lines.
+"""The rules a scraper relies on in a metrics body, checked on families already parsed
+(parsing.py) and on their raw metadata lines: prometheus_client's text parser is
+lenient, so what promtool lints and what the format states are checked here.
 """
 
 from __future__ import annotations
@@ -10,58 +8,26 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
-from prometheus_client.parser import text_string_to_metric_families as text_parse
+
+from impl.client.conform.parsing import (
+    Parsed,
+    exposed_name,
+    media_type_parameters,
+    parse_openmetrics,
+)
 
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-METADATA = re.compile(r'^#\s+(HELP|TYPE)\s+("[^"]*"|\S+)(?:\s+(\S+))?')
 HISTOGRAM_TYPES = ("histogram", "gaugehistogram")
 MAX_PROBLEMS = 8  # per rule: enough to act on, short enough to read
 TEXT_VERSION = "0.0.4"
 OPENMETRICS_VERSIONS = ("1.0.0", "0.0.1")
 EOF_LINE = "# EOF"
-# prometheus_client reports malformed input with any of these.
-PARSE_ERRORS = (ValueError, KeyError, IndexError, TypeError)
-
-
-@dataclass(frozen=True)
-class Parsed:
-    families: list[Metric]
-    error: str | None
-    # From the raw lines: the parser fills in what is missing (a counter's `_total`).
-    help_names: frozenset[str] = frozenset()
-    types: dict[str, str] = field(default_factory=dict)  # TYPE line name -> type
-    openmetrics: bool = False
-
-
-def _parse(text: str, parser: Callable[[str], Iterable[Metric]], openmetrics: bool) -> Parsed:
-    found = [match for match in map(METADATA.match, text.splitlines()) if match]
-    helps = frozenset(match.group(2).strip('"') for match in found if match.group(1) == "HELP")
-    types = {m.group(2).strip('"'): m.group(3) or "" for m in found if m.group(1) == "TYPE"}
-    try:
-        return Parsed(list(parser(text)), None, helps, types, openmetrics)
-    except PARSE_ERRORS as err:
-        return Parsed([], f"{type(err).__name__}: {err}"[:300], helps, types, openmetrics)
-
-
-def parse_text(text: str) -> Parsed:
-    return _parse(text, text_parse, False)
-
-
-def parse_openmetrics(text: str) -> Parsed:
-    return _parse(text, om_parse, True)
-
-
-def exposed_name(family: Metric) -> str:
-    """The name a family has on its TYPE line: the parser drops a counter's `_total`."""
-    if family.type == "counter" and any(s.name == family.name + "_total" for s in family.samples):
-        return family.name + "_total"
-    return family.name
+MAX_EXEMPLAR_LABEL_CHARS = 128  # OpenMetrics 1.0: the exemplar's label set, names and values
 
 
 def _limited(problems: list[str]) -> list[str]:
@@ -171,8 +137,7 @@ def _judge_series(
 
 def content_type_problems(content_type: str, media_type: str) -> list[str]:
     """The format version the media type names (influxd: text 0.0.4)."""
-    pairs = (part.split("=", 1) for part in content_type.split(";")[1:] if "=" in part)
-    version = {key.strip().lower(): value.strip().strip('"') for key, value in pairs}.get("version")
+    version = media_type_parameters(content_type).get("version")
     if media_type == "text/plain" and version != TEXT_VERSION:
         return [f"{content_type}: text/plain without version={TEXT_VERSION}"]
     if media_type == "application/openmetrics-text" and version not in OPENMETRICS_VERSIONS:
@@ -207,7 +172,7 @@ def exemplar_problems(families: Iterable[Metric]) -> tuple[int, list[str]]:
                     problems.append(
                         f"{name}: an exemplar on a sample that is neither a bucket nor a counter"
                     )
-                if sum(len(k) + len(v) for k, v in labels.items()) > 128:
+                if sum(len(k) + len(v) for k, v in labels.items()) > MAX_EXEMPLAR_LABEL_CHARS:
                     problems.append(f"{name}: exemplar labels longer than 128 characters")
                 problems += [
                     f"{name}: invalid exemplar label {k!r}"

@@ -31,22 +31,21 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 from prometheus_client.metrics_core import Metric
-from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from impl.metrics.encoding import EncodedFamily
-from impl.metrics.http_metrics import HttpMetrics
+from impl.metrics.multiprocess.faults import Faults
+from impl.metrics.multiprocess.merge import Plan, PlannedFamily
+from impl.metrics.multiprocess.snapshot import DirectoryReader, Snapshot
+from impl.metrics.multiprocess.writer import ValueWriter
 from impl.metrics.names import selects
-from impl.metrics.series_limit import LabelSet
-from impl.scaleout.merge import PlannedFamily
-from impl.scaleout.snapshot import DirectoryReader, Snapshot
-from impl.server.config import Config
-from impl.server.identity import IdentityCollector, load_or_create_instance_id
-from impl.server.state import AppState
 
+# A label set as impl/metrics/series_limit.py reads it: the values in label-name order.
+LabelSet = tuple[str, ...]
 # How often a worker copies its GC statistics to its files: how late scrapes may see them.
 _GC_MIRROR_SECONDS = 1.0
 # GCCollector's families (names, help texts, label), kept as counters by GcMirror.
@@ -55,16 +54,6 @@ _GC_FAMILIES = {
     "uncollectable": ("python_gc_objects_uncollectable", "Uncollectable objects found during GC"),
     "collections": ("python_gc_collections", "Number of times this generation was collected"),
 }
-
-
-@dataclass(frozen=True)
-class WorkerContext:
-    """What a worker inherits from the arbiter that started the instance."""
-
-    directory: Path  # prometheus_client's multiprocess directory
-    arbiter_pid: int
-    started_ns: int  # the instance's start (Unix nanoseconds), for /ready
-    started_monotonic: float  # the same instant, for influxdb_uptime_seconds
 
 
 def service_pids(arbiter_pid: int, proc: Path = Path("/proc")) -> list[int]:
@@ -88,7 +77,7 @@ def service_pids(arbiter_pid: int, proc: Path = Path("/proc")) -> list[int]:
 
 
 @dataclass
-class _ServiceProcessCollector(Collector):
+class ServiceProcessCollector(Collector):
     """prometheus_client's `process_*` families for every live process, labelled `pid`."""
 
     arbiter_pid: int
@@ -103,8 +92,8 @@ class _ServiceProcessCollector(Collector):
                     Metric(family.name, family.documentation, family.type, family.unit),
                 )
                 target.samples.extend(
-                    sample._replace(labels={**sample.labels, "pid": str(pid)})
-                    for sample in family.samples
+                    Sample(s.name, {**s.labels, "pid": str(pid)}, s.value, s.timestamp)
+                    for s in family.samples
                 )
         yield from merged.values()
 
@@ -133,13 +122,18 @@ class DirectoryCollector(Collector):
     """The merged families of the workers' files and the archive, read at each scrape; then
     those of `others` (for a worker: the live processes, the platform, the identity)."""
 
-    def __init__(self, directory: Path, *others: Collector) -> None:
-        self._reader = DirectoryReader(directory)
+    def __init__(self, directory: Path, *others: Collector, faults: Faults | None = None) -> None:
+        self._directory = directory
+        self._reader = DirectoryReader(directory, faults)
         self._others = others
 
     def text_families(self) -> Iterator[Metric | _MergedFamily]:
         """For impl/metrics/encoding.py: the merged families write their own text."""
-        snapshot = self._reader.read()
+        try:
+            snapshot = self._reader.read()
+        except OSError as err:  # the directory itself (files are handled one by one)
+            self._reader.faults.note(str(self._directory), err.strerror or str(err))
+            snapshot = Snapshot(Plan([], False), [], [])
         yield from (_MergedFamily(planned, snapshot) for planned in snapshot.plan.families)
         for collector in self._others:
             yield from collector.collect()
@@ -149,13 +143,16 @@ class DirectoryCollector(Collector):
             yield family.metric() if isinstance(family, _MergedFamily) else family
 
 
-class RecordedLabelSets:
+class DirectoryLabelSets:
     """For the instance-wide HTTP series limit: the label sets every worker has recorded,
-    read as a scrape reads them, under a lock every worker takes to add one."""
+    read as a scrape reads them, under a lock every worker takes to add one. Those this
+    process recorded but could not store yet (writer.py) count too, so that a full file
+    system does not lift the limit."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, writer: ValueWriter | None = None) -> None:
         self._directory = directory
-        self._reader = DirectoryReader(directory)
+        self._writer = writer
+        self._reader = DirectoryReader(directory, None if writer is None else writer.faults)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -168,33 +165,13 @@ class RecordedLabelSets:
 
     def label_sets(self, family: str, label_names: tuple[str, ...]) -> Iterator[LabelSet]:
         # A directory gone wrong raises an OSError, which the series limit handles.
-        for key in self._reader.keys("counter"):
+        keys = self._reader.keys("counter")
+        if self._writer is not None:
+            keys.extend(self._reader.decode(raw) for raw in self._writer.unstored_keys("counter"))
+        for key in keys:
             if key.metric == family:
                 labels = dict(key.labels)
                 yield tuple(labels.get(name, "") for name in label_names)
-
-
-def worker_state(config: Config, context: WorkerContext) -> AppState:
-    """A worker's state: its registry shows the merged metrics of every worker."""
-    instance_id = load_or_create_instance_id(config.state_dir)
-    identity = IdentityCollector(config, instance_id, context.started_monotonic)
-    registry = CollectorRegistry()
-    processes = _ServiceProcessCollector(context.arbiter_pid)
-    platform = PlatformCollector(registry=None)
-    registry.register(DirectoryCollector(context.directory, processes, platform, identity))
-    return AppState(
-        config=config,
-        instance_id=instance_id,
-        registry=registry,
-        # Recorded into this worker's files, which the registry reads with every worker's.
-        http_metrics=HttpMetrics(
-            registry=None,
-            max_series=config.max_http_series,
-            shared=RecordedLabelSets(context.directory),
-        ),
-        started_ns=context.started_ns,
-        started_monotonic=context.started_monotonic,
-    )
 
 
 class GcMirror:

@@ -31,7 +31,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from impl.metrics.encoding import escape_value, help_line
-from impl.scaleout.files import Key, Labels, SourceKeys
+from impl.metrics.multiprocess.files import Key, Labels, SourceKeys
 
 # prometheus_client's own float formatting (Go's style), left unannotated upstream.
 go_float: Callable[[float], str] = floatToGoString

@@ -6,6 +6,13 @@ place (files.py); keys are decoded only when they appear, the archive only when 
 has published a new version, and the plan (merge.py) is rebuilt only when either
 happened. Nothing is cached by time. Which files and archive version a scrape counts:
 steps R1 to R4 in fold.py, with the proof that a folded worker is counted exactly once.
+
+A file that cannot be read as written (files.py: DamagedFile, or any OSError opening
+it) is left out of the scrape and noted (faults.py): it costs its own counts, for as long
+as it stays so, and nothing else. So is an archive that does not parse; one that goes
+missing, and a worker file unlinked while its process runs, are noted too (only a fold
+removes files, and only those of exited workers). Faults the arbiter wrote into the
+archive are noted as well, so that every worker's /health shows them.
 """
 
 from __future__ import annotations
@@ -15,10 +22,11 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from impl.scaleout.directory import ARCHIVE_NAME, metrics_file_pid
-from impl.scaleout.files import Key, KeyCache, MappedFile, SourceKeys
-from impl.scaleout.fold import Archive
-from impl.scaleout.merge import Plan, Planner
+from impl.metrics.multiprocess.directory import ARCHIVE_NAME, metrics_file_pid
+from impl.metrics.multiprocess.faults import Faults
+from impl.metrics.multiprocess.files import DamagedFile, HeldFile, Key, KeyCache, SourceKeys
+from impl.metrics.multiprocess.fold import Archive
+from impl.metrics.multiprocess.merge import Plan, Planner
 
 # A scrape that sees this many folds publish while it reads gives up (each fold
 # publishes twice, within milliseconds; in practice a scrape restarts rarely, once).
@@ -36,6 +44,8 @@ class _HeldArchive:
     fd: int | None = None  # None: no archive yet
     inode: int | None = None
     pending: frozenset[tuple[str, int]] = frozenset()
+    folded: frozenset[int] = frozenset()
+    damage: str | None = None  # why it was counted as empty
     sources: list[SourceKeys] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     stamps: list[float] = field(default_factory=list)
@@ -53,12 +63,13 @@ class Snapshot:
 class DirectoryReader:
     """Reads a multiprocess directory for one worker, scrape after scrape."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, faults: Faults | None = None) -> None:
         self._directory = str(directory)
         self._archive_path = os.path.join(self._directory, ARCHIVE_NAME)
+        self.faults = Faults() if faults is None else faults
         self._keys = KeyCache()
         self._archive = _HeldArchive()
-        self._files: dict[str, MappedFile] = {}
+        self._files: dict[str, HeldFile] = {}
         self._planner = Planner()
         self._plan: Plan | None = None
         self._plan_for: tuple[object, ...] = ()
@@ -68,7 +79,7 @@ class DirectoryReader:
     def read(self) -> Snapshot:
         with self._lock:
             archive, counted = self._consistent()
-            grew = any([handle.refresh() for handle in counted])  # every one refreshed
+            counted, grew = self._refreshed(counted)
             shape = (archive.inode, *((f.inode, len(f.keys)) for f in counted))
             if self._plan is None or grew or shape != self._plan_for:
                 sources = [*archive.sources, *(SourceKeys(f.kind, f.pid, f.keys) for f in counted)]
@@ -87,13 +98,30 @@ class DirectoryReader:
         with self._lock:
             archive, counted = self._consistent()
             keys = [key for source in archive.sources if source.kind == kind for key in source.keys]
-            for handle in counted:
-                if handle.kind == kind:
-                    handle.refresh()
-                    keys.extend(handle.keys)
+            refreshed, _ = self._refreshed([handle for handle in counted if handle.kind == kind])
+            for handle in refreshed:
+                keys.extend(handle.keys)
             return keys
 
-    def _consistent(self) -> tuple[_HeldArchive, list[MappedFile]]:
+    def decode(self, raw: bytes) -> Key:
+        return self._keys[raw]
+
+    def _refreshed(self, handles: list[HeldFile]) -> tuple[list[HeldFile], bool]:
+        """The handles read anew, but those found damaged (dropped, and noted); whether
+        any had new entries."""
+        kept, grew = [], False
+        for handle in handles:
+            try:
+                grew = handle.refresh() or grew
+            except DamagedFile as err:
+                self.faults.note(handle.name, err.cause)
+                self._files.pop(handle.name, None)
+                handle.close()  # read from scratch at the next scrape: its writer may mend it
+            else:
+                kept.append(handle)
+        return kept, grew
+
+    def _consistent(self) -> tuple[_HeldArchive, list[HeldFile]]:
         """The archive, and the held files it does not count already (R1 to R3)."""
         for _ in range(_MAX_ATTEMPTS):
             archive = self._hold_archive()  # R1
@@ -112,32 +140,76 @@ class DirectoryReader:
         """The current archive version, read anew only when it is a new one."""
         current = self._archive
         if current.inode is not None and self._archive_inode() == current.inode:
+            if current.damage is not None:  # still there: still said
+                self.faults.note(ARCHIVE_NAME, current.damage)
             return current  # the same file: archive versions are never changed
         try:
-            fd = os.open(self._archive_path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self._archive_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             fresh = _HeldArchive()
+            if current.inode is not None:  # only ever replaced, while the instance runs
+                self.faults.note(ARCHIVE_NAME, "unlinked; the counts of exited workers missing")
+        except OSError as err:
+            fresh = _HeldArchive()
+            self.faults.note(ARCHIVE_NAME, f"{err.strerror}; the counts of exited workers missing")
         else:
-            with open(fd, encoding="utf-8", closefd=False) as text:
-                archive = Archive.parse(text.read())
-            fresh = _HeldArchive(fd, os.fstat(fd).st_ino, archive.pending, *archive.sources())
+            fresh = self._read_archive(fd)
         if current.fd is not None:
             os.close(current.fd)  # which unpins its inode
         self._archive = fresh
         return fresh
 
-    def _hold_files(self) -> list[MappedFile]:
+    def _read_archive(self, fd: int) -> _HeldArchive:
+        """The archive open at `fd`; one that does not parse is held (its inode pinned)
+        and counted as empty: it costs the exited workers' counts until the arbiter
+        publishes it anew."""
+        inode = os.fstat(fd).st_ino
+        try:
+            with open(fd, encoding="utf-8", closefd=False) as text:
+                archive = Archive.parse(text.read())
+        except (DamagedFile, UnicodeDecodeError) as err:
+            cause = err.cause if isinstance(err, DamagedFile) else "not UTF-8"
+            damage = f"{cause}; the counts of exited workers missing"
+            self.faults.note(ARCHIVE_NAME, damage)
+            return _HeldArchive(fd, inode, damage=damage)
+        for file, cause, at in archive.faults:
+            self.faults.note(file, cause, at)
+        sources, values, stamps = archive.sources()
+        folded = frozenset(archive.folded)
+        return _HeldArchive(fd, inode, archive.pending, folded, None, sources, values, stamps)
+
+    def _hold_files(self) -> list[HeldFile]:
         """The listed worker files, held open, in listing order (R2)."""
-        held: dict[str, MappedFile] = {}
+        held: dict[str, HeldFile] = {}
         with os.scandir(self._directory) as entries:
             listed = [(e.name, e.inode()) for e in entries if metrics_file_pid(e.name) is not None]
         for name, inode in listed:
             kept = self._files.get(name)
             if kept is not None and kept.inode == inode:
                 held[name] = self._files.pop(name)
-            elif (opened := MappedFile.open(self._directory, name, inode, self._keys)) is not None:
+                continue
+            try:
+                opened = HeldFile.open(self._directory, name, inode, self._keys)
+            except OSError as err:
+                self.faults.note(name, err.strerror or str(err))
+                continue
+            if opened is not None:
                 held[name] = opened
+        folded = self._archive.folded
         for gone in self._files.values():  # no longer listed, or the name is another file
+            # Only a fold removes files, and only an exited worker's.
+            if int(gone.pid) not in folded and _runs(int(gone.pid)):
+                self.faults.note(gone.name, f"unlinked while its process {gone.pid} runs")
             gone.close()
         self._files = held
         return list(held.values())
+
+
+def _runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True

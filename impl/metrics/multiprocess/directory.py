@@ -1,9 +1,8 @@
 """The multiprocess directory: its names, and one owner at a time.
 
-Imported by workers.py before PROMETHEUS_MULTIPROC_DIR is exported, so nothing here
-imports prometheus_client. Besides prometheus_client's files, it holds the archive of
-exited workers' counts (fold.py), its temporary twin while a new version is written, and
-the lock file, flocked by the owning instance while it runs, with its pid in it.
+Besides prometheus_client's files, it holds the archive of exited workers' counts
+(fold.py), its temporary twin while a new version is written, and the lock file, flocked
+by the owning instance while it runs, with its pid in it.
 
 Its mode is 0700: the files hold every request's labels, and whoever could write them
 could forge the counts. A second instance started on the same directory finds the lock
@@ -17,18 +16,15 @@ import contextlib
 import fcntl
 import logging
 import os
-import re
 import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from impl.server.config import ConfigError
+from impl.upstream.prometheus import parse_file_name
 
 log = logging.getLogger(__name__)
 
-# The only names prometheus_client writes (values.py): one file per kind and writer's pid.
-_METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_(\d+)\.db")
 ARCHIVE_NAME = "influxdb-sysinfo.archive"
 ARCHIVE_TEMPORARY = ARCHIVE_NAME + ".tmp"
 LOCK_NAME = "influxdb-sysinfo.lock"
@@ -37,14 +33,15 @@ _SERVICE_FILES = frozenset({ARCHIVE_NAME, ARCHIVE_TEMPORARY, LOCK_NAME})
 _LOCK_ATTEMPTS = 10
 
 
-class MultiprocDirError(ConfigError):
-    """The multiprocess directory cannot be used; the message says why."""
+class MultiprocDirError(Exception):
+    """The multiprocess directory cannot be used; the message, one line, says why. Raised
+    at start-up only: impl/main.py prints it and exits 2."""
 
 
 def metrics_file_pid(name: str) -> int | None:
     """The writer's pid when `name` is one of prometheus_client's files, else None."""
-    match = _METRICS_FILE.fullmatch(name)
-    return int(match.group(2)) if match else None
+    parsed = parse_file_name(name)
+    return parsed[1] if parsed else None
 
 
 def _is_known(entry: Path) -> bool:
@@ -125,9 +122,7 @@ def _lock(path: Path) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = ""
-            with contextlib.suppress(OSError, ValueError):
-                holder = f" (pid {int(os.pread(fd, 32, 0).decode().strip())})"
+            holder = _holder(fd)
             os.close(fd)
             raise MultiprocDirError(
                 f"multiproc dir {path} is in use by another instance{holder}"
@@ -141,3 +136,28 @@ def _lock(path: Path) -> int:
                 return fd
         os.close(fd)
     raise MultiprocDirError(f"multiproc dir {path}: its lock file keeps being replaced")
+
+
+def refuse_if_in_use(path: Path) -> None:
+    """MultiprocDirError when an instance holds `path`'s lock. For an instance that does not
+    use the directory (one process), named to it all the same: two instances configured
+    with one directory are a mistake to stop at, whatever the mode of the second."""
+    try:
+        fd = os.open(path / LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return  # no lock file (or none that can be read): no instance holds it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        raise MultiprocDirError(
+            f"multiproc dir {path} is in use by another instance{holder}"
+        ) from None
+    finally:
+        os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return f" (pid {int(os.pread(fd, 32, 0).decode().strip())})"
+    return ""

@@ -1,26 +1,30 @@
-"""The OpenAPI spec this package carries, as operations, declared responses and schemas.
+"""The contract conform applies: the OpenAPI spec this package carries, as operations,
+declared responses and schemas.
 
 Locations are JSON pointers into the carried openapi.yaml, so a report names the rule it
-applied.
+applied. Nothing here knows an operation by name: ids come from the document, in
+whatever style it writes them.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import yaml
-from openapi_schema_validator import OAS30Validator
+from openapi_schema_validator import OAS30ReadValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from impl.spec import generated_spec_path
+from impl.client.conform.formats import format_checker
+from sysinfo_contract import spec as contract_spec
 
-SPEC_NAME = "openapi.yaml"
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+CARRIED_SPEC = "openapi.yaml"
+# The keys of an OpenAPI 3.0 path item that are operations (OpenAPI 3.0.3 §4.7.9).
+OPERATION_KEYS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # The document is registered under this URI so that schema pointers resolve in it.
 SPEC_URI = "urn:influxdb-sysinfo:openapi"
 ERROR_SCHEMA_POINTER = "#/components/schemas/Error"
@@ -101,16 +105,23 @@ class Operation:
                 yield Parameter(node["name"], node["in"], where, node)
 
 
+def _operation_id(node: dict[str, Any], method: str, path: str) -> str:
+    """The operationId, or one made of the method and path when the spec gives none."""
+    return str(node.get("operationId") or re.sub(r"\W+", "_", f"{method}{path}").strip("_"))
+
+
 class Spec:
     def __init__(self, document: dict[str, Any], source: str) -> None:
         if not str(document.get("openapi", "")).startswith("3.0"):
             raise ValueError(f"{source}: only OpenAPI 3.0 documents are supported")
         self.document = document
+        self.source = source
         resource: Resource[Any] = DRAFT4.create_resource(document)
         self._registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
+        self._formats = format_checker()
         self.operations = tuple(
             Operation(
-                str(node.get("operationId") or f"{method}{path}"),
+                _operation_id(node, method, path),
                 method.upper(),
                 path,
                 pointer("paths", path, method),
@@ -118,7 +129,7 @@ class Spec:
                 self,
             )
             for path, item in document.get("paths", {}).items()
-            for method in HTTP_METHODS
+            for method in OPERATION_KEYS
             if isinstance(node := item.get(method), dict)
         )
 
@@ -155,8 +166,15 @@ class Spec:
         return target
 
     def schema_errors(self, instance: object, schema_pointer: str) -> list[Any]:
-        """Nested `$ref`s of the schema at `schema_pointer` resolve in the whole document."""
-        validator = OAS30Validator({"$ref": SPEC_URI + schema_pointer}, registry=self._registry)
+        """Errors of `instance`, an answer's body or header, against the schema at
+        `schema_pointer`, formats included (nested `$ref`s resolve in the whole document).
+        The read validator, as for any response: it holds a required readOnly property
+        (every field of Error) to `required`, which the plain one lets go."""
+        validator = OAS30ReadValidator(
+            {"$ref": SPEC_URI + schema_pointer},
+            registry=self._registry,
+            format_checker=self._formats,
+        )
         return list(validator.iter_errors(instance))
 
     def error_codes(self) -> tuple[list[str], str]:
@@ -168,7 +186,8 @@ class Spec:
 
 @cache
 def carried_spec() -> Spec:
-    """The spec installed with the generated server package (works outside the repo)."""
-    path = generated_spec_path()
-    document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return Spec(document, SPEC_NAME)
+    """The spec conform applies: openapi/openapi.yaml, the one the project reviews and
+    serves, as the influxdb-sysinfo-contract distribution carries it (a dependency of
+    this package: conform works outside the repository, without the server). The one
+    place that says where it is."""
+    return Spec(copy.deepcopy(contract_spec()), CARRIED_SPEC)

@@ -1,0 +1,179 @@
+"""One multiprocess file, read with pread: keys decoded once, values read at each scrape.
+
+The format is prometheus_client's (impl/upstream/prometheus.py). Its writers, this
+service's (writer.py) and prometheus_client's own, only append entries and overwrite
+values in place, so an entry's key and position never change: a reader decodes each key
+once, then per scrape copies the file's first bytes with one pread and takes the values
+from that copy through a memoryview of doubles.
+
+Why pread and not a shared mapping: a read(2) that begins after a write(2) has returned
+sees what it wrote, on every architecture (POSIX; the kernel orders the two), where loads
+from a mapping rely on the processor's store order (x86-64's, not arm64's). A writer
+appends an entry, then, in a second call, raises `used`: a reader that finds `used`
+beyond what it parsed reads the file again before parsing, so it never parses an entry
+older than the `used` it saw. And a truncated file gives a short read, where touching a
+mapping past its end would kill the process with SIGBUS, as would a read of a hole on a
+full tmpfs.
+
+A file that is not what its writer wrote (shorter than its entries, `used` shrunk or
+out of range, entries that do not parse) raises DamagedFile, with the cause.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+from impl.upstream.prometheus import (
+    HEADER_BYTES,
+    decode_key,
+    decode_used,
+    parse_entries,
+    parse_file_name,
+)
+
+_DOUBLE = 8
+# What one pread copies when nothing new is expected: a page, or the parsed entries.
+_FIRST_READ_BYTES = 4096
+
+
+class DamagedFile(OSError):
+    """A file is not in prometheus_client's format, or was cut short. An OSError: the
+    series limit handles those."""
+
+    def __init__(self, file: str, cause: str) -> None:
+        super().__init__(f"{file}: {cause}")
+        self.file = file
+        self.cause = cause
+
+
+Labels = tuple[tuple[str, str], ...]
+
+
+class Key(NamedTuple):
+    """A decoded key: what MultiProcessCollector derives from it."""
+
+    metric: str  # the family's name
+    sample: str  # the sample's name (`x_total`, `x_bucket`, ...)
+    labels: Labels  # sorted by label name, `le` included
+    help: str
+    without_le: Labels  # the labels but `le`
+    bound: float | None  # `le` as a number, when there is one (a histogram's bucket)
+
+
+def make_key(metric: str, sample: str, labels: Labels, help_text: str) -> Key:
+    without = tuple(pair for pair in labels if pair[0] != "le")
+    le = next((value for name, value in labels if name == "le"), None)
+    return Key(metric, sample, labels, help_text, without, None if le is None else float(le))
+
+
+class KeyCache(dict[bytes, Key]):
+    """Decoded keys by their bytes: every worker writes the same keys, decoded once."""
+
+    def __missing__(self, raw: bytes) -> Key:
+        metric, sample, labels, help_text = decode_key(raw)
+        key = self[raw] = make_key(metric, sample, tuple(sorted(labels.items())), help_text)
+        return key
+
+
+class SourceKeys(NamedTuple):
+    """A source of a plan (merge.py): a file, or archived values grouped as one file."""
+
+    kind: str  # counter, histogram, summary, gauge_<mode>
+    pid: str
+    keys: Sequence[Key]
+
+
+def _getter(indices: list[int]) -> Callable[[Any], tuple[float, ...]]:
+    """The doubles at `indices`, as a tuple (itemgetter: a bare item for one, fails for none)."""
+    if not indices:
+        return lambda _view: ()
+    if len(indices) == 1:
+        only = indices[0]
+        return lambda view: (view[only],)
+    return itemgetter(*indices)
+
+
+class HeldFile:
+    """A multiprocess file held open (which pins its inode), parsed incrementally."""
+
+    def __init__(self, name: str, fd: int, inode: int, keys: KeyCache) -> None:
+        parsed = parse_file_name(name)
+        if parsed is None:
+            raise ValueError(f"{name} is not a multiprocess file")
+        self.name = name
+        self.kind, pid = parsed
+        self.pid = str(pid)
+        self.inode = inode
+        self._fd = fd
+        self._cache = keys
+        self._parsed_to = HEADER_BYTES
+        self._view: memoryview[float] = memoryview(b"").cast("d")
+        self.keys: list[Key] = []
+        self._slots: list[int] = []  # index of each key's value among the file's doubles
+        self._values = _getter([])
+        self._stamps = _getter([])
+
+    @classmethod
+    def open(cls, directory: str, name: str, inode: int, keys: KeyCache) -> HeldFile | None:
+        """The file `name` if it is still the one listed with `inode`, else None."""
+        try:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None  # unlinked since it was listed
+        if os.fstat(fd).st_ino != inode:
+            os.close(fd)
+            return None  # replaced since it was listed
+        return cls(name, fd, inode, keys)
+
+    def refresh(self) -> bool:
+        """Read the file's current values, and decode the entries appended since the last
+        call; True when there were any. DamagedFile when the file is not as written."""
+        data = os.pread(self._fd, max(self._parsed_to, _FIRST_READ_BYTES), 0)
+        if len(data) < HEADER_BYTES:
+            if self._parsed_to > HEADER_BYTES:
+                raise DamagedFile(self.name, f"truncated to {len(data)} bytes")
+            return False  # created, not yet written by its writer
+        used = decode_used(data)
+        if used == 0 and self._parsed_to == HEADER_BYTES:
+            return False  # sized, its header not yet written
+        if used < self._parsed_to or used % _DOUBLE:
+            raise DamagedFile(self.name, f"its length field reads {used}")
+        grew = used > self._parsed_to
+        if grew:
+            # Read again, after `used` was seen: the entries below it are all written.
+            size = os.fstat(self._fd).st_size
+            if used > size:
+                raise DamagedFile(self.name, f"uses {used} bytes of {size}")
+            data = os.pread(self._fd, used, 0)
+        if len(data) < self._parsed_to or len(data) < used:
+            raise DamagedFile(self.name, f"truncated to {len(data)} bytes")
+        if grew:
+            self._parse(data, used)
+        self._view = memoryview(data)[: self._parsed_to].cast("d")
+        return grew
+
+    def _parse(self, data: bytes, used: int) -> None:
+        try:
+            entries = parse_entries(data, self._parsed_to, used)
+            keys = [self._cache[raw] for raw, _ in entries]
+        except ValueError as err:  # UnicodeDecodeError and JSONDecodeError among them
+            raise DamagedFile(self.name, f"not prometheus_client's format ({err})") from None
+        self.keys.extend(keys)
+        self._slots.extend(at // _DOUBLE for _, at in entries)
+        self._parsed_to = used
+        self._values = _getter(self._slots)
+        self._stamps = _getter([slot + 1 for slot in self._slots])
+
+    def values(self) -> tuple[float, ...]:
+        """Every decoded key's value as of the last refresh, in file order."""
+        return self._values(self._view)
+
+    def timestamps(self) -> tuple[float, ...]:
+        return self._stamps(self._view)
+
+    def close(self) -> None:
+        self._view.release()
+        os.close(self._fd)
