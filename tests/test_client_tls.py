@@ -18,6 +18,7 @@ import requests
 import urllib3
 
 from impl.client.api import SysinfoClient, TlsFailed
+from impl.client.conform import Conformance, run_conform
 from tests.support.databases import VictoriaMetrics
 from tools.processes import ServerProcess
 from tools.tls import Authority, CertificatePair, TlsLiveServer
@@ -247,3 +248,56 @@ def test_scrape_write_into_a_database_over_https(
         names = {name for name, _, _, _ in victoria.samples()}
     assert "influxdb_info_gauge" in names
     assert any(name.startswith("http_api_requests_total") for name in names)
+
+
+# --- conform -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # conform's full run, and three more services
+def test_conform_over_https_trusts_the_ca_it_is_given(
+    good: str, expired: str, authority: Authority
+) -> None:
+    report = run_conform(good, ca_cert=authority.cert)
+    assert report.conformance is Conformance.CONFORMANT, report.verdict
+    unverified = run_conform(good, skip_verify=True, only=["http.*"])
+    assert unverified.conformance is Conformance.CONFORMANT, unverified.verdict
+    refused = run_conform(expired, ca_cert=authority.cert)
+    assert refused.conformance is Conformance.UNREACHABLE
+    assert refused.verdict.endswith("TLS: certificate has expired")
+    untrusted = run_conform(good)  # the system's CAs
+    assert untrusted.verdict.endswith("TLS: certificate signed by an unknown authority")
+
+
+@pytest.mark.slow  # influx-metrics in fresh interpreters
+def test_influx_metrics_conform_takes_ca_cert_and_skip_verify(
+    good: str, authority: Authority, tmp_path: Path
+) -> None:
+    for trust in (["--ca-cert", str(authority.cert)], ["--skip-verify"]):
+        result = run("conform", good, *trust, "--only", "spec.*", "--format", "json")
+        assert result.returncode == 0, result.stdout + result.stderr
+    unknown = run("conform", good, "--format", "json")
+    assert unknown.returncode == 3  # UNREACHABLE
+    assert "TLS: certificate signed by an unknown authority" in unknown.stderr
+    missing = run("conform", good, "--ca-cert", str(tmp_path / "nope.pem"))
+    assert missing.returncode == 2
+    assert "cannot use CA certificates from" in missing.stderr
+
+
+@pytest.mark.slow  # a pytest process of its own
+def test_the_conform_pytest_plugin_over_https(
+    good: str, authority: Authority, tmp_path: Path
+) -> None:
+    plugin = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+            f"--influx-conform={good}", f"--influx-conform-ca-cert={authority.cert}",
+            "-k", "spec",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
+    )  # fmt: skip
+    assert plugin.returncode == 0, plugin.stdout + plugin.stderr
+    assert " passed" in plugin.stdout and " failed" not in plugin.stdout

@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
             name, parents=[common, tls], help=summary, description=summary
         )
         command.set_defaults(run=run)
-    add_conform_command(commands, common, _positive_seconds)
+    add_conform_command(commands, common, _positive_seconds, tls)
     return parser
 
 

@@ -87,4 +87,14 @@ def refusal(error: BaseException) -> Refusal | None:
     return Refusal(f"TLS: handshake failed: {reason}")
 
 
-__all__ = ["Refusal", "check_ca_file", "refusal"]
+def client_context(ca_cert: PathLike | None = None, skip_verify: bool = False) -> ssl.SSLContext:
+    """A client context: the system's CA certificates or those in `ca_cert`, host names
+    checked; or, with `skip_verify`, no check at all."""
+    context = ssl.create_default_context(cafile=None if ca_cert is None else check_ca_file(ca_cert))
+    if skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+__all__ = ["Refusal", "check_ca_file", "client_context", "refusal"]
