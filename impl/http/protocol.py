@@ -197,10 +197,12 @@ class InfluxH11Protocol(UvicornH11):
         self._open(secured)
 
     def _open(self, transport: asyncio.Transport) -> None:
+        tls = self._before_open is not None  # counted, and room made, at accept already
         super().connection_made(transport)
         self.use_flow(_BoundedFlow(self))
         self._start_timer("header", self.limits.header_timeout, self._on_header_timeout)
-        self.make_room()
+        if not tls:
+            self.make_room()
         arrived, self._before_open = self._before_open, None
         for data in arrived or ():
             self.data_received(data)
