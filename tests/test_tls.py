@@ -25,11 +25,13 @@ from impl.server.tls import CertificateFiles, server_tls
 from sysinfo_client import ApiClient, Configuration, SystemInformationEndpointsApi
 from tests.support.scaleout import wait_for
 from tools.attack_tls import client_hello
+from tools.attacks import CLIENT_RCVBUF, LARGEST_SCRAPE
 from tools.processes import LOOPBACK
 from tools.tls import Authority, CertificatePair, TlsLiveServer
 
 PING = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 PATIENCE = 20.0
+PIPELINED_SCRAPES = 1000
 
 StartTls = Callable[..., TlsLiveServer]
 
@@ -426,3 +428,35 @@ def test_every_worker_serves_the_renewed_certificate(
         "both workers reloading",
     )
     assert all(served_certificate(live.port, client) == der_of(renewed) for _ in range(20))
+
+
+@pytest.mark.slow  # a live service, its /metrics at its largest
+def test_a_client_that_never_reads_over_tls_is_cut_off(
+    start_tls: StartTls, pair: CertificatePair, authority: Authority
+) -> None:
+    live = start_tls(pair, "--send-timeout", "1")
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CLIENT_RCVBUF)  # before connecting
+    raw.settimeout(PATIENCE)
+    raw.connect((LOOPBACK, live.port))
+    with authority.client_context().wrap_socket(raw, server_hostname=LOOPBACK) as sock:
+        # Far more than the kernel's buffers take, pipelined, and never read.
+        sock.sendall(LARGEST_SCRAPE * PIPELINED_SCRAPES)
+        wait_for(lambda: "response not read in time" in live.log(), "the send timeout")
+    assert ping_status(live.port, authority.client_context()) == 204
+    assert "lvl=error" not in live.log()
+
+
+@pytest.mark.slow  # a live service
+def test_a_body_that_does_not_come_over_tls_gets_408(
+    start_tls: StartTls, pair: CertificatePair, authority: Authority
+) -> None:
+    live = start_tls(pair)
+    with (
+        socket.create_connection((LOOPBACK, live.port), timeout=PATIENCE) as raw,
+        authority.client_context().wrap_socket(raw, server_hostname=LOOPBACK) as sock,
+    ):
+        sock.sendall(b"POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx")
+        response = read_response(sock)
+    assert response.status == 408
+    assert b"request body timeout" in response.body
