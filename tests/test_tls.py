@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from influxdb_client import InfluxDBClient
 
 import impl.server.tls as server_tls_module
@@ -124,10 +125,14 @@ def unusable(authority: Authority, tmp_path: Path, case: str) -> list[str]:
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
     encrypted = tmp_path / "encrypted.key"
-    # The same key, under a passphrase (what `openssl pkey -aes256` writes).
-    subprocess.run(
-        ["openssl", "pkey", "-in", good.key, "-out", encrypted, "-aes256", "-passout", "pass:x"],
-        check=True,
+    # The same key, under a passphrase.
+    key = serialization.load_pem_private_key(good.key.read_bytes(), password=None)
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
     )
     flags = {
         "cert without key": ["--tls-cert", str(good.cert)],
