@@ -1,49 +1,70 @@
-"""At most a few scrapes in the making, a bounded queue, then 503 (impl/http/scrapes.py).
+"""Scrapes rendered a few at a time, shared, queued fairly, then 503 (impl/http/scrapes.py).
 
-The layer is driven directly with an app whose scrapes last until the test lets them
+The layer is driven directly with an app whose renders last until the test lets them
 finish, so that "in progress" is a state the test holds, not a race it hopes to win.
+Under real load, with real connections: tests/test_attack_scrapes.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Hashable
 
 from starlette.types import Message, Receive, Scope, Send
 
-from impl.http.asgi import ROUTING_EXTENSION, operation_id
-from impl.http.scrapes import BUSY_MESSAGE, ScrapeSlots
+from impl.http.asgi import OPERATION
+from impl.http.operations import Operation
+from impl.http.scrapes import BUSY_MESSAGE, ScrapeQueue, ScrapeSlots
 from tests.conftest import MakeClient
 
 CONCURRENT = 2
 QUEUED = 3
+METRICS = Operation("GetMetrics", "GET", "/metrics", exposition=True, validation_cannot_fail=True)
+PING = Operation("GetPing", "GET", "/ping", exposition=False, validation_cannot_fail=True)
 
 
-class SlowScrapes:
-    """An app whose scrapes each wait for `release` before answering 200; other
-    operations are answered at once."""
+class HeldRenders:
+    """An app whose scrapes each wait for `release` before answering 200 with the number
+    of the render and the query it was made for; other operations are answered at once."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
+        self.renders: list[bytes] = []  # the query string of each render, in start order
         self.running = 0
         self.most_running = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if operation_id(scope) == "get_metrics":
+        body = b"ping"
+        if scope["extensions"][OPERATION] is METRICS:
+            self.renders.append(scope["query_string"])
+            number = len(self.renders)
             self.running += 1
             self.most_running = max(self.most_running, self.running)
             await self.release.wait()
             self.running -= 1
+            body = b"render %d of %s" % (number, scope["query_string"])
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"metrics"})
+        await send({"type": "http.response.body", "body": body})
 
 
-def scope(operation: str) -> Scope:
-    routing = {"operation_id": f"sysinfo_server.controllers.x.{operation}"}
-    return {"type": "http", "method": "GET", "extensions": {ROUTING_EXTENSION: routing}}
+def scope(operation: Operation, query: bytes, client: Hashable) -> Scope:
+    return {
+        "type": "http",
+        "method": "GET",
+        "headers": [],
+        "query_string": query,
+        "client": client,
+        "extensions": {OPERATION: operation},
+    }
 
 
-async def call(app: ScrapeSlots, operation: str = "get_metrics") -> list[Message]:
+async def call(
+    app: ScrapeSlots,
+    query: bytes = b"",
+    client: Hashable = ("127.0.0.1", 1),
+    operation: Operation = METRICS,
+) -> tuple[int, bytes]:
     sent: list[Message] = []
 
     async def send(message: Message) -> None:
@@ -52,30 +73,112 @@ async def call(app: ScrapeSlots, operation: str = "get_metrics") -> list[Message
     async def receive() -> Message:
         return {"type": "http.disconnect"}
 
-    await app(scope(operation), receive, send)
-    return sent
+    await app(scope(operation, query, client), receive, send)
+    return sent[0]["status"], sent[1]["body"]
+
+
+def slots(inner: HeldRenders) -> ScrapeSlots:
+    return ScrapeSlots(
+        inner, operations={METRICS.operation_id}, scrapes=ScrapeQueue(CONCURRENT, QUEUED)
+    )
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
 
 
 def test_scrapes_beyond_slots_and_queue_get_503_at_once() -> None:
-    async def scenario() -> tuple[list[list[Message]], SlowScrapes]:
-        inner = SlowScrapes()
-        app = ScrapeSlots(inner, operations={"get_metrics"}, concurrent=CONCURRENT, queued=QUEUED)
-        waiting = [asyncio.create_task(call(app)) for _ in range(CONCURRENT + QUEUED)]
-        await asyncio.sleep(0.01)  # every task has started: two render, three wait
-        refused = await call(app)  # answered while the others are still held
-        others = await call(app, "get_ping")  # other operations are not limited
+    async def scenario() -> tuple[list[tuple[int, bytes]], HeldRenders]:
+        inner = HeldRenders()
+        app = slots(inner)
+        # Five different representations from five clients: two render, three wait.
+        held = [
+            asyncio.create_task(call(app, b"name[]=%d" % n, ("127.0.0.1", n)))
+            for n in range(CONCURRENT + QUEUED)
+        ]
+        await settle()
+        refused = await call(app, b"name[]=new", ("127.0.0.1", 99))  # answered while held
+        ping = await call(app, operation=PING)  # other operations are not limited
         inner.release.set()
-        return [refused, others, *await asyncio.gather(*waiting)], inner
+        return [refused, ping, *await asyncio.gather(*held)], inner
 
     answers, inner = asyncio.run(scenario())
-    refused, ping, *served = answers
-    assert refused[0]["status"] == 503
-    assert json.loads(refused[1]["body"]) == {"code": "unavailable", "message": BUSY_MESSAGE}
-    assert ping[0]["status"] == 200
-    assert [answer[0]["status"] for answer in served] == [200] * (CONCURRENT + QUEUED)
+    (refused_status, refused_body), ping, *served = answers
+    assert refused_status == 503
+    assert json.loads(refused_body) == {"code": "unavailable", "message": BUSY_MESSAGE}
+    assert ping == (200, b"ping")
+    assert [status for status, _ in served] == [200] * (CONCURRENT + QUEUED)
     assert inner.most_running == CONCURRENT
+
+
+def test_requests_waiting_for_the_same_representation_share_one_render() -> None:
+    async def scenario() -> tuple[list[tuple[int, bytes]], HeldRenders]:
+        inner = HeldRenders()
+        app = slots(inner)
+        busy = [asyncio.create_task(call(app, b"busy=%d" % n, ("10.0.0.1", n))) for n in range(2)]
+        await settle()
+        # Forty clients ask for the same scrape while both slots are taken.
+        same = [asyncio.create_task(call(app, b"", ("127.0.0.1", n))) for n in range(40)]
+        await settle()
+        inner.release.set()
+        await asyncio.gather(*busy)
+        return await asyncio.gather(*same), inner
+
+    answers, inner = asyncio.run(scenario())
+    assert answers == [(200, b"render 3 of ")] * 40  # one render after the two held ones
+    assert len(inner.renders) == 3
+
+
+def test_a_request_never_shares_a_render_that_started_before_it_arrived() -> None:
+    async def scenario() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+        inner = HeldRenders()
+        app = slots(inner)
+        first = asyncio.create_task(call(app, b"", ("127.0.0.1", 1)))
+        await settle()  # render 1 has started
+        second = asyncio.create_task(call(app, b"", ("127.0.0.1", 2)))
+        await settle()
+        inner.release.set()
+        return await first, await second
+
+    first, second = asyncio.run(scenario())
+    assert first == (200, b"render 1 of ")
+    assert second == (200, b"render 2 of ")  # rendered after it arrived
+
+
+def test_a_client_served_long_ago_takes_the_place_of_one_served_just_now() -> None:
+    prometheus = ("127.0.0.1", 9090)
+
+    async def scenario() -> tuple[list[tuple[int, bytes]], tuple[int, bytes], HeldRenders]:
+        inner = HeldRenders()
+        app = slots(inner)
+        inner.release.set()
+        await call(app, b"", prometheus)  # served once, a while before the others
+        hammering = [("127.0.0.1", n) for n in range(CONCURRENT + QUEUED)]
+        for client in hammering:
+            await call(app, b"warm-up", client)
+        inner.release.clear()
+        # The hammering clients take both slots and every waiting place, each with a
+        # representation of its own (a name[] or an Accept of its own).
+        held = [
+            asyncio.create_task(call(app, b"name[]=x%d" % n, client))
+            for n, client in enumerate(hammering)
+        ]
+        await settle()
+        scraper = asyncio.create_task(call(app, b"", prometheus))
+        await settle()
+        inner.release.set()
+        return await asyncio.gather(*held), await scraper, inner
+
+    hammered, scraped, inner = asyncio.run(scenario())
+    assert scraped[0] == 200
+    statuses = [status for status, _ in hammered]
+    assert statuses.count(503) == 1  # the place the scraper took
+    # The scraper's render started before those of the hammering clients still waiting.
+    assert inner.renders[-QUEUED:] == [b"", b"name[]=x2", b"name[]=x3"]
 
 
 def test_scrape_settings_reach_the_app(make_client: MakeClient) -> None:
     client = make_client(max_concurrent_scrapes=1, max_queued_scrapes=0)
     assert client.get("/metrics").status_code == 200  # one at a time is always served
+    assert client.get("/metrics", params={"name[]": "influxdb_info"}).status_code == 200

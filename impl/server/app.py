@@ -19,37 +19,73 @@ from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.types import ASGIApp
 
+from impl.http.answers import AnswerFunction, Answers, Offload
 from impl.http.compression import GzipOperations
 from impl.http.exceptions import ErrorResponses
+from impl.http.fastpath import FastPath, fast_operations
 from impl.http.limits import Limits, RequestLimits
 from impl.http.observe import Observe
 from impl.http.page_headers import PageHeaders
 from impl.http.redact import RedactErrorBodies, Redactor
 from impl.http.routes import Routes, RouteTable
-from impl.http.scrapes import ScrapeSlots
+from impl.http.scrapes import ScrapeQueue, ScrapeSlots
 from impl.http.tokens import TokenChecker, TokenGate
-from impl.server import docs
+from impl.http.wsgi import InlineWSGI
+from impl.server import docs, handlers
 from impl.server.config import Config
 from impl.server.serving import identity_headers
 from impl.server.state import EXTENSION_KEY, AppState
 from impl.spec import generated_spec_path
+from impl.upstream.connexion import serve_flask_with
 from sysinfo_server.encoder import JSONEncoder
 
 Layer = Callable[[ASGIApp], ASGIApp]
 
-METRICS_OPERATION = "get_metrics"
-SYSTEM_OPERATIONS = frozenset({"get_health", "get_ready", "get_ping", "head_ping"})
+
+def answers_of(state: AppState, routes: RouteTable) -> dict[str, AnswerFunction]:
+    """operation id -> its handler's answer, for the operations that have one here."""
+    found: dict[str, AnswerFunction] = {}
+    for operation in routes.operations:
+        handler = handlers.handler_for(operation.operation_id)
+        if handler is not None:
+            found[operation.operation_id] = partial(handler.answer, state)
+    return found
 
 
-def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
+def offload_of(routes: RouteTable) -> Offload:
+    """Where each operation's answers are made: in a thread when its handler may block."""
+    blocking = set()
+    for operation in routes.operations:
+        handler = handlers.handler_for(operation.operation_id)
+        if handler is not None and handler.blocking:
+            blocking.add(operation.operation_id)
+    return Offload(blocking)
+
+
+def layers(
+    config: Config, state: AppState, routes: RouteTable, offload: Offload, *, fast_path: bool = True
+) -> list[Layer]:
     """Every layer a request passes, in order; Flask and the handlers come last. Connexion's
     two exception layers (they answer with problem+json) are replaced by ErrorResponses,
-    and its security layer is left out (impl/http/tokens.py says why)."""
+    and its security layer is left out (impl/http/tokens.py says why). The operations each
+    layer acts on come from the spec (impl/http/operations.py)."""
     tokens = config.tokens
-    system = SYSTEM_OPERATIONS if config.protect_system_endpoints else frozenset()
-    protected = system | {METRICS_OPERATION}
+    scraped = frozenset(op.operation_id for op in routes.operations if op.exposition)
+    protected = frozenset(
+        op.operation_id
+        for op in routes.operations
+        if tokens and (op.exposition or config.protect_system_endpoints)
+    )
     limits = Limits(config.max_header_size, config.max_connections, config.header_timeout)
     identity = identity_headers(config)
+    scrapes = ScrapeQueue(config.max_concurrent_scrapes, config.max_queued_scrapes)
+    answers = answers_of(state, routes)
+    # The fast path's own short stack: the same scrape slots and gzip, then the answer.
+    fast = ScrapeSlots(
+        GzipOperations(Answers(answers, offload), operations=scraped),
+        operations=scraped,
+        scrapes=scrapes,
+    )
     return [
         # Identity headers, HTTP metrics and an access-log line for every answer below.
         partial(Observe, metrics=state.http_metrics, routes=routes, identity_headers=identity),
@@ -60,27 +96,31 @@ def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
         partial(ErrorResponses, redactor=Redactor(tokens)),
         # Too many connections, a head or body too large or too slow: refused unread.
         partial(RequestLimits, limits=limits),
+        # Requests whose answer cannot depend on Connexion (no query, no body, an operation
+        # whose validation cannot fail and the mode does not protect) skip it, and Flask.
+        *(
+            [partial(FastPath, operations=fast_operations(routes, answers, protected), fast=fast)]
+            if fast_path
+            else []
+        ),
         # /ui/: what a browser may do with the docs page (CSP, no framing, nosniff).
         partial(PageHeaders, prefix=docs.DOCS_PATH),
         # /ui/: Swagger UI, outside the spec and its routes.
         SwaggerUIMiddleware,
-        # Unknown path: 404; method not served: 405 with Allow; HEAD runs the GET.
+        # Unknown path: 404; method not served: 405 with Allow; HEAD runs the GET; the
+        # spec operation reached is named for the layers below.
         partial(Routes, table=routes),
-        # Connexion names the operation (scope["extensions"]) for the layers below.
+        # Connexion finds the operation of its own for the layers below.
         RoutingMiddleware,
         # Token-protected mode: the operations it protects need a valid token.
         *([partial(TokenGate, tokens=TokenChecker(tokens), protected=protected)] if tokens else []),
         # Parameters against the spec: 400 before a handler runs.
         RequestValidationMiddleware,
-        # A few /metrics responses in the making at once, a bounded queue, then 503.
-        partial(
-            ScrapeSlots,
-            operations={METRICS_OPERATION},
-            concurrent=config.max_concurrent_scrapes,
-            queued=config.max_queued_scrapes,
-        ),
+        # A few /metrics renders at once, shared by the requests that wait for the same
+        # one, a bounded queue fair between clients, then 503.
+        partial(ScrapeSlots, operations=scraped, scrapes=scrapes),
         # gzip for /metrics, outside response validation, which reads bodies as text.
-        partial(GzipOperations, operations={METRICS_OPERATION}),
+        partial(GzipOperations, operations=scraped),
         # Responses against the spec: a handler's mistake is a 500, not a broken contract.
         ResponseValidationMiddleware,
         # Start-up and shut-down events (/ready answers 503 until start-up is done).
@@ -90,8 +130,11 @@ def layers(config: Config, state: AppState, routes: RouteTable) -> list[Layer]:
     ]
 
 
-def create_app(config: Config, state: AppState | None = None) -> connexion.FlaskApp:
-    """A ready-to-serve app for `config`, with its own registry and state."""
+def create_app(
+    config: Config, state: AppState | None = None, *, fast_path: bool = True
+) -> connexion.FlaskApp:
+    """A ready-to-serve app for `config`, with its own registry and state; `fast_path`
+    False sends every request through Connexion and Flask (the tests compare the two)."""
     state = state or AppState.create(config)
     spec = yaml.safe_load(generated_spec_path().read_text(encoding="utf-8"))
     routes = RouteTable.from_spec(spec, extra_get_paths=(docs.SPEC_JSON_PATH, docs.SPEC_YAML_PATH))
@@ -104,7 +147,10 @@ def create_app(config: Config, state: AppState | None = None) -> connexion.Flask
         finally:
             state.ready = False
 
-    app = connexion.FlaskApp(__name__, lifespan=lifespan, middlewares=layers(config, state, routes))
+    offload = offload_of(routes)
+    middlewares = layers(config, state, routes, offload, fast_path=fast_path)
+    app = connexion.FlaskApp(__name__, lifespan=lifespan, middlewares=middlewares)
+    serve_flask_with(app, partial(InlineWSGI, offload=offload))
     app.add_api(
         spec,
         pythonic_params=True,

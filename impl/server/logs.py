@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from impl.http.redact import Redactor
+from impl.upstream.connexion import PARAMETER_LOGGER
 
 VALUE_LIMIT = 1024
 TRACEBACK_LIMIT = 16 * 1024
@@ -165,4 +166,4 @@ def configure(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("connexion.decorators.parameter").addFilter(demote_client_noise)
+    logging.getLogger(PARAMETER_LOGGER).addFilter(demote_client_noise)

@@ -12,6 +12,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from impl.metrics.http_metrics import HttpMetrics
+from impl.server.collection import RegistryCollection
 from impl.server.config import Config
 from impl.server.identity import IdentityCollector, load_or_create_instance_id
 
@@ -27,6 +28,8 @@ class AppState:
     started_ns: int = field(default_factory=time.time_ns)  # wall clock, for /ready
     started_monotonic: float = field(default_factory=time.monotonic)
     ready: bool = False
+    # /health's collections, one at a time in a thread of their own.
+    registry_collection: RegistryCollection = field(default_factory=RegistryCollection)
 
     @classmethod
     def create(cls, config: Config) -> AppState:

@@ -1,0 +1,85 @@
+"""Answers as the handlers make them, free of any web framework, and where they run.
+
+A handler's answer is a status, headers and a body (`Answer`) made from what it reads of
+a request (`Asked`). Flask serves it on the full path (impl/server/handlers.py wraps each
+answer in a Flask view); `Answers` serves it to ASGI directly on the fast path
+(impl/http/fastpath.py). Both send the same bytes: tests/test_fastpath.py compares them.
+
+Where an answer runs (`Offload`): on the event loop when it is quick, in a thread when
+its handler may block (it waits for a collection, writes a file) or when the operation's
+last answer was large (a scrape of many series takes tens of milliseconds to encode,
+which on the loop would hold up every connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from starlette.types import Receive, Scope, Send
+
+from impl.http.asgi import joined_header, operation
+
+# An answer body larger than this (about 5,000 samples of text) has its next answers
+# made in a thread.
+OFF_LOOP_BODY_BYTES = 256 * 1024
+
+
+class Asked(NamedTuple):
+    """What a handler reads of a request: its Accept header and its `name[]` values."""
+
+    accept: str | None = None
+    names: Sequence[str] | None = None
+
+
+class Answer(NamedTuple):
+    status: int
+    headers: list[tuple[bytes, bytes]]  # lower-case names, in the order they are sent
+    body: bytes = b""
+
+
+AnswerFunction = Callable[[Asked], Answer]
+
+
+@dataclass
+class Offload:
+    """Which operations' answers run in a thread: those whose handlers `block`, and those
+    whose last answer was larger than OFF_LOOP_BODY_BYTES."""
+
+    blocking: Collection[str]  # operation ids
+    _large: set[str] = field(default_factory=set, init=False)
+
+    def wanted(self, operation_id: str) -> bool:
+        return operation_id in self.blocking or operation_id in self._large
+
+    def note(self, operation_id: str, body_bytes: int) -> None:
+        if body_bytes > OFF_LOOP_BODY_BYTES:
+            self._large.add(operation_id)
+        else:
+            self._large.discard(operation_id)
+
+
+@dataclass
+class Answers:
+    """An ASGI app answering each operation of `answers` (by operation id) with its
+    handler's answer; the request must have been routed (impl/http/fastpath.py)."""
+
+    answers: Mapping[str, AnswerFunction]
+    offload: Offload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        reached = operation(scope)
+        assert reached is not None, "Answers serves routed requests only"
+        answer_of = self.answers[reached.operation_id]
+        asked = Asked(accept=joined_header(scope, b"accept"))
+        if self.offload.wanted(reached.operation_id):
+            answer = await asyncio.to_thread(answer_of, asked)
+        else:
+            answer = answer_of(asked)
+        self.offload.note(reached.operation_id, len(answer.body))
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+        )
+        await send({"type": "http.response.body", "body": answer.body})

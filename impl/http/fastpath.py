@@ -1,0 +1,65 @@
+"""The fast path: requests whose answer cannot depend on Connexion skip it, and Flask.
+
+Derived from the spec at start-up (impl/http/operations.py): an operation whose request
+validation cannot fail for a request without a query string or a body (no required
+parameter, only unconstrained header parameters, no defaults to hand the handler) is
+answered without Connexion's routing and validation, without a WSGI bridge and without
+Flask, when its request has neither, and when the running mode does not protect it with
+a token. Its answer is the handler's own (impl/http/answers.py), under the same
+ScrapeSlots and gzip as on the full path, and the layers above (identity headers,
+counting, the access log, limits, error rendering) are the same for both. Every other
+request (a query string such as `name[]`, a body, a path in absolute form, a protected
+operation in token-protected mode, a path or method the spec does not serve) takes the
+full path unchanged. tests/test_fastpath.py sends the same requests both ways and
+compares status, headers and body, and passes the fast answers through Connexion's
+response validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from impl.http.asgi import OPERATION, Layer, has_body
+from impl.http.operations import Operation
+from impl.http.routes import RouteTable
+
+
+def fast_operations(
+    table: RouteTable, answered: Collection[str], protected: Collection[str]
+) -> dict[tuple[str, str], Operation]:
+    """(path, method) -> operation, for the requests the fast path may take: operations
+    whose validation cannot fail, that have an answer of their own (`answered`, by
+    operation id) and that the running mode does not protect."""
+    taken = {}
+    for path in {each.path for each in table.operations}:
+        for method in table.allowed(path):
+            route = table.route(path, method)
+            found = route.operation if route is not None else None
+            if (
+                found is not None
+                and found.validation_cannot_fail
+                and found.operation_id in answered
+                and found.operation_id not in protected
+            ):
+                taken[path, method] = found
+    return taken
+
+
+@dataclass
+class FastPath(Layer):
+    """Sends the requests of `operations` (see fast_operations) that have neither a query
+    string nor a body to `fast`; every other request goes on to the full path (`app`)."""
+
+    operations: dict[tuple[str, str], Operation]
+    fast: ASGIApp
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self.operations.get((scope["path"], scope["method"]))
+        if found is None or scope.get("query_string") or has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("extensions", {})[OPERATION] = found
+        await self.fast(scope, receive, send)
