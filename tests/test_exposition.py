@@ -134,8 +134,27 @@ def test_name_filter_by_family_name_of_histogram(client: TestClient) -> None:
 def test_invalid_name_is_400_influx_error(client: TestClient) -> None:
     response = client.get("/metrics", params={"name[]": "no spaces"})
     assert response.status_code == 400
-    assert response.json()["code"] == "invalid"
+    assert response.json() == {
+        "code": "invalid",
+        "message": "invalid name[]: 'no spaces' does not match '^[a-zA-Z_:][a-zA-Z0-9_:]*$'",
+    }
     assert response.headers["X-Platform-Error-Code"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["a"] * 101, "invalid name[]: ['a', 'a', 'a', 'a', 'a', 'a', ...] is too long"),
+        (["a" * 300], "invalid name[]: 'aaaaaaaaaaaa...aaaaaaaaaaaaa' is too long"),
+        (["a\nb"], "invalid name[]: 'a\\nb' does not match '^[a-zA-Z_:][a-zA-Z0-9_:]*$'"),
+    ],
+)
+def test_name_errors_are_one_line_as_influxd_writes_them(
+    client: TestClient, names: list[str], message: str
+) -> None:
+    response = client.get("/metrics", params={"name[]": names})
+    assert response.status_code == 400
+    assert response.json()["message"] == message
 
 
 def test_identity_metrics(client: TestClient) -> None:

@@ -13,7 +13,6 @@ import yaml
 from connexion.jsonifier import Jsonifier
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
-from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
@@ -36,7 +35,7 @@ from impl.server.config import Config
 from impl.server.serving import identity_headers
 from impl.server.state import EXTENSION_KEY, AppState
 from impl.spec import generated_spec_path
-from impl.upstream.connexion import serve_flask_with
+from impl.upstream.connexion import RequestValidation, serve_flask_with
 from sysinfo_server.encoder import JSONEncoder
 
 Layer = Callable[[ASGIApp], ASGIApp]
@@ -114,8 +113,8 @@ def layers(
         RoutingMiddleware,
         # Token-protected mode: the operations it protects need a valid token.
         *([partial(TokenGate, tokens=TokenChecker(tokens), protected=protected)] if tokens else []),
-        # Parameters against the spec: 400 before a handler runs.
-        RequestValidationMiddleware,
+        # Parameters against the spec: 400 before a handler runs (one-line messages).
+        RequestValidation,
         # A few /metrics renders at once, shared by the requests that wait for the same
         # one, a bounded queue fair between clients, then 503.
         partial(ScrapeSlots, operations=scraped, scrapes=scrapes),

@@ -10,13 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import connexion
+import yaml
 from a2wsgi import WSGIMiddleware
+from connexion.apps.flask import FlaskOperation
 from connexion.decorators import parameter
+from connexion.middleware.context import ContextMiddleware
+from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.routing import RoutingMiddleware
+from connexion.resolver import Resolver
+from connexion.validators.parameter import ParameterValidator
+from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from impl.server.app import create_app
 from impl.server.config import Config
-from impl.upstream.connexion import PARAMETER_LOGGER, serve_flask_with
+from impl.spec import generated_spec_path
+from impl.upstream.connexion import PARAMETER_LOGGER, OneLineParameterValidator, serve_flask_with
 
 
 def test_connexion_logs_unknown_handler_arguments_to_the_parameter_logger() -> None:
@@ -49,3 +58,75 @@ def test_the_bridge_given_serves_every_request_flask_answers(tmp_path: Path) -> 
         assert client.get("/openapi.json").status_code == 200  # a Flask route
         assert client.get("/ping?x=1").status_code == 204  # an operation on the full path
     assert bridged == ["/openapi.json", "/ping"]
+
+
+PATTERN_PARAMETER = {
+    "name": "name[]",
+    "in": "query",
+    "schema": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}},
+}
+
+
+def test_connexion_reports_a_refused_value_in_several_lines() -> None:
+    message = ParameterValidator.validate_parameter("query", ["A B"], PATTERN_PARAMETER)
+    assert message is not None and len(message.splitlines()) > 1
+    assert ParameterValidator.validate_parameter("query", ["ab"], PATTERN_PARAMETER) is None
+    required = {**PATTERN_PARAMETER, "required": True}
+    missing = ParameterValidator.validate_parameter("query", None, required)
+    assert missing == "Missing query parameter 'name[]'"
+
+
+def test_one_line_messages_name_the_parameter() -> None:
+    message = OneLineParameterValidator.validate_parameter("query", ["A B"], PATTERN_PARAMETER)
+    assert message == "invalid name[]: 'A B' does not match '^[a-z]+$'"
+
+
+def test_request_validation_makes_its_parameter_validator_through_the_map_per_request() -> None:
+    made: list[object] = []
+
+    class Counting(ParameterValidator):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = connexion.ConnexionMiddleware(
+        answer, middlewares=[RoutingMiddleware, RequestValidationMiddleware]
+    )
+    app.add_api(
+        {
+            "openapi": "3.0.0",
+            "info": {"title": "t", "version": "1"},
+            "paths": {
+                "/x": {"get": {"operationId": "x", "responses": {"204": {"description": "-"}}}}
+            },
+        },
+        resolver=Resolver(lambda _: answer),
+        validator_map={"parameter": Counting},
+    )
+    client = TestClient(app)  # no lifespan: `answer` serves HTTP only
+    for _ in range(3):
+        assert client.get("/x").status_code == 204
+    assert len(made) == 3
+
+
+def test_views_are_flask_operations_decorated_per_call_until_replaced(tmp_path: Path) -> None:
+    # Routing and context only: the generated spec names a token function nobody defines.
+    app = connexion.FlaskApp(__name__, middlewares=[RoutingMiddleware, ContextMiddleware])
+    app.add_api(yaml.safe_load(generated_spec_path().read_text(encoding="utf-8")))
+    with app.test_client(raise_server_exceptions=False) as client:
+        client.get("/nowhere")  # the stack is built, the views registered
+    views = [v for v in app.app.view_functions.values() if isinstance(v, FlaskOperation)]
+    assert len(views) >= 4
+    for view in views:
+        assert callable(view._fn)
+        assert view.pythonic_params in (None, True, False)
+        assert view.jsonifier is not None
+        assert callable(view.fn)
+    served = create_app(Config(state_dir=tmp_path))
+    with served.test_client() as client:
+        assert client.get("/ping?x=1").status_code == 204
+    assert not [v for v in served.app.view_functions.values() if isinstance(v, FlaskOperation)]
