@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -146,36 +147,81 @@ def test_a_request_never_shares_a_render_that_started_before_it_arrived() -> Non
     assert second == (200, b"render 2 of ")  # rendered after it arrived
 
 
+async def fill(app: ScrapeSlots, inner: HeldRenders, clients: Sequence[Hashable]) -> list[Any]:
+    """Both slots and every waiting place taken by `clients`, each with a selection of
+    its own (a name[] no one else asks for)."""
+    inner.release.clear()
+    held = [
+        asyncio.create_task(call(app, b"name[]=x%d" % n, client))
+        for n, client in enumerate(clients)
+    ]
+    await settle()
+    return held
+
+
 def test_a_client_served_long_ago_takes_the_place_of_one_served_just_now() -> None:
-    prometheus = ("127.0.0.1", 9090)
+    scraper = ("127.0.0.1", 9090)
 
     async def scenario() -> tuple[list[tuple[int, bytes]], tuple[int, bytes], HeldRenders]:
         inner = HeldRenders()
         app = slots(inner)
         inner.release.set()
-        await call(app, b"", prometheus)  # served once, a while before the others
+        await call(app, b"name[]=up", scraper)  # served once, a while before the others
         hammering = [("127.0.0.1", n) for n in range(CONCURRENT + QUEUED)]
         for client in hammering:
             await call(app, b"warm-up", client)
-        inner.release.clear()
-        # The hammering clients take both slots and every waiting place, each with a
-        # representation of its own (a name[] or an Accept of its own).
-        held = [
-            asyncio.create_task(call(app, b"name[]=x%d" % n, client))
-            for n, client in enumerate(hammering)
-        ]
-        await settle()
-        scraper = asyncio.create_task(call(app, b"", prometheus))
+        held = await fill(app, inner, hammering)
+        scraped = asyncio.create_task(call(app, b"name[]=up", scraper))
         await settle()
         inner.release.set()
-        return await asyncio.gather(*held), await scraper, inner
+        return await asyncio.gather(*held), await scraped, inner
 
     hammered, scraped, inner = asyncio.run(scenario())
     assert scraped[0] == 200
-    statuses = [status for status, _ in hammered]
-    assert statuses.count(503) == 1  # the place the scraper took
+    assert [status for status, _ in hammered].count(503) == 1  # the place the scraper took
     # The scraper's render started before those of the hammering clients still waiting.
-    assert inner.renders[-QUEUED:] == [b"", b"name[]=x2", b"name[]=x3"]
+    assert inner.renders[-QUEUED:] == [b"name[]=up", b"name[]=x2", b"name[]=x3"]
+
+
+def test_a_client_refused_once_has_waited_longer_at_its_next_try() -> None:
+    newcomer = ("127.0.0.1", 7777)
+
+    async def scenario() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+        inner = HeldRenders()
+        app = slots(inner)
+        hammering = [("127.0.0.1", n) for n in range(CONCURRENT + QUEUED)]
+        held = await fill(app, inner, hammering)
+        first = await call(app, b"name[]=mine", newcomer)  # first seen now: no older than them
+        inner.release.set()
+        await asyncio.gather(*held)  # they are all served, after the newcomer was first seen
+        held = await fill(app, inner, hammering)
+        second = asyncio.create_task(call(app, b"name[]=mine", newcomer))
+        await settle()
+        inner.release.set()
+        await asyncio.gather(*held)
+        return first, await second
+
+    first, second = asyncio.run(scenario())
+    assert first[0] == 503
+    assert second[0] == 200
+
+
+def test_the_whole_exposition_always_has_a_place_and_goes_first() -> None:
+    async def scenario() -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]], HeldRenders]:
+        inner = HeldRenders()
+        app = slots(inner)
+        hammering = [("127.0.0.1", n) for n in range(CONCURRENT + QUEUED)]
+        held = await fill(app, inner, hammering)
+        # Newcomers all, never served: for a selection they would be refused.
+        whole = [asyncio.create_task(call(app, b"", (f"10.0.0.{n}", 1))) for n in range(1, 30)]
+        await settle()
+        inner.release.set()
+        return await asyncio.gather(*held), await asyncio.gather(*whole), inner
+
+    hammered, whole, inner = asyncio.run(scenario())
+    assert [status for status, _ in hammered] == [200] * (CONCURRENT + QUEUED)
+    assert set(whole) == {(200, b"render 3 of ")}  # one render, before the waiting selections
+    assert inner.renders[CONCURRENT] == b""
 
 
 def test_scrape_settings_reach_the_app(make_client: MakeClient) -> None:

@@ -22,44 +22,41 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from impl.http.asgi import OPERATION, Layer, has_body
-from impl.http.operations import Operation
+from impl.http.asgi import Layer, has_body, operation
 from impl.http.routes import RouteTable
 
 
 def fast_operations(
     table: RouteTable, answered: Collection[str], protected: Collection[str]
-) -> dict[tuple[str, str], Operation]:
-    """(path, method) -> operation, for the requests the fast path may take: operations
-    whose validation cannot fail, that have an answer of their own (`answered`, by
-    operation id) and that the running mode does not protect."""
-    taken = {}
-    for path in {each.path for each in table.operations}:
-        for method in table.allowed(path):
-            route = table.route(path, method)
-            found = route.operation if route is not None else None
-            if (
-                found is not None
-                and found.validation_cannot_fail
-                and found.operation_id in answered
-                and found.operation_id not in protected
-            ):
-                taken[path, method] = found
-    return taken
+) -> frozenset[str]:
+    """The operation ids whose requests the fast path may take: those whose validation
+    cannot fail, that have an answer of their own (`answered`) and that the running mode
+    does not protect with a token."""
+    return frozenset(
+        each.operation_id
+        for each in table.operations
+        if each.validation_cannot_fail
+        and each.operation_id in answered
+        and each.operation_id not in protected
+    )
 
 
 @dataclass
 class FastPath(Layer):
-    """Sends the requests of `operations` (see fast_operations) that have neither a query
+    """Sends the requests for `operations` (see fast_operations) that have neither a query
     string nor a body to `fast`; every other request goes on to the full path (`app`)."""
 
-    operations: dict[tuple[str, str], Operation]
+    operations: frozenset[str]
     fast: ASGIApp
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = self.operations.get((scope["path"], scope["method"]))
-        if found is None or scope.get("query_string") or has_body(scope):
+        reached = operation(scope)
+        if (
+            reached is None
+            or reached.operation_id not in self.operations
+            or scope.get("query_string")
+            or has_body(scope)
+        ):
             await self.app(scope, receive, send)
             return
-        scope.setdefault("extensions", {})[OPERATION] = found
         await self.fast(scope, receive, send)

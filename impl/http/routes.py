@@ -96,9 +96,14 @@ class Routes(Layer):
     on a GET operation runs the GET (uvicorn, which still sees HEAD, drops the body)."""
 
     table: RouteTable
+    # A path (and what is under it) served outside the spec by a layer below: the docs.
+    passthrough: str = ""
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
+        if self.passthrough and (path + "/").startswith(self.passthrough + "/"):
+            await self.app(scope, receive, send)
+            return
         route = self.table.route(origin_path(path), method)
         if route is None:
             allowed = self.table.allowed(path)

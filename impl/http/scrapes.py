@@ -8,16 +8,18 @@ which a crowd of scrapers, or one client scraping on many connections, would mul
   request joins only a render that has not started yet, so what it is sent was
   collected after it arrived: a client that has read an answer and scrapes again finds
   its previous request counted (impl/http/observe.py counts before the last byte leaves).
-- At most `concurrent` renders run at once; at most `queued` more wait, each for any
-  number of requests. A slot that frees goes to the waiting render whose best-placed
-  client was served longest ago.
-- When every waiting place is taken, a request that needs a new one takes the place
-  of the render whose clients were all served most recently, if its own client was
-  served longer ago; those clients, or else this one, get an InfluxDB 503 at once. A
-  client is a connection (its address and port), and one never served counts as served
-  when it arrives: 50 clients re-scraping as fast as they are answered cannot keep out
-  a scraper that asks once a second, whatever names or formats they vary, and a client
-  that opens a new connection for every request gains nothing by it.
+- At most `concurrent` renders run at once. A render of the whole exposition (no
+  `name[]`) always has a place to wait: there are only a few of them (a format, gzip or
+  not), and any number of clients share each, so varying Accept gains an attacker
+  nothing. Renders for `name[]` selections, which a client can vary without end, wait
+  in at most `queued` places. A slot that frees goes to a waiting whole exposition
+  first, then to the render whose best-placed client was served longest ago.
+- When every place for a selection is taken, a request that needs a new one takes the
+  place of the render whose clients were all served most recently, if its own client
+  was served longer ago; those clients, or else this one, get an InfluxDB 503 at once.
+  A client is a connection (its address and port); one not served yet counts from when
+  it was first seen, so a client that opens a new connection for every request gains
+  nothing by it, and one refused once has waited longer than the others at its next try.
 
 A render is the rest of the stack below this layer, run once with the scope of the
 request that started it; the response it sends is kept whole and replayed to every
@@ -33,8 +35,8 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Hashable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,8 +51,24 @@ BUSY_MESSAGE = "too many scrapes in progress, try again"
 # Clients whose last service is remembered (least recently served forgotten first);
 # beyond the connection limit, so that every open connection is remembered.
 REMEMBERED_CLIENTS = 4096
+REFUSAL_LOG_SECONDS = 1.0
 
 Render = Callable[[], Awaitable[list[Message]]]
+
+
+class Representation(NamedTuple):
+    """What makes two scrapes' answers the same bytes."""
+
+    operation_id: str
+    media_type: str
+    query: bytes  # name[]
+    gzip: bool
+
+    @property
+    def whole(self) -> bool:
+        """The whole exposition: a few of these exist (formats and gzip), and any
+        number of clients share each."""
+        return not self.query
 
 
 class Refused(Exception):
@@ -60,69 +78,94 @@ class Refused(Exception):
 class _Rendering:
     """One render of one representation, and the requests waiting for it."""
 
-    def __init__(self, key: Hashable, make: Render, priority: float) -> None:
+    def __init__(self, key: Representation, make: Render, priority: float) -> None:
         self.key = key
         self.make = make
         self.priority = priority  # when its best-placed client was last served
+        self.scheduled = False  # a slot is taken for it: it starts at the loop's next turn
         self.done: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
+
+    def order(self) -> tuple[bool, float]:
+        """Sorts the renders waiting for a slot: the whole exposition first, then the
+        one whose best-placed client was served longest ago."""
+        return not self.key.whole, self.priority
 
 
 class ScrapeQueue:
-    """The renders of one process, shared by the full path and the fast path."""
+    """The renders of one process, shared by the full path and the fast path.
+
+    A render is joinable until it starts, and it starts at the event loop's next turn at
+    the earliest (a task), never within the call of the request that asked for it: the
+    requests that have arrived meanwhile (already read, waiting for their turn on the
+    loop) join it, where starting at once would render for each of them in turn."""
 
     def __init__(self, concurrent: int, queued: int) -> None:
         self.concurrent = concurrent
         self.queued = queued
-        self.running = 0
-        self._waiting: dict[Hashable, _Rendering] = {}
+        self.running = 0  # slots taken: renders running or scheduled to start
+        self._joinable: dict[Representation, _Rendering] = {}  # waiting or scheduled
         self._served: OrderedDict[Hashable, float] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def join(self, key: Hashable, client: Hashable, make: Render) -> _Rendering | None:
-        """The render this request waits for (joined, started or queued), or None: 503."""
-        now = time.monotonic()
-        priority = self._served.get(client, now)
-        rendering = self._waiting.get(key)
+    def join(self, key: Representation, client: Hashable, make: Render) -> _Rendering | None:
+        """The render this request waits for (joined, scheduled or queued), or None: 503."""
+        priority = self._served.get(client)
+        if priority is None:  # first seen: as if served now, and older from now on
+            priority = self._note(client)
+        rendering = self._joinable.get(key)
         if rendering is not None:
             rendering.priority = min(rendering.priority, priority)
             return rendering
         rendering = _Rendering(key, make, priority)
+        waiting = self._waiting()
         if self.running < self.concurrent:
-            self._start(rendering)
-        elif len(self._waiting) < self.queued:
-            self._waiting[key] = rendering
+            self._joinable[key] = rendering
+            self._schedule(rendering)
+        elif key.whole or sum(not each.key.whole for each in waiting) < self.queued:
+            self._joinable[key] = rendering
         else:
-            last = max(self._waiting.values(), key=lambda waiting: waiting.priority, default=None)
-            if last is None or last.priority <= priority:
+            last = max(waiting, key=_Rendering.order)
+            if last.key.whole or last.priority <= priority:
                 return None
-            del self._waiting[last.key]
+            del self._joinable[last.key]
             last.done.set_exception(Refused())
-            self._waiting[key] = rendering
+            self._joinable[key] = rendering
         return rendering
 
     def served(self, client: Hashable) -> None:
-        self._served[client] = time.monotonic()
+        self._note(client)
+
+    def _note(self, client: Hashable) -> float:
+        now = self._served[client] = time.monotonic()
         self._served.move_to_end(client)
         if len(self._served) > REMEMBERED_CLIENTS:
             self._served.popitem(last=False)
+        return now
 
-    def _start(self, rendering: _Rendering) -> None:
+    def _waiting(self) -> list[_Rendering]:
+        return [each for each in self._joinable.values() if not each.scheduled]
+
+    def _schedule(self, rendering: _Rendering) -> None:
         self.running += 1
-        task = asyncio.get_running_loop().create_task(self._run(rendering))
+        rendering.scheduled = True
+        task = asyncio.get_running_loop().create_task(self._render(rendering))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, rendering: _Rendering) -> None:
+    async def _render(self, rendering: _Rendering) -> None:
+        """Make `rendering` in the slot taken for it, then give the slot to the next."""
+        # From now on, a request for the same representation waits for the next render.
+        if self._joinable.get(rendering.key) is rendering:
+            del self._joinable[rendering.key]
         try:
             rendering.done.set_result(await rendering.make())
         except Exception as exc:  # each waiter raises it, for the error layer above
             rendering.done.set_exception(exc)
         finally:
             self.running -= 1
-            if self._waiting:
-                first = min(self._waiting.values(), key=lambda waiting: waiting.priority)
-                del self._waiting[first.key]
-                self._start(first)
+            waiting = self._waiting()
+            if waiting:
+                self._schedule(min(waiting, key=_Rendering.order))
 
 
 def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> Render:
@@ -138,6 +181,26 @@ def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> Render:
     return render
 
 
+class _RefusalLog:
+    """A warning when scrapes are refused, at most one a second with how many were: a
+    crowd refused hundreds of times a second must not flood the log (each refusal is in
+    the access log and in http_api_requests_total already)."""
+
+    def __init__(self) -> None:
+        self._refused = 0
+        self._logged = -REFUSAL_LOG_SECONDS
+
+    def note(self) -> None:
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._logged >= REFUSAL_LOG_SECONDS:
+            fields = {"refused": self._refused, "seconds": round(now - self._logged, 1)}
+            if self._logged < 0:
+                del fields["seconds"]
+            log.warning("scrapes refused: too many in progress", extra={"fields": fields})
+            self._refused, self._logged = 0, now
+
+
 @dataclass
 class ScrapeSlots(Layer):
     """Renders the answers of `operations` through `scrapes` (see the module docstring);
@@ -145,6 +208,7 @@ class ScrapeSlots(Layer):
 
     operations: Collection[str]
     scrapes: ScrapeQueue
+    _refusals: _RefusalLog = field(default_factory=_RefusalLog, init=False)
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = self._representation(scope)
@@ -156,18 +220,17 @@ class ScrapeSlots(Layer):
         try:
             if rendering is None:
                 raise Refused
-            # Shielded: one waiter leaving must not cancel the render the others wait for.
+            # Shielded: one waiter leaving must not cancel the render others wait for.
             messages = await asyncio.shield(rendering.done)
         except Refused:
-            fields = {"rendering": self.scrapes.running, "waiting": self.scrapes.queued}
-            log.warning("scrape refused", extra={"fields": fields})
+            self._refusals.note()
             await send_error(send, InfluxError("unavailable", BUSY_MESSAGE))
             return
         for message in messages:
             await send(dict(message))  # each layer above may rewrite its own copy
         self.scrapes.served(client)
 
-    def _representation(self, scope: Scope) -> Hashable | None:
+    def _representation(self, scope: Scope) -> Representation | None:
         reached = operation(scope)
         if reached is None or reached.operation_id not in self.operations:
             return None
@@ -176,4 +239,6 @@ class ScrapeSlots(Layer):
         except InfluxError:
             return None  # the handler answers 406 at once: nothing to render
         gzip = gzip_wanted(scope, self.operations)
-        return reached.operation_id, media_type, scope.get("query_string", b""), gzip
+        return Representation(
+            reached.operation_id, media_type, scope.get("query_string", b""), gzip
+        )

@@ -79,12 +79,7 @@ def layers(
     identity = identity_headers(config)
     scrapes = ScrapeQueue(config.max_concurrent_scrapes, config.max_queued_scrapes)
     answers = answers_of(state, routes)
-    # The fast path's own short stack: the same scrape slots and gzip, then the answer.
-    fast = ScrapeSlots(
-        GzipOperations(Answers(answers, offload), operations=scraped),
-        operations=scraped,
-        scrapes=scrapes,
-    )
+    fast = fast_operations(routes, answers, protected) if fast_path else frozenset()
     return [
         # Identity headers, HTTP metrics and an access-log line for every answer below.
         partial(Observe, metrics=state.http_metrics, routes=routes, identity_headers=identity),
@@ -95,31 +90,27 @@ def layers(
         partial(ErrorResponses, redactor=Redactor(tokens)),
         # Too many connections, a head or body too large or too slow: refused unread.
         partial(RequestLimits, limits=limits),
+        # Unknown path: 404; method not served: 405 with Allow; HEAD runs the GET; the
+        # spec operation reached is named for the layers below (the docs pass through).
+        partial(Routes, table=routes, passthrough=docs.DOCS_PATH),
+        # Token-protected mode: the operations it protects need a valid token.
+        *([partial(TokenGate, tokens=TokenChecker(tokens), protected=protected)] if tokens else []),
+        # A few /metrics renders at once, shared by the requests that wait for the same
+        # one, a bounded queue fair between clients, then 503; before any other work.
+        partial(ScrapeSlots, operations=scraped, scrapes=scrapes),
+        # gzip for /metrics, outside response validation, which reads bodies as text.
+        partial(GzipOperations, operations=scraped),
         # Requests whose answer cannot depend on Connexion (no query, no body, an operation
         # whose validation cannot fail and the mode does not protect) skip it, and Flask.
-        *(
-            [partial(FastPath, operations=fast_operations(routes, answers, protected), fast=fast)]
-            if fast_path
-            else []
-        ),
+        partial(FastPath, operations=fast, fast=Answers(answers, offload)),
         # /ui/: what a browser may do with the docs page (CSP, no framing, nosniff).
         partial(PageHeaders, prefix=docs.DOCS_PATH),
         # /ui/: Swagger UI, outside the spec and its routes.
         SwaggerUIMiddleware,
-        # Unknown path: 404; method not served: 405 with Allow; HEAD runs the GET; the
-        # spec operation reached is named for the layers below.
-        partial(Routes, table=routes),
         # Connexion finds the operation of its own for the layers below.
         RoutingMiddleware,
-        # Token-protected mode: the operations it protects need a valid token.
-        *([partial(TokenGate, tokens=TokenChecker(tokens), protected=protected)] if tokens else []),
         # Parameters against the spec: 400 before a handler runs (one-line messages).
         RequestValidation,
-        # A few /metrics renders at once, shared by the requests that wait for the same
-        # one, a bounded queue fair between clients, then 503.
-        partial(ScrapeSlots, operations=scraped, scrapes=scrapes),
-        # gzip for /metrics, outside response validation, which reads bodies as text.
-        partial(GzipOperations, operations=scraped),
         # Responses against the spec: a handler's mistake is a 500, not a broken contract.
         ResponseValidationMiddleware,
         # Start-up and shut-down events (/ready answers 503 until start-up is done).
