@@ -14,14 +14,16 @@ which on the loop would hold up every connection).
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from starlette.types import Receive, Scope, Send
 
 from impl.http.asgi import joined_header, operation
 
+T = TypeVar("T")
 # An answer body larger than this (about 5,000 samples of text) has its next answers
 # made in a thread.
 OFF_LOOP_BODY_BYTES = 256 * 1024
@@ -41,6 +43,17 @@ class Answer(NamedTuple):
 
 
 AnswerFunction = Callable[[Asked], Answer]
+# How long a thread holding the GIL keeps the event loop waiting for it, once answers
+# are made in threads: Python's default is 5 ms, and a /ping needs the GIL a few times.
+SWITCH_INTERVAL_SECONDS = 0.001
+
+
+async def in_thread(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` in the default executor's threads, the event loop taking the GIL
+    back within SWITCH_INTERVAL_SECONDS (set for the process the first time)."""
+    if sys.getswitchinterval() > SWITCH_INTERVAL_SECONDS:
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    return await asyncio.to_thread(function, *args)
 
 
 @dataclass
@@ -75,7 +88,7 @@ class Answers:
         answer_of = self.answers[reached.operation_id]
         asked = Asked(accept=joined_header(scope, b"accept"))
         if self.offload.wanted(reached.operation_id):
-            answer = await asyncio.to_thread(answer_of, asked)
+            answer = await in_thread(answer_of, asked)
         else:
             answer = answer_of(asked)
         self.offload.note(reached.operation_id, len(answer.body))

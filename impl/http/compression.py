@@ -6,7 +6,6 @@ loop would hold up every connection."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from prometheus_client.exposition import gzip_accepted
 from starlette.types import Message, Receive, Scope, Send
 
+from impl.http.answers import in_thread
 from impl.http.asgi import Layer, header, operation, rewriting_send
 
 # zlib's default, as in Go's promhttp: most of the size win for a fraction of level 9's CPU.
@@ -56,7 +56,7 @@ class GzipOperations(Layer):
 
         async def compressed(start: Message, body: bytes) -> tuple[Message, bytes]:
             if len(body) > OFF_LOOP_BYTES:
-                body = await asyncio.to_thread(compress, body)
+                body = await in_thread(compress, body)
             else:
                 body = compress(body)
             length = str(len(body)).encode()

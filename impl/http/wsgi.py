@@ -11,7 +11,6 @@ one message. The environ is the one a2wsgi builds, so Flask sees the same reques
 
 from __future__ import annotations
 
-import asyncio
 import io
 import sys
 from collections.abc import Callable, Iterable
@@ -20,7 +19,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from impl.http.answers import Offload
+from impl.http.answers import Offload, in_thread
 from impl.http.asgi import has_body, operation
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -131,7 +130,7 @@ class InlineWSGI:
         made = environ(scope, await _body(receive) if has_body(scope) else b"")
         reached = operation(scope)
         if reached is not None and self.offload.wanted(reached.operation_id):
-            status, headers, body = await asyncio.to_thread(call, self.app, made)
+            status, headers, body = await in_thread(call, self.app, made)
         else:
             status, headers, body = call(self.app, made)
         if reached is not None:
