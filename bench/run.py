@@ -24,7 +24,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics import disable_created_metrics
 
-from bench import chart, multiworker, recycling
+from bench import chart, multiworker, recycling, requestpath
 from bench.load import Scraper, Timings, timed, wrk
 from bench.procs import Server, baseline, promhttp, served_samples, service
 from bench.report import Row, document, table
@@ -310,6 +310,8 @@ def run(plan: Plan, workdir: Path, log: Callable[[str], None]) -> list[Row]:
     rows = throughput_rows(workdir, plan, prometheus)
     log("/ping with HTTP metrics on and off")
     rows += ping_rows(workdir, plan)
+    log("the request path: /ping and /metrics beside their anchors, /ping under big scrapes")
+    rows += requestpath.rows(workdir, plan.wrk_seconds, plan.wrk_rounds)
     log("multiprocess scrape latency, 1, 2 and 4 workers; the same directory in-process")
     rows += multiworker.rows(workdir, plan.worker_rounds)
     log(f"{plan.recycles} worker recycles, the service and prometheus_client")
@@ -354,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "make bench QUICK=1" if args.quick else "make bench"
     notes = [
         *METHOD_NOTES,
+        "",
+        "Request-path rows: " + (requestpath.__doc__ or "").strip(),
         "",
         "Multiprocess rows: " + (multiworker.__doc__ or "").strip(),
         "",
