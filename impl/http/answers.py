@@ -58,20 +58,30 @@ async def in_thread(function: Callable[..., T], *args: Any) -> T:
 
 @dataclass
 class Offload:
-    """Which operations' answers run in a thread: those whose handlers `block`, and those
-    whose last answer was larger than OFF_LOOP_BODY_BYTES."""
+    """Which requests' answers are made in a thread: those of operations whose handlers
+    `block`, and those whose like was last answered with more than OFF_LOOP_BODY_BYTES
+    (alike: the same operation, with a query string or without, as a `name[]` selection
+    is usually much smaller than the whole exposition)."""
 
     blocking: Collection[str]  # operation ids
-    _large: set[str] = field(default_factory=set, init=False)
+    _large: set[tuple[str, bool]] = field(default_factory=set, init=False)
 
-    def wanted(self, operation_id: str) -> bool:
-        return operation_id in self.blocking or operation_id in self._large
+    def wanted(self, scope: Scope) -> bool:
+        reached = operation(scope)
+        if reached is None:
+            return False
+        like = (reached.operation_id, bool(scope.get("query_string")))
+        return reached.operation_id in self.blocking or like in self._large
 
-    def note(self, operation_id: str, body_bytes: int) -> None:
+    def note(self, scope: Scope, body_bytes: int) -> None:
+        reached = operation(scope)
+        if reached is None:
+            return
+        like = (reached.operation_id, bool(scope.get("query_string")))
         if body_bytes > OFF_LOOP_BODY_BYTES:
-            self._large.add(operation_id)
+            self._large.add(like)
         else:
-            self._large.discard(operation_id)
+            self._large.discard(like)
 
 
 @dataclass
@@ -87,11 +97,11 @@ class Answers:
         assert reached is not None, "Answers serves routed requests only"
         answer_of = self.answers[reached.operation_id]
         asked = Asked(accept=joined_header(scope, b"accept"))
-        if self.offload.wanted(reached.operation_id):
+        if self.offload.wanted(scope):
             answer = await in_thread(answer_of, asked)
         else:
             answer = answer_of(asked)
-        self.offload.note(reached.operation_id, len(answer.body))
+        self.offload.note(scope, len(answer.body))
         await send(
             {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
         )

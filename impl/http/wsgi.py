@@ -20,7 +20,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from impl.http.answers import Offload, in_thread
-from impl.http.asgi import has_body, operation
+from impl.http.asgi import has_body
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -128,12 +128,10 @@ class InlineWSGI:
             return
         # Bodies are at most impl/http/limits.py's MAX_BODY_BYTES, read in full already.
         made = environ(scope, await _body(receive) if has_body(scope) else b"")
-        reached = operation(scope)
-        if reached is not None and self.offload.wanted(reached.operation_id):
+        if self.offload.wanted(scope):
             status, headers, body = await in_thread(call, self.app, made)
         else:
             status, headers, body = call(self.app, made)
-        if reached is not None:
-            self.offload.note(reached.operation_id, len(body))
+        self.offload.note(scope, len(body))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
