@@ -23,6 +23,7 @@ from impl.http.routes import RouteTable
 from impl.metrics.http_metrics import HttpMetrics
 from tools.live import LiveServer
 from tools.metrics_text import families, request_count
+from tools.rawhttp import RawClient
 
 PING = Operation("GetPing", "GET", "/ping", exposition=False, validation_cannot_fail=True)
 START: Message = {"type": "http.response.start", "status": 200, "headers": []}
@@ -144,3 +145,12 @@ def test_clients_leaving_mid_body_are_counted_apart_and_logged(fresh_server: Liv
         == 0
     )
     assert fresh_server.log().count('msg="request aborted"') == 20
+
+
+def test_back_to_back_scrapes_each_see_the_one_before(fresh_server: LiveServer) -> None:
+    with RawClient(fresh_server.port) as client:
+        for n in range(200):
+            response = client.request("GET", "/metrics", [("Accept-Encoding", "identity")])
+            assert response.status == 200
+            seen = request_count(response.body.decode(), path="/metrics", response_code="200")
+            assert seen == n, f"scrape {n + 1} saw {seen} scrapes before it"
