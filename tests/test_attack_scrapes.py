@@ -13,14 +13,10 @@ from tools.attack_scrapes import WAYS, attack
 @pytest.mark.slow
 @pytest.mark.parametrize("way", WAYS)
 def test_a_scraper_is_answered_whatever_a_crowd_asks(start_server: StartServer, way: str) -> None:
-    # Few waiting places, so that 30 clients asking for selections of their own fill them.
+    # Few places, so that 30 clients asking for selections of their own wait for them.
     live = start_server("--max-queued-scrapes", "4")
     figures = attack(live.port, clients=30, way=way, scrapes=12, interval=0.25)
     assert figures.statuses == {200: 12}, figures.summary()
     assert figures.failures == 0
-    if way == "names":
-        # Selections of their own: the crowd is refused where the scraper is not.
-        assert figures.hammer_statuses[503] > 0
-    else:
-        # The same scrape, or formats that negotiate to one of two: every answer shared.
-        assert set(figures.hammer_statuses) == {200}
+    # The crowd is answered too: shared renders, or places given in turn.
+    assert figures.hammer_statuses[200] > 0

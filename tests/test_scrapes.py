@@ -78,9 +78,14 @@ async def call(
     return sent[0]["status"], sent[1]["body"]
 
 
+PARK_SECONDS = 0.3
+
+
 def slots(inner: HeldRenders) -> ScrapeSlots:
     return ScrapeSlots(
-        inner, operations={METRICS.operation_id}, scrapes=ScrapeQueue(CONCURRENT, QUEUED)
+        inner,
+        operations={METRICS.operation_id},
+        scrapes=ScrapeQueue(CONCURRENT, QUEUED, PARK_SECONDS),
     )
 
 
@@ -89,17 +94,18 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-def test_scrapes_beyond_slots_and_queue_get_503_at_once() -> None:
+def test_scrapes_beyond_slots_and_places_wait_then_get_503() -> None:
     async def scenario() -> tuple[list[tuple[int, bytes]], HeldRenders]:
         inner = HeldRenders()
         app = slots(inner)
-        # Five different representations from five clients: two render, three wait.
+        # Five different selections from five clients: two render, three wait.
         held = [
             asyncio.create_task(call(app, b"name[]=%d" % n, ("127.0.0.1", n)))
             for n in range(CONCURRENT + QUEUED)
         ]
         await settle()
-        refused = await call(app, b"name[]=new", ("127.0.0.1", 99))  # answered while held
+        # A sixth waits for a place; none frees in time: 503, the others still held.
+        refused = await call(app, b"name[]=new", ("127.0.0.1", 99))
         ping = await call(app, operation=PING)  # other operations are not limited
         inner.release.set()
         return [refused, ping, *await asyncio.gather(*held)], inner
@@ -111,6 +117,25 @@ def test_scrapes_beyond_slots_and_queue_get_503_at_once() -> None:
     assert ping == (200, b"ping")
     assert [status for status, _ in served] == [200] * (CONCURRENT + QUEUED)
     assert inner.most_running == CONCURRENT
+
+
+def test_a_waiting_scrape_gets_a_place_when_one_frees() -> None:
+    async def scenario() -> tuple[tuple[int, bytes], HeldRenders]:
+        inner = HeldRenders()
+        app = slots(inner)
+        held = [
+            asyncio.create_task(call(app, b"name[]=%d" % n, ("127.0.0.1", n)))
+            for n in range(CONCURRENT + QUEUED)
+        ]
+        await settle()
+        parked = asyncio.create_task(call(app, b"name[]=new", ("127.0.0.1", 99)))
+        await settle()
+        inner.release.set()  # well within its wait
+        await asyncio.gather(*held)
+        return await parked, inner
+
+    parked, inner = asyncio.run(scenario())
+    assert parked == (200, b"render 6 of name[]=new")
 
 
 def test_requests_waiting_for_the_same_representation_share_one_render() -> None:
@@ -159,51 +184,38 @@ async def fill(app: ScrapeSlots, inner: HeldRenders, clients: Sequence[Hashable]
     return held
 
 
-def test_a_client_served_long_ago_takes_the_place_of_one_served_just_now() -> None:
+def test_places_that_free_go_to_the_clients_served_longest_ago() -> None:
     scraper = ("127.0.0.1", 9090)
 
-    async def scenario() -> tuple[list[tuple[int, bytes]], tuple[int, bytes], HeldRenders]:
+    async def scenario() -> list[bytes]:
         inner = HeldRenders()
         app = slots(inner)
         inner.release.set()
         await call(app, b"name[]=up", scraper)  # served once, a while before the others
-        hammering = [("127.0.0.1", n) for n in range(CONCURRENT + QUEUED)]
+        hammering = [("127.0.0.1", n) for n in range(CONCURRENT + QUEUED + 3)]
         for client in hammering:
             await call(app, b"warm-up", client)
+        # Both slots and every place taken, three more waiting, each a selection of its own.
         held = await fill(app, inner, hammering)
+        # The scraper asks last, and is given the first place that frees.
         scraped = asyncio.create_task(call(app, b"name[]=up", scraper))
         await settle()
         inner.release.set()
-        return await asyncio.gather(*held), await scraped, inner
+        await asyncio.gather(*held, scraped)
+        return inner.renders
 
-    hammered, scraped, inner = asyncio.run(scenario())
-    assert scraped[0] == 200
-    assert [status for status, _ in hammered].count(503) == 1  # the place the scraper took
-    # The scraper's render started before those of the hammering clients still waiting.
-    assert inner.renders[-QUEUED:] == [b"name[]=up", b"name[]=x2", b"name[]=x3"]
-
-
-def test_a_client_refused_once_has_waited_longer_at_its_next_try() -> None:
-    newcomer = ("127.0.0.1", 7777)
-
-    async def scenario() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
-        inner = HeldRenders()
-        app = slots(inner)
-        hammering = [("127.0.0.1", n) for n in range(CONCURRENT + QUEUED)]
-        held = await fill(app, inner, hammering)
-        first = await call(app, b"name[]=mine", newcomer)  # first seen now: no older than them
-        inner.release.set()
-        await asyncio.gather(*held)  # they are all served, after the newcomer was first seen
-        held = await fill(app, inner, hammering)
-        second = asyncio.create_task(call(app, b"name[]=mine", newcomer))
-        await settle()
-        inner.release.set()
-        await asyncio.gather(*held)
-        return first, await second
-
-    first, second = asyncio.run(scenario())
-    assert first[0] == 503
-    assert second[0] == 200
+    renders = asyncio.run(scenario())
+    # After the two first: the first place's, then the scraper's, given the place it
+    # freed, then the others by when their clients were last served.
+    assert renders[-(QUEUED + 4) :] == [
+        b"name[]=x2",
+        b"name[]=up",
+        b"name[]=x3",
+        b"name[]=x4",
+        b"name[]=x5",
+        b"name[]=x6",
+        b"name[]=x7",
+    ]
 
 
 def test_the_whole_exposition_always_has_a_place_and_goes_first() -> None:
@@ -222,6 +234,37 @@ def test_the_whole_exposition_always_has_a_place_and_goes_first() -> None:
     assert [status for status, _ in hammered] == [200] * (CONCURRENT + QUEUED)
     assert set(whole) == {(200, b"render 3 of ")}  # one render, before the waiting selections
     assert inner.renders[CONCURRENT] == b""
+
+
+def test_the_client_served_longest_ago_is_sent_its_copy_first() -> None:
+    async def scenario() -> list[Hashable]:
+        inner = HeldRenders()
+        app = slots(inner)
+        inner.release.set()
+        patient = ("127.0.0.1", 9090)
+        await call(app, b"", patient)  # served once, before the others
+        eager = [("127.0.0.1", n) for n in range(10)]
+        for client in eager:
+            await call(app, b"", client)
+        inner.release.clear()
+        busy = [asyncio.create_task(call(app, b"busy=%d" % n, ("10.0.0.1", n))) for n in range(2)]
+        await settle()
+        order: list[Hashable] = []
+
+        async def scrape(client: Hashable) -> None:
+            await call(app, b"", client)
+            order.append(client)
+
+        # The patient client asks last, and all wait for the same render.
+        waiting = [asyncio.create_task(scrape(client)) for client in [*eager, patient]]
+        await settle()
+        inner.release.set()
+        await asyncio.gather(*busy, *waiting)
+        return order
+
+    order = asyncio.run(scenario())
+    assert order[0] == ("127.0.0.1", 9090)
+    assert order[1:] == [("127.0.0.1", n) for n in range(10)]
 
 
 def test_scrape_settings_reach_the_app(make_client: MakeClient) -> None:

@@ -14,12 +14,14 @@ which a crowd of scrapers, or one client scraping on many connections, would mul
   nothing. Renders for `name[]` selections, which a client can vary without end, wait
   in at most `queued` places. A slot that frees goes to a waiting whole exposition
   first, then to the render whose best-placed client was served longest ago.
-- When every place for a selection is taken, a request that needs a new one takes the
-  place of the render whose clients were all served most recently, if its own client
-  was served longer ago; those clients, or else this one, get an InfluxDB 503 at once.
-  A client is a connection (its address and port); one not served yet counts from when
-  it was first seen, so a client that opens a new connection for every request gains
-  nothing by it, and one refused once has waited longer than the others at its next try.
+- When every place for a selection is taken, a request that needs a new one waits
+  (parked: it costs the event loop nothing meanwhile) until a place frees, which goes to
+  the parked request whose client was served longest ago, or PARK_SECONDS pass: then
+  it gets an InfluxDB 503. A client is a connection (its address and port); one not
+  served yet counts from when it was first seen, so a client that opens a new
+  connection for every request gains nothing by it. Answered at once, refused clients
+  would ask again at once, and their refusals fill the event loop's turns, slowing
+  every other request by as many turns as they have clients.
 
 A render is the rest of the stack below this layer, run once with the scope of the
 request that started it; the response it sends is kept whole and replayed to every
@@ -52,6 +54,9 @@ BUSY_MESSAGE = "too many scrapes in progress, try again"
 # beyond the connection limit, so that every open connection is remembered.
 REMEMBERED_CLIENTS = 4096
 REFUSAL_LOG_SECONDS = 1.0
+# How long a scrape waits for a place before its 503: Prometheus' default scrape timeout,
+# after which nobody is waiting for the answer any more.
+PARK_SECONDS = 10.0
 
 Render = Callable[[], Awaitable[list[Message]]]
 
@@ -72,7 +77,7 @@ class Representation(NamedTuple):
 
 
 class Refused(Exception):
-    """The render a request waited for gave its place to another's."""
+    """No place came for a scrape in time."""
 
 
 class _Rendering:
@@ -83,12 +88,45 @@ class _Rendering:
         self.make = make
         self.priority = priority  # when its best-placed client was last served
         self.scheduled = False  # a slot is taken for it: it starts at the loop's next turn
-        self.done: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
+        self._waiters: list[tuple[float, asyncio.Future[list[Message]]]] = []
+
+    def wait(
+        self, priority: float, answer: asyncio.Future[list[Message]] | None = None
+    ) -> asyncio.Future[list[Message]]:
+        """The answer (made here, or the one given) of one more request, whose client
+        was last served at `priority`."""
+        self.priority = min(self.priority, priority)
+        if answer is None:
+            answer = asyncio.get_running_loop().create_future()
+        self._waiters.append((priority, answer))
+        return answer
+
+    def finish(self, messages: list[Message] | None, error: BaseException | None) -> None:
+        """Hand the response (or the error) to every waiter, the client served longest
+        ago first: each is woken in that order, so the scraper that asks once a second
+        is sent its copy before fifty that ask without pause."""
+        for _, answer in sorted(self._waiters, key=lambda waiter: waiter[0]):
+            if answer.done():
+                continue
+            if error is not None:
+                answer.set_exception(error)
+            else:
+                answer.set_result(messages or [])
 
     def order(self) -> tuple[bool, float]:
         """Sorts the renders waiting for a slot: the whole exposition first, then the
         one whose best-placed client was served longest ago."""
         return not self.key.whole, self.priority
+
+
+class _Parked(NamedTuple):
+    """A request for a selection that found every place taken: it waits for one."""
+
+    priority: float
+    key: Representation
+    make: Render
+    answer: asyncio.Future[list[Message]]
+    gives_up: asyncio.TimerHandle
 
 
 class ScrapeQueue:
@@ -99,38 +137,39 @@ class ScrapeQueue:
     requests that have arrived meanwhile (already read, waiting for their turn on the
     loop) join it, where starting at once would render for each of them in turn."""
 
-    def __init__(self, concurrent: int, queued: int) -> None:
+    def __init__(self, concurrent: int, queued: int, park_seconds: float = PARK_SECONDS) -> None:
         self.concurrent = concurrent
         self.queued = queued
+        self.park_seconds = park_seconds
         self.running = 0  # slots taken: renders running or scheduled to start
         self._joinable: dict[Representation, _Rendering] = {}  # waiting or scheduled
+        self._parked: list[_Parked] = []
         self._served: OrderedDict[Hashable, float] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def join(self, key: Representation, client: Hashable, make: Render) -> _Rendering | None:
-        """The render this request waits for (joined, scheduled or queued), or None: 503."""
+    def join(
+        self, key: Representation, client: Hashable, make: Render
+    ) -> asyncio.Future[list[Message]]:
+        """This request's answer, from a render joined, scheduled, queued or waited
+        for; it raises Refused if no place came within `park_seconds`."""
         priority = self._served.get(client)
         if priority is None:  # first seen: as if served now, and older from now on
             priority = self._note(client)
         rendering = self._joinable.get(key)
         if rendering is not None:
-            rendering.priority = min(rendering.priority, priority)
-            return rendering
-        rendering = _Rendering(key, make, priority)
-        waiting = self._waiting()
+            return rendering.wait(priority)
         if self.running < self.concurrent:
-            self._joinable[key] = rendering
+            rendering = self._joinable[key] = _Rendering(key, make, priority)
             self._schedule(rendering)
-        elif key.whole or sum(not each.key.whole for each in waiting) < self.queued:
-            self._joinable[key] = rendering
-        else:
-            last = max(waiting, key=_Rendering.order)
-            if last.key.whole or last.priority <= priority:
-                return None
-            del self._joinable[last.key]
-            last.done.set_exception(Refused())
-            self._joinable[key] = rendering
-        return rendering
+            return rendering.wait(priority)
+        if key.whole or self._waiting_selections() < self.queued:
+            rendering = self._joinable[key] = _Rendering(key, make, priority)
+            return rendering.wait(priority)
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[Message]] = loop.create_future()
+        gives_up = loop.call_later(self.park_seconds, self._give_up, answer)
+        self._parked.append(_Parked(priority, key, make, answer, gives_up))
+        return answer
 
     def served(self, client: Hashable) -> None:
         self._note(client)
@@ -145,9 +184,33 @@ class ScrapeQueue:
     def _waiting(self) -> list[_Rendering]:
         return [each for each in self._joinable.values() if not each.scheduled]
 
+    def _waiting_selections(self) -> int:
+        return sum(not each.key.whole for each in self._waiting())
+
+    def _give_up(self, answer: asyncio.Future[list[Message]]) -> None:
+        self._parked = [each for each in self._parked if each.answer is not answer]
+        if not answer.done():
+            answer.set_exception(Refused())
+
+    def _admit_parked(self) -> None:
+        """Places freed: to the parked requests whose clients were served longest ago."""
+        while self._parked and self._waiting_selections() < self.queued:
+            first = min(self._parked, key=lambda each: each.priority)
+            self._parked.remove(first)
+            first.gives_up.cancel()
+            if first.answer.done():  # its client's task was cancelled meanwhile
+                continue
+            rendering = self._joinable.get(first.key)
+            if rendering is None:
+                rendering = self._joinable[first.key] = _Rendering(
+                    first.key, first.make, first.priority
+                )
+            rendering.wait(first.priority, first.answer)
+
     def _schedule(self, rendering: _Rendering) -> None:
         self.running += 1
-        rendering.scheduled = True
+        rendering.scheduled = True  # its waiting place is free
+        self._admit_parked()
         task = asyncio.get_running_loop().create_task(self._render(rendering))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -158,9 +221,9 @@ class ScrapeQueue:
         if self._joinable.get(rendering.key) is rendering:
             del self._joinable[rendering.key]
         try:
-            rendering.done.set_result(await rendering.make())
+            rendering.finish(await rendering.make(), None)
         except Exception as exc:  # each waiter raises it, for the error layer above
-            rendering.done.set_exception(exc)
+            rendering.finish(None, exc)
         finally:
             self.running -= 1
             waiting = self._waiting()
@@ -216,12 +279,8 @@ class ScrapeSlots(Layer):
             await self.app(scope, receive, send)
             return
         client: Any = scope.get("client") or object()  # no address: a client of its own
-        rendering = self.scrapes.join(key, client, _capture(self.app, scope, receive))
         try:
-            if rendering is None:
-                raise Refused
-            # Shielded: one waiter leaving must not cancel the render others wait for.
-            messages = await asyncio.shield(rendering.done)
+            messages = await self.scrapes.join(key, client, _capture(self.app, scope, receive))
         except Refused:
             self._refusals.note()
             await send_error(send, InfluxError("unavailable", BUSY_MESSAGE))
