@@ -14,6 +14,7 @@ import yaml
 from a2wsgi import WSGIMiddleware
 from connexion.apps.flask import FlaskOperation
 from connexion.decorators import parameter
+from connexion.lifecycle import WSGIRequest
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
@@ -21,6 +22,7 @@ from connexion.resolver import Resolver
 from connexion.validators.parameter import ParameterValidator
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
+from werkzeug.wrappers import Request
 
 from impl.server.app import create_app
 from impl.server.config import Config
@@ -130,3 +132,10 @@ def test_views_are_flask_operations_decorated_per_call_until_replaced(tmp_path: 
     with served.test_client() as client:
         assert client.get("/ping?x=1").status_code == 204
     assert not [v for v in served.app.view_functions.values() if isinstance(v, FlaskOperation)]
+
+
+def test_connexions_flask_request_finds_its_context_in_the_environs_asgi_scope() -> None:
+    # impl/http/wsgi.py puts the ASGI scope in the environ under this key, as a2wsgi does.
+    scope: dict[str, Any] = {"extensions": {"connexion_context": {"user": "u"}}}
+    request = WSGIRequest(Request({"asgi.scope": scope}))
+    assert request.context == {"user": "u"}
