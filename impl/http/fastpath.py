@@ -5,14 +5,13 @@ validation cannot fail for a request without a query string or a body (no requir
 parameter, only unconstrained header parameters, no defaults to hand the handler) is
 answered without Connexion's routing and validation, without a WSGI bridge and without
 Flask, when its request has neither, and when the running mode does not protect it with
-a token. Its answer is the handler's own (impl/http/answers.py), under the same
-ScrapeSlots and gzip as on the full path, and the layers above (identity headers,
-counting, the access log, limits, error rendering) are the same for both. Every other
-request (a query string such as `name[]`, a body, a path in absolute form, a protected
-operation in token-protected mode, a path or method the spec does not serve) takes the
-full path unchanged. tests/test_fastpath.py sends the same requests both ways and
-compares status, headers and body, and passes the fast answers through Connexion's
-response validation.
+a token. Its answer is the handler's own (impl/http/answers.py); every layer above the
+fork (identity headers, counting, the access log, error rendering, limits, routing, the
+token gate, scrape slots, gzip) is the same for both paths. Every other request (a query
+string such as `name[]`, a body, a protected operation in token-protected mode) takes
+the full path unchanged. tests/test_fastpath.py sends the same requests both ways and
+compares status, headers and body, what each counted and logged, and passes the fast
+answers through Connexion's response validation.
 """
 
 from __future__ import annotations
