@@ -5,6 +5,7 @@ which families it sees. gzip comes later, outside response validation
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -56,6 +57,8 @@ def _parse_accept(header: str) -> dict[str, float]:
     return weights
 
 
+# Scrapers send the same Accept header every time: each is parsed once.
+@lru_cache(maxsize=512)
 def negotiate(accept: str | None) -> str:
     """The format a client gets, TEXT (0.0.4, influxd's only one) or OPENMETRICS: the one
     of higher quality, text on ties and without Accept; 406 when neither is acceptable."""
