@@ -157,19 +157,22 @@ def test_requests_waiting_for_the_same_representation_share_one_render() -> None
 
 
 def test_a_request_never_shares_a_render_that_started_before_it_arrived() -> None:
-    async def scenario() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+    async def scenario() -> tuple[list[tuple[int, bytes]], HeldRenders]:
         inner = HeldRenders()
         app = slots(inner)
         first = asyncio.create_task(call(app, b"", ("127.0.0.1", 1)))
         await settle()  # render 1 has started
-        second = asyncio.create_task(call(app, b"", ("127.0.0.1", 2)))
+        later = [asyncio.create_task(call(app, b"", ("127.0.0.1", n))) for n in range(2, 6)]
         await settle()
+        # A slot is free, but the later requests wait for render 1 to end, then share one.
+        assert inner.running == 1
         inner.release.set()
-        return await first, await second
+        return await asyncio.gather(first, *later), inner
 
-    first, second = asyncio.run(scenario())
-    assert first == (200, b"render 1 of ")
-    assert second == (200, b"render 2 of ")  # rendered after it arrived
+    answers, inner = asyncio.run(scenario())
+    assert answers[0] == (200, b"render 1 of ")
+    assert answers[1:] == [(200, b"render 2 of ")] * 4  # rendered after they arrived
+    assert inner.most_running == 1
 
 
 async def fill(app: ScrapeSlots, inner: HeldRenders, clients: Sequence[Hashable]) -> list[Any]:

@@ -8,6 +8,8 @@ which a crowd of scrapers, or one client scraping on many connections, would mul
   request joins only a render that has not started yet, so what it is sent was
   collected after it arrived: a client that has read an answer and scrapes again finds
   its previous request counted (impl/http/observe.py counts before the last byte leaves).
+  A representation has one render at a time: those who ask while it renders share its
+  next one, rather than take a second slot each.
 - At most `concurrent` renders run at once. A render of the whole exposition (no
   `name[]`) always has a place to wait: there are only a few of them (a format, gzip or
   not), and any number of clients share each, so varying Accept gains an attacker
@@ -143,6 +145,7 @@ class ScrapeQueue:
         self.park_seconds = park_seconds
         self.running = 0  # slots taken: renders running or scheduled to start
         self._joinable: dict[Representation, _Rendering] = {}  # waiting or scheduled
+        self._running_keys: set[Representation] = set()  # scheduled or running
         self._parked: list[_Parked] = []
         self._served: OrderedDict[Hashable, float] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -158,7 +161,7 @@ class ScrapeQueue:
         rendering = self._joinable.get(key)
         if rendering is not None:
             return rendering.wait(priority)
-        if self.running < self.concurrent:
+        if self.running < self.concurrent and key not in self._running_keys:
             rendering = self._joinable[key] = _Rendering(key, make, priority)
             self._schedule(rendering)
             return rendering.wait(priority)
@@ -183,6 +186,11 @@ class ScrapeQueue:
 
     def _waiting(self) -> list[_Rendering]:
         return [each for each in self._joinable.values() if not each.scheduled]
+
+    def _startable(self) -> list[_Rendering]:
+        """Waiting renders whose representation is not being rendered already: a second
+        render of it would only take a slot from the requests its next render shares."""
+        return [each for each in self._waiting() if each.key not in self._running_keys]
 
     def _waiting_selections(self) -> int:
         return sum(not each.key.whole for each in self._waiting())
@@ -209,6 +217,7 @@ class ScrapeQueue:
 
     def _schedule(self, rendering: _Rendering) -> None:
         self.running += 1
+        self._running_keys.add(rendering.key)
         rendering.scheduled = True  # its waiting place is free
         self._admit_parked()
         task = asyncio.get_running_loop().create_task(self._render(rendering))
@@ -226,9 +235,9 @@ class ScrapeQueue:
             rendering.finish(None, exc)
         finally:
             self.running -= 1
-            waiting = self._waiting()
-            if waiting:
-                self._schedule(min(waiting, key=_Rendering.order))
+            self._running_keys.discard(rendering.key)
+            while self.running < self.concurrent and (startable := self._startable()):
+                self._schedule(min(startable, key=_Rendering.order))
 
 
 def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> Render:
