@@ -105,13 +105,7 @@ def test_request_validation_makes_its_parameter_validator_through_the_map_per_re
         answer, middlewares=[RoutingMiddleware, RequestValidationMiddleware]
     )
     app.add_api(
-        {
-            "openapi": "3.0.0",
-            "info": {"title": "t", "version": "1"},
-            "paths": {
-                "/x": {"get": {"operationId": "x", "responses": {"204": {"description": "-"}}}}
-            },
-        },
+        TWO_OPERATIONS,
         resolver=Resolver(lambda _: answer),
         validator_map={"parameter": Counting},
     )
