@@ -233,7 +233,9 @@ class Replayed:
 def test_fast_answers_pass_connexion_response_validation(pair: Pair) -> None:
     spec = served_spec(pair.fast)
     validation = Replayed(spec)
-    operations = {(op.path, op.method) for op in spec_operations(spec)}
+    # HEAD is served as its GET (impl/http/routes.py), so its answer is the GET's without
+    # the body, which the equivalence tests compare; validated here is that GET's answer.
+    operations = {(op.path, op.method) for op in spec_operations(spec) if op.method != "HEAD"}
     for path, method in sorted(operations):
         for headers in HEADER_SETS:
             identity = {**headers, "Accept-Encoding": "identity"}
