@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.load import percentile, wrk
 from bench.procs import LOOPBACK, Server, baseline, service
-from bench.report import Row
+from bench.ratios import Row
 
 CHANGING_SAMPLES = 1000
 PINGS_PER_ROUND = 300

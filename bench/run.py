@@ -27,7 +27,7 @@ from prometheus_client.metrics import disable_created_metrics
 from bench import chart, encoder, multiworker, recycling, requestpath
 from bench.load import Scraper, Timings, timed, wrk
 from bench.procs import Server, baseline, promhttp, served_samples, service
-from bench.report import Row, document, table
+from bench.ratios import Row, document, table
 from bench.synthetic import add_synthetic
 from impl.metrics.encoding import encode_text
 from impl.metrics.http_metrics import HttpMetrics

@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from impl.errors import InfluxError
 from impl.metrics.encoding import encode_text
-from impl.metrics.names import selects, wanted_names
+from sysinfo_contract.names import selects, wanted_names
 
 TEXT = "text/plain"
 OPENMETRICS = "application/openmetrics-text"
