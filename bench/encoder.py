@@ -24,7 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
 
 from bench.load import timed
-from bench.report import Row
+from bench.ratios import Row
 from bench.synthetic import METHODS
 from impl.metrics.encoding import encode_text
 from impl.upstream.prometheus import children, plain_registry_collectors

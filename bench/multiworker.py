@@ -32,7 +32,7 @@ from prometheus_client.values import MultiProcessValue
 
 from bench.load import Scraper, Timings
 from bench.procs import LOOPBACK, NO_CREATED_ENV, Server, get, served_samples, service
-from bench.report import Row
+from bench.ratios import Row
 from impl.metrics.encoding import encode_text
 from impl.metrics.http_metrics import HttpMetrics
 from impl.metrics.multiprocess.collectors import DirectoryCollector

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
+from bench.changing import CHANGING_ENV
 from bench.synthetic import SAMPLES_ENV
 from tools.processes import LOOPBACK, ServerProcess
 
@@ -74,9 +75,15 @@ class Server(ServerProcess):
 
 
 def service(
-    workdir: Path, samples: int, *, http_metrics: bool = True, name: str = "service"
+    workdir: Path,
+    samples: int,
+    *,
+    http_metrics: bool = True,
+    changing: int = 0,
+    name: str = "service",
 ) -> Server:
-    """The service as users run it (default flags, info-level access log)."""
+    """The service as users run it (default flags, info-level access log); `changing`
+    series whose values all change between scrapes (bench/requestpath.py)."""
     command = [
         sys.executable, "-m", "bench.serve",
         "--bench-samples", str(samples),
@@ -85,10 +92,14 @@ def service(
     ]  # fmt: skip
     if not http_metrics:
         command.append("--bench-no-http-metrics")
+    if changing:
+        command += ["--bench-changing", str(changing)]
     return Server(name, command, workdir)
 
 
-def baseline(workdir: Path, samples: int, workers: int = 1, name: str = "baseline") -> Server:
+def baseline(
+    workdir: Path, samples: int, workers: int = 1, name: str = "baseline", changing: int = 0
+) -> Server:
     """prometheus_client's make_wsgi_app under gunicorn's default (sync) workers."""
     command = [
         sys.executable, "-m", "gunicorn",
@@ -97,6 +108,7 @@ def baseline(workdir: Path, samples: int, workers: int = 1, name: str = "baselin
         "bench.baseline_wsgi:create()",
     ]  # fmt: skip
     env = {SAMPLES_ENV: str(samples), "INFLUXDB_SYSINFO_STATE_DIR": str(workdir / "state")}
+    env[CHANGING_ENV] = str(changing)
     return Server(name, command, workdir, env)
 
 

@@ -31,7 +31,7 @@ from bench.multiworker import (
     workers_service,
 )
 from bench.procs import Server, baseline_multiprocess, get, service
-from bench.report import Row
+from bench.ratios import Row
 
 WORKERS = 2
 MAX_REQUESTS = 20

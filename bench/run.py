@@ -24,10 +24,10 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics import disable_created_metrics
 
-from bench import chart, encoder, multiworker, recycling
+from bench import chart, encoder, multiworker, recycling, requestpath
 from bench.load import Scraper, Timings, timed, wrk
 from bench.procs import Server, baseline, promhttp, served_samples, service
-from bench.report import Row, document, table
+from bench.ratios import Row, document, table
 from bench.synthetic import add_synthetic
 from impl.metrics.encoding import encode_text
 from impl.metrics.http_metrics import HttpMetrics
@@ -138,9 +138,9 @@ def measure_latency(workdir: Path, plan: Plan) -> dict[int, SizeResult]:
             for size, registry in registries.items():
                 if index >= rounds[size]:
                     continue
-                floor, encoder, scrapes = timings[size]
+                floor, encoded, scrapes = timings[size]
                 floor.append(timed(generate_latest, registry))
-                encoder.append(timed(encode_text, registry))
+                encoded.append(timed(encode_text, registry))
                 scrapes.append(scrapers[size].scrape())
         for scraper in scrapers.values():
             scraper.close()
@@ -316,6 +316,8 @@ def run(plan: Plan, workdir: Path, log: Callable[[str], None]) -> list[Row]:
     rows = throughput_rows(workdir, plan, prometheus)
     log("/ping with HTTP metrics on and off")
     rows += ping_rows(workdir, plan)
+    log("the request path: /ping and /metrics beside their anchors, /ping under big scrapes")
+    rows += requestpath.rows(workdir, plan.wrk_seconds, plan.wrk_rounds)
     log("multiprocess scrape latency, 1, 2 and 4 workers; the same directory in-process")
     rows += multiworker.rows(workdir, plan.worker_rounds)
     log(f"{plan.recycles} worker recycles, the service and prometheus_client")
@@ -362,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         *METHOD_NOTES,
         "",
         "Encoder rows: " + (encoder.__doc__ or "").strip(),
+        "",
+        "Request-path rows: " + (requestpath.__doc__ or "").strip(),
         "",
         "Multiprocess rows: " + (multiworker.__doc__ or "").strip(),
         "",

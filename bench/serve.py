@@ -1,6 +1,7 @@
 """The service as `influxdb-sysinfo` runs it, plus the benchmark's synthetic families.
 
-    python -m bench.serve [--bench-samples N] [--bench-no-http-metrics] [service flags]
+    python -m bench.serve [--bench-samples N] [--bench-changing N] [--bench-no-http-metrics]
+                          [service flags]
 
 The uvicorn options are the service's own (impl.server.serving.uvicorn_options), so
 scrapes go through the stack a user runs. Only this entry point adds
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from bench.changing import add_changing
 from bench.synthetic import add_synthetic, samples_from_env
 from impl.metrics.http_metrics import HttpMetrics
 from impl.server.app import create_app
@@ -40,11 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--bench-samples", type=int, default=samples_from_env())
     parser.add_argument("--bench-no-http-metrics", action="store_true")
+    parser.add_argument("--bench-changing", type=int, default=0)
     bench_args, service_args = parser.parse_known_args(argv)
     config = load_config(service_args)
     configure(config.log_level, config.log_format)
     state = AppState.create(config)
     add_synthetic(state.registry, bench_args.bench_samples)
+    add_changing(state.registry, bench_args.bench_changing)
     if bench_args.bench_no_http_metrics:
         state.http_metrics = NullHttpMetrics()
     app = create_app(config, state)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import yaml
 
+from openapi.change_report import DocumentSummary, render_report
 from openapi.contract_diff import operation_changes, other_operations
 from openapi.extraction import (
     Json,
@@ -44,7 +45,6 @@ from openapi.extraction import (
     strip_prose,
 )
 from openapi.overlay import apply_overlay, compatibility_problems
-from openapi.report import DocumentSummary, render_report
 from sysinfo_contract.refs import RefError
 
 HERE = Path(__file__).resolve().parent

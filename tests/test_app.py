@@ -3,6 +3,7 @@ errors from every layer."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from starlette.testclient import TestClient
 
+from impl.server import handlers
 from impl.server.app import create_app
 from impl.server.config import Config
 from impl.server.state import AppState
@@ -126,3 +128,43 @@ def test_collection_failure_is_influx_internal_error(tmp_path: Path) -> None:
     state.registry.unregister(broken)
     body = client.get("/metrics").text
     assert request_count(body, path="/metrics", response_code="500", status="5XX") == 1
+
+
+class HungCollector(Collector):
+    """A collector stuck on its source until `release` is set."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def collect(self) -> Iterator[Metric]:
+        self.calls += 1
+        self.release.wait(30)
+        return iter(())
+
+
+def test_a_hung_collector_holds_one_thread_and_fails_health_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handlers, "COLLECT_DEADLINE_SECONDS", 0.3)
+    config = Config(state_dir=tmp_path)
+    state = AppState.create(config)
+    hung = HungCollector()
+    state.registry.register(hung)
+    with create_app(config, state).test_client() as client:
+        first = client.get("/health")
+        threads = threading.active_count()
+        later = [client.get("/health") for _ in range(20)]
+        assert threading.active_count() == threads  # no thread per probe
+        assert hung.calls == 1  # one collection at a time: the hung one
+        for response in [first, *later]:
+            assert response.status_code == 503
+            registry_check = response.json()["checks"][0]
+            assert registry_check["name"] == "metrics-registry"
+            assert registry_check["status"] == "fail"
+            assert registry_check["message"] == "collection exceeded 0.3s"
+        hung.release.set()
+        deadline = time.monotonic() + 10
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline, "health did not recover"
+            time.sleep(0.05)

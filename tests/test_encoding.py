@@ -271,7 +271,8 @@ def test_concurrent_scrapes_never_miss_an_earlier_increment() -> None:
     try:
         previous = 0.0
         for _ in range(200):
-            before = counter._value.get()  # every increment that happened before this scrape
+            # Every increment that happened before this scrape, read the public way.
+            before = registry.get_sample_value("events_total") or 0.0
             body = encode_text(registry).decode()
             seen = float(body.split("\nevents_total ", 1)[1].split("\n", 1)[0])
             assert seen >= before >= previous

@@ -3,9 +3,11 @@ open connections, each refused with an InfluxDB error that is counted."""
 
 from __future__ import annotations
 
-import contextlib
+import array
+import fcntl
 import json
 import socket
+import termios
 import time
 from collections.abc import Iterator
 
@@ -147,6 +149,26 @@ def non_reader(port: int, pipelined: bytes) -> socket.socket:
     return sock
 
 
+def unread(sock: socket.socket) -> int:
+    pending = array.array("i", [0])
+    fcntl.ioctl(sock.fileno(), termios.FIONREAD, pending)
+    return pending[0]
+
+
+def wait_until_stalled(holders: list[socket.socket]) -> None:
+    """Until what waits unread for each holder stays the same for a while: the service has
+    filled what the kernel would take and holds the rest of a response."""
+    seen: list[int] = []
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        now = [unread(sock) for sock in holders]
+        if now == seen and all(now):
+            return
+        seen = now
+        time.sleep(0.3)
+    raise AssertionError(f"the holders never stalled: {seen}")
+
+
 def test_slowest_body_makes_room_for_a_request(start_server: StartServer) -> None:
     """At the connection limit, the request whose body is furthest behind is refused
     (nearest the minimum rate's deadline: the fewest bytes for its time), not the new one."""
@@ -195,14 +217,11 @@ def test_connections_beyond_the_limit_get_503_unavailable(start_server: StartSer
     pipelined = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 400
     holders = [non_reader(live.port, pipelined) for _ in range(2)]
     try:
-        response = None
-        deadline = time.monotonic() + PATIENCE
-        while time.monotonic() < deadline:  # served, or closed, until both hold a response
-            with RawClient(live.port) as third, contextlib.suppress(OSError):
-                response = third.request("GET", "/ping")
-                if response.status != 204:
-                    break
-        assert response is not None
+        # A third connection while the holders' requests still arrive would take their
+        # place (theirs would be the refused ones): it comes once both have stalled.
+        wait_until_stalled(holders)
+        with RawClient(live.port) as third:
+            response = third.request("GET", "/ping")
         assert assert_error(response, 503, "unavailable") == "too many open connections"
         assert response.will_close
     finally:

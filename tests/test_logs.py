@@ -118,6 +118,20 @@ def test_json_lines_escape_everything_and_cut_long_values() -> None:
     assert parsed["method"].endswith(f"...[{5000 - VALUE_LIMIT} chars cut]")
 
 
+def test_both_formats_write_the_same_iso_8601_utc_timestamp() -> None:
+    made = record("request", method="GET")
+    made.created, made.msecs = 1_790_000_000.25, 250.0
+    logfmt_line = LogfmtFormatter().format(made)
+    assert logfmt_line.startswith("ts=2026-09-21T14:13:20.250Z lvl=info ")
+    assert json.loads(JsonFormatter().format(made))["ts"] == "2026-09-21T14:13:20.250Z"
+
+
+def test_recurring_values_are_written_alike_each_time() -> None:
+    formatter = LogfmtFormatter(Redactor([TOKEN]))
+    lines = [formatter.format(record("request", method=m)) for m in ("GET", TOKEN, "GET", TOKEN)]
+    assert [line.split(" method=")[1] for line in lines] == ["GET", LOG_MASK, "GET", LOG_MASK]
+
+
 @pytest.mark.parametrize("log_format", ["logfmt", "json"])
 def test_forged_requests_make_one_clean_line_each(
     start_server: StartServer, log_format: str

@@ -459,20 +459,7 @@ def counted_from(body: str, agent_label: str) -> float:
     )
 
 
-@pytest.mark.parametrize(
-    "previous",
-    [
-        "ping",
-        pytest.param(
-            "scrape",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a scrape's body leaves before impl/http/observe.py records it "
-                "(recorded at the empty end message): the ASGI side of issue 21 item 3",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("previous", ["ping", "scrape"])
 def test_a_scrape_by_the_other_worker_counts_the_request_answered_just_before(
     start_server: StartServer, tmp_path: Path, previous: str
 ) -> None:

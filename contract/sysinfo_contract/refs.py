@@ -22,6 +22,12 @@ def ref_target(ref: str) -> tuple[str, str]:
 def resolve(document: Any, node: Any) -> Any:
     """`node` with its `$ref` chain followed to the component it names (a node without
     one is returned as is; a cycle stops where it closes)."""
+    return locate(document, node, "")[0]
+
+
+def locate(document: Any, node: Any, where: str) -> tuple[Any, str]:
+    """`node`, found at JSON pointer `where`, with its `$ref` chain followed, and the
+    pointer of what it resolves to (a report names the rule it applied by that pointer)."""
     seen: set[str] = set()
     while isinstance(node, dict) and isinstance(node.get("$ref"), str):
         ref = node["$ref"]
@@ -32,7 +38,15 @@ def resolve(document: Any, node: Any) -> Any:
         target = document.get("components", {}).get(section, {}).get(name)
         if target is None:
             raise RefError(f"dangling $ref {ref}")
-        node = target
+        node, where = target, ref
+    return node, where
+
+
+def at(document: Any, pointer: str) -> Any:
+    """The node at a JSON pointer (`#/components/schemas/Error`) of `document`."""
+    node = document
+    for part in pointer.removeprefix("#").strip("/").split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
     return node
 
 

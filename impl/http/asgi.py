@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from impl.errors import InfluxError, render
+from impl.http.operations import Operation
 
-# Where Connexion's routing leaves the matched operation, in scope["extensions"].
-ROUTING_EXTENSION = "connexion_routing"
+# Where the spec operation a request reaches is named, in scope["extensions"]
+# (impl/http/routes.py and impl/http/fastpath.py put it there).
+OPERATION = "influxdb_sysinfo.operation"
 
 
 @dataclass
@@ -38,18 +40,31 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def operation_id(scope: Scope) -> str | None:
-    """The spec operation Connexion routed this request to, if any. Connexion names the
-    resolved function ("sysinfo_server.controllers.ping_controller.get_ping"), the spec
-    its last part."""
-    resolved = scope.get("extensions", {}).get(ROUTING_EXTENSION, {}).get("operation_id")
-    return resolved.rsplit(".", 1)[-1] if isinstance(resolved, str) else None
+def joined_header(scope: Scope, name: bytes) -> str | None:
+    """Every value of a request header joined with commas, as RFC 9110 5.3 reads a
+    repeated header and WSGI hands it to Flask (`name` lower-case)."""
+    values = [value.decode("latin-1") for key, value in scope.get("headers", ()) if key == name]
+    return ",".join(values) if values else None
+
+
+def has_body(scope: Scope) -> bool:
+    """Whether the request head announces a body (impl/http/limits.py has read it)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
+
+
+def operation(scope: Scope) -> Operation | None:
+    """The spec operation this request reaches, once routed (None: not, or not yet)."""
+    found: Operation | None = scope.get("extensions", {}).get(OPERATION)
+    return found
 
 
 def rewriting_send(
     send: Send,
     head: Callable[[Message], tuple[Message, bool]],
-    rewrite: Callable[[Message, bytes], tuple[Message, bytes]],
+    rewrite: Callable[[Message, bytes], Awaitable[tuple[Message, bytes]]],
 ) -> Send:
     """A `send` for a layer that rewrites whole responses. `head` sees each response
     head and returns it (changed or not) and whether to hold it; a held head waits for
@@ -68,7 +83,7 @@ def rewriting_send(
             chunks.append(message.get("body", b""))
             if message.get("more_body", False):
                 return
-            start, body = rewrite(held, b"".join(chunks))
+            start, body = await rewrite(held, b"".join(chunks))
             await send(start)
             message = {"type": "http.response.body", "body": body}
         await send(message)

@@ -70,7 +70,7 @@ class PageHeaders(Layer):
             headers.append((b"content-security-policy", policy(b"")))
             return {**start, "headers": headers}, False  # assets stream as they are
 
-        def with_policy(start: Message, body: bytes) -> tuple[Message, bytes]:
+        async def with_policy(start: Message, body: bytes) -> tuple[Message, bytes]:
             csp = (b"content-security-policy", policy(body))
             return {**start, "headers": [*start["headers"], csp]}, body
 

@@ -55,10 +55,13 @@ app's own cost has fallen. Refusals here never reach the app: logged
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import http
 import logging
 import ssl
+import termios
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -234,6 +237,20 @@ class InfluxH11Protocol(UvicornH11):
     def _waiting_input(self) -> int:
         return len(self.parser.trailing_data[0])
 
+    def _unread_input(self) -> int:
+        """Bytes the kernel holds for this connection that have not been read yet: uvicorn
+        reads no further while a request is in progress, so a client that pipelines may
+        look silent between two requests while its next one waits here."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return 0
+        pending = array.array("i", [0])
+        try:
+            fcntl.ioctl(sock.fileno(), termios.FIONREAD, pending)
+        except OSError:
+            return 0
+        return pending[0]
+
     def pause_writing(self) -> None:
         super().pause_writing()
         if "send" not in self._timers:
@@ -332,7 +349,7 @@ class InfluxH11Protocol(UvicornH11):
             if c._between_requests():
                 if c._waiting_input():
                     unfinished.append(c)
-                elif not c._next_request_waits:
+                elif not (c._next_request_waits or c._unread_input()):
                     silent.append(c)
             elif c._body_started is not None and c._receiving_body():
                 slow.append(c)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from starlette.types import Receive, Scope, Send
 
 from impl.errors import InfluxError
-from impl.http.asgi import Layer, header, operation_id, send_error
+from impl.http.asgi import Layer, header, operation, send_error
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,16 @@ class TokenGate(Layer):
     which names the operation)."""
 
     tokens: TokenChecker
-    protected: frozenset[str]
+    protected: frozenset[str]  # operation ids
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        operation = operation_id(scope)
-        if operation in self.protected and not self.tokens.accepts(header(scope, b"authorization")):
-            fields = {"operation": operation}
+        reached = operation(scope)
+        if (
+            reached is not None
+            and reached.operation_id in self.protected
+            and not self.tokens.accepts(header(scope, b"authorization"))
+        ):
+            fields = {"operation": reached.operation_id}
             log.warning("rejected request without a valid token", extra={"fields": fields})
             await send_error(send, InfluxError("unauthorized", "unauthorized access"))
             return

@@ -26,7 +26,6 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from impl.metrics.kept_text import KeptFamilies
-from impl.metrics.names import selects, wanted_names
 from impl.metrics.text_format import escape_value, help_line
 from impl.upstream.prometheus import (
     children,
@@ -36,6 +35,7 @@ from impl.upstream.prometheus import (
     sampled_by_function,
     wrapper_info,
 )
+from sysinfo_contract.names import selects, wanted_names
 
 # impl/metrics/multiprocess/merge.py writes its lines with the same escaping.
 __all__ = ["EncodedFamily", "encode_text", "escape_value", "help_line"]

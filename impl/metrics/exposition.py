@@ -5,6 +5,7 @@ which families it sees. gzip comes later, outside response validation
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -12,18 +13,36 @@ from prometheus_client.registry import Collector
 
 from impl.errors import InfluxError
 from impl.metrics.encoding import encode_text
-from impl.metrics.names import selects, wanted_names
+from sysinfo_contract.names import selects, wanted_names
 
 TEXT = "text/plain"
 OPENMETRICS = "application/openmetrics-text"
 
-# Media ranges served as the text format. application/json is here because InfluxDB's
-# own clients ask /metrics for JSON and expect the text (influxd ignores Accept).
-TEXT_RANGES = frozenset({TEXT, "text/*", "*/*", "application/json", "application/*"})
+# The media ranges that name each format, most specific first: a format's quality is
+# that of the most specific range in Accept that matches it (RFC 9110 12.5.1), so
+# `text/*, text/plain;q=0` refuses the text. application/json comes right after
+# text/plain: InfluxDB's own clients ask /metrics for JSON and expect the text (influxd
+# ignores Accept), so it stands for the text, and application/* reaches the text through it.
+RANGES_BY_SPECIFICITY = {
+    TEXT: (TEXT, "application/json", "text/*", "application/*", "*/*"),
+    OPENMETRICS: (OPENMETRICS, "application/*", "*/*"),
+}
 
 
-def _parse_accept(header: str) -> Iterator[tuple[str, float]]:
-    """(media range, q) for each entry of an Accept header."""
+def _quality(value: str) -> float:
+    """An Accept q value; one that is not a number in [0, 1] (RFC 9110 12.4.2) counts as 0,
+    above 1 as 1."""
+    try:
+        quality = float(value)
+    except ValueError:
+        return 0.0
+    return min(quality, 1.0) if quality >= 0 else 0.0  # NaN fails `>= 0` too
+
+
+def _parse_accept(header: str) -> dict[str, float]:
+    """media range -> q for an Accept header; parameters other than q are not matched,
+    and a range listed twice keeps its highest q."""
+    weights: dict[str, float] = {}
     for entry in header.split(","):
         media, *params = (part.strip() for part in entry.split(";"))
         if not media:
@@ -32,37 +51,30 @@ def _parse_accept(header: str) -> Iterator[tuple[str, float]]:
         for param in params:
             key, _, value = param.partition("=")
             if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        yield media.lower(), quality
+                quality = _quality(value.strip())
+        media = media.lower()
+        weights[media] = max(quality, weights.get(media, quality))
+    return weights
 
 
+# Scrapers send the same Accept header every time: each is parsed once.
+@lru_cache(maxsize=512)
 def negotiate(accept: str | None) -> str:
     """The format a client gets, TEXT (0.0.4, influxd's only one) or OPENMETRICS: the one
-    it weights highest, text on ties and without Accept; 406 when nothing acceptable is left."""
+    of higher quality, text on ties and without Accept; 406 when neither is acceptable."""
     if not accept or not accept.strip():
         return TEXT
-    # (q, 1 for text: ties between formats go to text, whatever the order, format)
-    best: tuple[float, int, str] | None = None
-    for media, quality in _parse_accept(accept):
-        if quality <= 0:
-            continue
-        if media == OPENMETRICS:
-            candidate = (quality, 0, OPENMETRICS)
-        elif media in TEXT_RANGES:
-            candidate = (quality, 1, TEXT)
-        else:
-            continue
-        if best is None or candidate[:2] > best[:2]:
-            best = candidate
-    if best is None:
+    weights = _parse_accept(accept)
+    quality = {
+        media_type: next((weights[r] for r in ranges if r in weights), 0.0)
+        for media_type, ranges in RANGES_BY_SPECIFICITY.items()
+    }
+    if quality[TEXT] <= 0 and quality[OPENMETRICS] <= 0:
         # Quoted whole: the error layer masks tokens, then cuts (impl/http/exceptions.py).
         raise InfluxError(
             "invalid", f"/metrics serves {TEXT} and {OPENMETRICS}, not {accept!r}", status=406
         )
-    return best[2]
+    return TEXT if quality[TEXT] >= quality[OPENMETRICS] else OPENMETRICS
 
 
 class FamilyView(Collector):

@@ -43,6 +43,10 @@ OVERFLOW_HELP = (
     "their own label set being beyond the series limit"
 )
 DEFAULT_MAX_SERIES = 100  # Config.max_http_series's default too
+# A request whose client left before it was read has no answer and no status: counted
+# here, by route template, and not in http_api_requests_total, whose error rates it
+# would pollute (one client could make thousands of 500s a second).
+ABORTED_HELP = "Number of http requests whose client left before the request was read"
 
 _METHOD = LABELS.index("method")
 _STATUS = LABELS.index("status")
@@ -88,6 +92,9 @@ class HttpMetrics:
         """`shared`: what every worker has recorded, when worker processes share the limit."""
         self.requests = Counter("http_api_requests", REQUESTS_HELP, LABELS, registry=registry)
         self.overflow = Counter("http_api_overflow_requests", OVERFLOW_HELP, registry=registry)
+        self.aborted = Counter(
+            "http_api_aborted_requests", ABORTED_HELP, ["path"], registry=registry
+        )
         self.limit = (
             SharedSeriesLimit(
                 max_series,
@@ -106,6 +113,10 @@ class HttpMetrics:
             buckets=BUCKETS,
             registry=registry,
         )
+
+    def record_aborted(self, path: str) -> None:
+        """Count a request whose client left before it was read; `path` a route template."""
+        self.aborted.labels(path).inc()
 
     def record(
         self,

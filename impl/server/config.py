@@ -127,7 +127,8 @@ class Config:
     )
     max_queued_scrapes: int = setting(
         16,
-        "/metrics requests waiting for one of those per process; more get 503",
+        "/metrics `name[]` selections waiting for one of those per process (alike ones "
+        "share one; the whole exposition always has a place); more wait up to 10 s, then 503",
         bounds=(0, 10_000),
     )
     # HTTPS as influxd serves it: its flag names, meanings and defaults (impl/server/tls.py).

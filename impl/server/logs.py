@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from impl.http.redact import Redactor
+from impl.upstream.connexion import PARAMETER_LOGGER
 
 VALUE_LIMIT = 1024
 TRACEBACK_LIMIT = 16 * 1024
@@ -31,6 +32,8 @@ _SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t
 # ASCII that can stand unquoted in a logfmt value.
 _PLAIN_ASCII = re.compile(r"[!#-<>-\[\]-~]+")
 _ASCII_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\]')
+_CACHED_VALUES = 1024
+_CACHED_VALUE_LENGTH = 64
 
 
 def cut(text: str, limit: int = VALUE_LIMIT) -> str:
@@ -57,43 +60,85 @@ def logfmt_value(text: str) -> str:
 
 
 class _FieldsFormatter(logging.Formatter):
-    """A record's fields, each masked then cut; the subclasses write the line."""
+    """A record's fields, each masked then cut (`text`); the subclasses write the line."""
 
     def __init__(self, redactor: Redactor | None = None) -> None:
         super().__init__()
         self.redactor = redactor or Redactor(())
+        self._second = -1
+        self._second_text = ""
 
     def text(self, value: object, limit: int = VALUE_LIMIT) -> str:
         return cut(self.redactor.text(str(value)), limit)
 
-    def fields(self, record: logging.LogRecord, timestamp: object) -> dict[str, object]:
+    def timestamp(self, record: logging.LogRecord) -> str:
+        """ISO 8601 UTC with milliseconds, as influxd's logs write it; the part up to the
+        second is formatted once a second (a busy service writes thousands of lines in it)."""
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
+
+    def fields(self, record: logging.LogRecord) -> dict[str, object]:
+        """The record's fields; those that are not numbers (or None) are still to be
+        masked and cut (`text`): each formatter does it as it writes them."""
         fields: dict[str, object] = {
-            "ts": timestamp,
+            "ts": self.timestamp(record),
             "lvl": record.levelname.lower(),
             "logger": record.name,
-            "msg": self.text(record.getMessage()),
+            "msg": record.getMessage(),
+            **getattr(record, "fields", {}),
         }
-        for key, value in getattr(record, "fields", {}).items():
-            plain = isinstance(value, bool | int | float) or value is None
-            fields[key] = value if plain else self.text(value)
         if record.exc_info:
-            fields["error"] = self.text(self.formatException(record.exc_info), TRACEBACK_LIMIT)
+            fields["error"] = self.formatException(record.exc_info)
         return fields
+
+    def limit(self, key: str) -> int:
+        return TRACEBACK_LIMIT if key == "error" else VALUE_LIMIT
 
 
 class LogfmtFormatter(_FieldsFormatter):
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__(redactor)
+        # Short values recur (methods, route templates, agent names, messages): each is
+        # masked, cut and escaped once. Bounded, and emptied when full.
+        self._escaped: dict[str, str] = {}
+
+    def value(self, key: str, value: object) -> str:
+        if isinstance(value, int | float):  # bool too: written as Python writes it
+            return str(value)
+        text = str(value)
+        if key == "ts":
+            return text  # made here, and new each millisecond: nothing to escape or keep
+        if len(text) > _CACHED_VALUE_LENGTH:
+            return logfmt_value(self.text(text, self.limit(key)))
+        known = self._escaped.get(text)
+        if known is None:
+            known = logfmt_value(self.text(text))
+            if len(self._escaped) >= _CACHED_VALUES:
+                self._escaped.clear()
+            self._escaped[text] = known
+        return known
+
     def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        fields = self.fields(record, f"{stamp}.{int(record.msecs):03d}Z")
-        return " ".join(f"{k}={logfmt_value(str(v))}" for k, v in fields.items())
+        return " ".join(
+            f"{key}={self.value(key, value)}" for key, value in self.fields(record).items()
+        )
 
 
 class JsonFormatter(_FieldsFormatter):
-    """One JSON object per line, `ts` in Unix seconds."""
+    """One JSON object per line, `ts` as in logfmt."""
 
     def format(self, record: logging.LogRecord) -> str:
+        fields = {
+            key: value
+            if isinstance(value, int | float) or value is None
+            else self.text(value, self.limit(key))
+            for key, value in self.fields(record).items()
+        }
         # ensure_ascii (the default) escapes every non-ASCII character, U+2028 too.
-        return json.dumps(self.fields(record, record.created))
+        return json.dumps(fields)
 
 
 def demote_client_noise(record: logging.LogRecord) -> bool:
@@ -108,6 +153,8 @@ def demote_client_noise(record: logging.LogRecord) -> bool:
 
 def configure(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     """Log to stderr; `secrets` (the configured tokens) are masked in every line."""
+    # The record's attributes nothing here writes: not looked up for every line.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     formatter = JsonFormatter if fmt == "json" else LogfmtFormatter
     handler.setFormatter(formatter(Redactor(secrets)))
@@ -119,4 +166,4 @@ def configure(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("connexion.decorators.parameter").addFilter(demote_client_noise)
+    logging.getLogger(PARAMETER_LOGGER).addFilter(demote_client_noise)

@@ -13,6 +13,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from impl.metrics.http_metrics import HttpMetrics
+from impl.server.collection import RegistryCollection
 from impl.server.config import Config
 from impl.server.identity import IdentityCollector, load_or_create_instance_id
 
@@ -32,6 +33,8 @@ class AppState:
     started_monotonic: float = field(default_factory=time.monotonic)
     ready: bool = False
     health_probes: tuple[HealthProbe, ...] = ()  # several workers: their directory's
+    # /health's collections, one at a time in a thread of their own.
+    registry_collection: RegistryCollection = field(default_factory=RegistryCollection)
 
     @classmethod
     def create(cls, config: Config) -> AppState:

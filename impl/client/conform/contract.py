@@ -20,11 +20,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from impl.client.conform.formats import format_checker
+from sysinfo_contract import HTTP_METHODS, refs
 from sysinfo_contract import spec as contract_spec
 
 CARRIED_SPEC = "openapi.yaml"
-# The keys of an OpenAPI 3.0 path item that are operations (OpenAPI 3.0.3 §4.7.9).
-OPERATION_KEYS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # The document is registered under this URI so that schema pointers resolve in it.
 SPEC_URI = "urn:influxdb-sysinfo:openapi"
 ERROR_SCHEMA_POINTER = "#/components/schemas/Error"
@@ -129,7 +128,7 @@ class Spec:
                 self,
             )
             for path, item in document.get("paths", {}).items()
-            for method in OPERATION_KEYS
+            for method in HTTP_METHODS
             if isinstance(node := item.get(method), dict)
         )
 
@@ -154,16 +153,11 @@ class Spec:
     def locate(self, node: Any, where: str) -> tuple[dict[str, Any], str]:
         """`node` (found at pointer `where`) with `$ref`s followed, and the pointer of
         what it resolves to: schema pointers must not pass through a `$ref`."""
-        while isinstance(node, dict) and "$ref" in node:
-            where = node["$ref"]
-            node = self.at(where)
+        node, where = refs.locate(self.document, node, where)
         return (node if isinstance(node, dict) else {}), where
 
-    def at(self, ref: str) -> Any:
-        target: Any = self.document
-        for part in ref.removeprefix("#").strip("/").split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        return target
+    def at(self, pointer: str) -> Any:
+        return refs.at(self.document, pointer)
 
     def schema_errors(self, instance: object, schema_pointer: str) -> list[Any]:
         """Errors of `instance`, an answer's body or header, against the schema at

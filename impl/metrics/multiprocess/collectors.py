@@ -42,7 +42,7 @@ from impl.metrics.multiprocess.faults import Faults
 from impl.metrics.multiprocess.merge import Plan, PlannedFamily
 from impl.metrics.multiprocess.snapshot import DirectoryReader, Snapshot
 from impl.metrics.multiprocess.writer import ValueWriter
-from impl.metrics.names import selects
+from sysinfo_contract.names import selects
 
 # A label set as impl/metrics/series_limit.py reads it: the values in label-name order.
 LabelSet = tuple[str, ...]
