@@ -27,10 +27,10 @@ TS_CLIENT ?= build/typescript-client
 # Debian packages each bootstrap needs, as command:package pairs: promtool and prometheus
 # (interop tests), chromium and chromedriver (the API docs page), InfluxDB 1.x and
 # VictoriaMetrics (write destinations of `influx-metrics scrape --write`), node and npm
-# (the spec's linters, a mock and a TypeScript client), wrk and Go's promhttp in the
-# prometheus binary (bench), a Java runtime (openapi-generator).
+# (the spec's linters, a mock and a TypeScript client), curl (the HTTPS tests), wrk and
+# Go's promhttp in the prometheus binary (bench), a Java runtime (openapi-generator).
 TEST_PACKAGES := promtool:prometheus chromium:chromium chromedriver:chromium-driver \
-  influxd:influxdb victoria-metrics:victoria-metrics node:nodejs npm:npm
+  influxd:influxdb victoria-metrics:victoria-metrics node:nodejs npm:npm curl:curl
 BENCH_PACKAGES := wrk:wrk prometheus:prometheus
 JAVA_PACKAGES := java:default-jre-headless
 

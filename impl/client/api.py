@@ -21,6 +21,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
+from impl.client.tls import PathLike, check_ca_file, refusal
 from sysinfo_client import ApiClient, ApiException, Configuration, SystemInformationEndpointsApi
 from sysinfo_client.models.health_check import HealthCheck
 from sysinfo_client.models.ready import Ready
@@ -36,6 +37,7 @@ __all__ = [
     "RequestTimedOut",
     "ServerError",
     "SysinfoClient",
+    "TlsFailed",
     "UnexpectedResponse",
 ]
 
@@ -71,6 +73,16 @@ class ServerError(ClientError):
 
 class ConnectionFailed(ClientError):
     """No answer could be had: refused, unresolvable host, reset, TLS failure."""
+
+
+class TlsFailed(ConnectionFailed):
+    """The TLS handshake failed: the server's certificate was refused (expired, for
+    another host, from an unknown CA), or no TLS was spoken. `unknown_authority`: the
+    certificate leads to no trusted CA, the case for `ca_cert`."""
+
+    def __init__(self, message: str, unknown_authority: bool = False) -> None:
+        super().__init__(message)
+        self.unknown_authority = unknown_authority
 
 
 class RequestTimedOut(ClientError):
@@ -176,7 +188,10 @@ def server_error(status: int, body: bytes | str | None, headers: Any) -> ServerE
 
 
 class SysinfoClient:
-    """The system-information API of one InfluxDB v2 instance at `url`."""
+    """The system-information API of one InfluxDB v2 instance at `url`. Over https, the
+    server's certificate is checked against the system's CA certificates, or those in
+    the PEM file `ca_cert`; `skip_verify` checks nothing (a test instance's self-signed
+    certificate)."""
 
     def __init__(
         self,
@@ -184,12 +199,20 @@ class SysinfoClient:
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         user_agent: str = USER_AGENT,
+        *,
+        ca_cert: PathLike | None = None,
+        skip_verify: bool = False,
     ) -> None:
         if not timeout > 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
         self.url = normalise_url(url)
         self.timeout = float(timeout)
-        configuration = Configuration(host=self.url, retries=NO_RETRIES)
+        configuration = Configuration(
+            host=self.url,
+            retries=NO_RETRIES,
+            ssl_ca_cert=None if ca_cert is None else check_ca_file(ca_cert),
+            verify_ssl=not skip_verify,
+        )
         if token is not None:
             # A control character would let a token split or forge HTTP headers.
             if not token or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in token):
@@ -226,11 +249,16 @@ class SysinfoClient:
             if err.status:
                 raise server_error(err.status, err.body, err.headers) from err
             # status 0: the generated client's own (a TLS error, or an undeclared media type).
-            if str(err.reason or "").startswith("SSLError"):
-                raise ConnectionFailed(f"cannot connect to {self.url}: {err.reason}") from err
+            if tls := refusal(err):
+                raise self._tls_failed(tls.message, tls.unknown_authority) from err
             raise UnexpectedResponse(str(err.reason or "unexpected response")) from err
 
+    def _tls_failed(self, message: str, unknown_authority: bool) -> TlsFailed:
+        return TlsFailed(f"cannot connect to {self.url}: {message}", unknown_authority)
+
     def _transport_error(self, reason: BaseException) -> ClientError:
+        if tls := refusal(reason):
+            return self._tls_failed(tls.message, tls.unknown_authority)
         # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: it is no timeout.
         if isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
             reason, urllib3.exceptions.NewConnectionError
@@ -247,8 +275,6 @@ class SysinfoClient:
             why = "cannot resolve the host name"
         elif isinstance(cause, ConnectionRefusedError):
             why = "connection refused"
-        elif isinstance(reason, urllib3.exceptions.SSLError):
-            why = f"TLS error: {reason}"
         elif isinstance(cause, OSError) and cause.strerror:
             why = cause.strerror.lower()
         else:

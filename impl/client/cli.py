@@ -16,14 +16,22 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any, TextIO
 
+import urllib3
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from impl.client.api import DEFAULT_TIMEOUT_SECONDS, ClientError, ServerError, SysinfoClient
+from impl.client.api import (
+    DEFAULT_TIMEOUT_SECONDS,
+    ClientError,
+    ServerError,
+    SysinfoClient,
+    TlsFailed,
+)
 from impl.client.conform.command import add_conform_command
 from impl.client.lineprotocol import Version, go_float, to_line_protocol
 from impl.client.write import (
@@ -70,7 +78,13 @@ def families_json(families: Sequence[Metric]) -> list[dict[str, Any]]:
 
 
 def _client(args: argparse.Namespace) -> SysinfoClient:
-    return SysinfoClient(args.url, token=args.token or None, timeout=args.timeout)
+    return SysinfoClient(
+        args.url,
+        token=args.token or None,
+        timeout=args.timeout,
+        ca_cert=args.ca_cert,
+        skip_verify=args.skip_verify,
+    )
 
 
 def run_scrape(args: argparse.Namespace, out: TextIO) -> int:
@@ -120,6 +134,8 @@ def run_scrape_and_write(args: argparse.Namespace) -> int:
         buffer_lines=args.buffer_size,
         compress=not args.no_gzip,
         timeout=args.timeout,
+        ca_cert=args.ca_cert,
+        skip_verify=args.skip_verify,
     )
     logging.basicConfig(level=logging.INFO, format=f"{PROG}: %(message)s", force=True)
     version = LINE_PROTOCOL_VERSIONS[args.format]
@@ -288,6 +304,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"give up after this long (default {DEFAULT_TIMEOUT_SECONDS:g})",
     )
+    # TLS, for the instance and, with scrape --write, the destination alike.
+    tls = argparse.ArgumentParser(add_help=False)
+    tls.add_argument(
+        "--ca-cert",
+        metavar="FILE",
+        help="PEM file of the CA certificates to trust over https, instead of the system's "
+        "(several CAs: concatenate them; with --write, the destination's too)",
+    )
+    tls.add_argument(
+        "--skip-verify",
+        action="store_true",
+        help="over https, do not check the server's certificate (influx CLI's flag; for "
+        "tests only: anyone in between can read and change what is sent)",
+    )
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Query the system-information endpoints of an InfluxDB v2 instance "
@@ -298,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scrape = commands.add_parser(
         "scrape",
-        parents=[common],
+        parents=[common, tls],
         help="fetch /metrics and print it",
         description="Fetch /metrics and print it as exposition text, JSON, or InfluxDB line "
         "protocol in InfluxDB's Prometheus parsing format version 1 (lp1) or 2 (lp2).",
@@ -324,9 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("ready", run_ready, "print /ready; exit 0 when the instance is ready"),
         ("ping", run_ping, "GET /ping; exit 0 when the instance answers"),
     ):
-        command = commands.add_parser(name, parents=[common], help=summary, description=summary)
+        command = commands.add_parser(
+            name, parents=[common, tls], help=summary, description=summary
+        )
         command.set_defaults(run=run)
-    add_conform_command(commands, common, _positive_seconds)
+    add_conform_command(commands, common, _positive_seconds, tls)
     return parser
 
 
@@ -335,12 +367,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "command", None) == "scrape" and args.format is None:
         args.format = "lp1" if args.write else "text"
     run: Callable[[argparse.Namespace, TextIO], int] = args.run
+    if getattr(args, "skip_verify", False):
+        # Asked for on the command line: urllib3's warning on every request says no more.
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
     try:
         return run(args, sys.stdout)
     except (ClientError, ValueError) as err:
-        # A ValueError is a usage error: a bad URL (InvalidURL) or a token the client rejects.
-        unauthorised = isinstance(err, ServerError) and err.status == 401
-        hint = f" (check --token or ${TOKEN_ENV})" if unauthorised else ""
+        # A ValueError is a usage error: a bad URL (InvalidURL), a token the client
+        # rejects, a CA file that cannot be used.
+        hint = ""
+        if isinstance(err, ServerError) and err.status == 401:
+            hint = f" (check --token or ${TOKEN_ENV})"
+        elif isinstance(err, TlsFailed) and err.unknown_authority:
+            hint = " (give its CA with --ca-cert FILE)"
         print(f"{PROG}: {err}{hint}", file=sys.stderr)
         return EXIT_USAGE if isinstance(err, ValueError) else EXIT_FAILED
 

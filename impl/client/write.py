@@ -39,6 +39,7 @@ from urllib.parse import urlencode
 import urllib3
 
 from impl.client.api import ClientError, normalise_url
+from impl.client.tls import PathLike, check_ca_file, refusal
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,12 @@ class PointWriter:
         max_delay: float = MAX_RETRY_DELAY_SECONDS,
         pool: urllib3.PoolManager | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ca_cert: PathLike | None = None,
+        skip_verify: bool = False,
     ) -> None:
+        """Over https, the destination's certificate is checked against the system's CA
+        certificates or those in `ca_cert`; `skip_verify` checks nothing. A certificate
+        refused is retried as a destination down is: it may be renewed meanwhile."""
         if batch_lines < 1 or buffer_lines < batch_lines:
             raise ValueError("need 1 <= batch_lines <= buffer_lines")
         self.destination = destination
@@ -165,7 +171,11 @@ class PointWriter:
         self.max_delay = max_delay
         self.stats = WriteStats()
         self._buffer: deque[str] = deque()
-        self._pool = pool or urllib3.PoolManager(retries=False)
+        self._pool = pool or urllib3.PoolManager(
+            retries=False,
+            cert_reqs="CERT_NONE" if skip_verify else "CERT_REQUIRED",
+            ca_certs=None if ca_cert is None else check_ca_file(ca_cert),
+        )
         self._clock = clock
         self._failures = 0  # consecutive failed attempts, for the backoff
         self._not_before = 0.0  # no attempt before this (clock)
@@ -306,6 +316,8 @@ def run_writer(
 
 
 def _transport_reason(err: urllib3.exceptions.HTTPError) -> str:
+    if tls := refusal(err):
+        return tls.message
     reason = getattr(err, "reason", None) or err
     cause = reason.__cause__ or reason.__context__
     if isinstance(cause, ConnectionRefusedError):

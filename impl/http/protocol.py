@@ -32,6 +32,13 @@ text or not at all. This subclass keeps its parsing and adds:
   as it answers its own refusals (`receive` raises the InfluxError), counted and logged;
   nothing that arrives after it is parsed. Bytes after a whole request that closes the
   connection are dropped unread, not answered in place of that request.
+- TLS (with `certificates`): the handshake is run here, not by uvicorn (whose `ssl`
+  option lets asyncio handshake for up to 60 s before the protocol even exists). From
+  the moment it connects, a connection is counted towards `max_connections` and, while
+  handshaking, is shed as a silent one; the handshake has `header_timeout` to finish,
+  then the head its own `header_timeout`, as Go's server (influxd) times them. Each
+  handshake takes the certificate as its files are then (rotation without restart).
+  Everything above then holds over TLS as over plain TCP.
 - what only it knows of a request, told to the app (an `Arrival` in the scope): the exact
   size of the head, and the open-connection count; impl/http/limits.py answers beyond
   their limits with InfluxDB errors (uvicorn's `limit_concurrency` answers in plain text).
@@ -53,11 +60,12 @@ import asyncio
 import fcntl
 import http
 import logging
+import ssl
 import termios
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import h11
 from starlette.types import Message, Receive, Scope, Send
@@ -71,6 +79,7 @@ from impl.upstream.uvicorn import (
     UvicornH11,
     protocol_error,
     reading_paused,
+    start_server_tls,
     writing_paused,
 )
 
@@ -89,6 +98,12 @@ READ_AHEAD_BYTES = 64 * 1024
 LINGER_SECONDS = 2.0
 
 Headers = Sequence[tuple[bytes, bytes]]
+
+
+class ServerCertificates(Protocol):
+    """Where each TLS handshake gets its context (impl/server/tls.py: CertificateFiles)."""
+
+    def context(self) -> ssl.SSLContext: ...
 
 
 @dataclass
@@ -123,6 +138,7 @@ class InfluxH11Protocol(UvicornH11):
 
     limits: Limits
     identity_headers: Headers = ()
+    certificates: ServerCertificates | None = None  # set: every connection is TLS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -141,18 +157,70 @@ class InfluxH11Protocol(UvicornH11):
         # answered, then the connection closes, what follows unread.
         self._rest_dropped = False
         self.idle_since = time.monotonic()
+        self._handshake: asyncio.Task[None] | None = None
+        # With TLS, what arrives before the connection opens: the client's first bytes,
+        # read before start_tls took the transport over, for the handshake; then what
+        # the TLS layer decrypted before start_tls returned, for this protocol.
+        self._before_tls: list[bytes] | None = None
+        self._before_open: list[bytes] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if self.certificates is None:
+            self._open(transport)
+            return
+        # Counted now, and shed as a silent connection until the handshake is done.
+        self.count_connection(transport)
+        self._before_tls, self._before_open = [], []
+        transport.pause_reading()  # asyncio's transports wait; uvloop's read all the same
+        context = self.certificates.context()
+        self._handshake = self.event_loop().create_task(self._secure(transport, context))
+        self.make_room()
+
+    async def _secure(self, transport: asyncio.Transport, context: ssl.SSLContext) -> None:
+        """The TLS handshake, within `header_timeout`; then the connection opens on it."""
+        already_read, self._before_tls = b"".join(self._before_tls or ()), None
+        secured: asyncio.Transport | None = None
+        if not transport.is_closing():  # not shed before this task began
+            try:
+                secured = await start_server_tls(
+                    transport,
+                    self,
+                    context,
+                    already_read,
+                    handshake_timeout=self.limits.header_timeout,
+                    # A closing connection waits this long for the client's close_notify.
+                    shutdown_timeout=LINGER_SECONDS,
+                )
+            except OSError as err:  # refused, timed out, reset (ssl.SSLError is an OSError)
+                log.debug("TLS handshake failed", extra={"fields": {"reason": str(err)}})
+        if secured is None:  # failed, or closed meanwhile (shed, shut down)
+            self.forget_connection()
+            transport.close()
+            return
+        self._open(secured)
+
+    def _open(self, transport: asyncio.Transport) -> None:
+        tls = self._before_open is not None  # counted, and room made, at accept already
         super().connection_made(transport)
         self.use_flow(_BoundedFlow(self))
         self._start_timer("header", self.limits.header_timeout, self._on_header_timeout)
-        self.make_room()
+        if not tls:
+            self.make_room()
+        arrived, self._before_open = self._before_open, None
+        for data in arrived or ():
+            self.data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timers("header", "body", "send")
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._before_tls is not None:
+            self._before_tls.append(data)
+            return
+        if self._before_open is not None:
+            self._before_open.append(data)
+            return
         if self._lingering or self.refusal is not None or self._rest_dropped:
             return  # after a refusal: read only to be dropped
         if "header" not in self._timers and self.parser.their_state is h11.IDLE:
@@ -412,7 +480,14 @@ def _closing(connection: Any) -> bool:
     return refused or bool(connection.transport.is_closing())
 
 
-def protocol_class(limits: Limits, identity_headers: Headers) -> type[InfluxH11Protocol]:
-    """An `InfluxH11Protocol` with these settings, for uvicorn's `http` option."""
-    settings = {"limits": limits, "identity_headers": tuple(identity_headers)}
+def protocol_class(
+    limits: Limits, identity_headers: Headers, certificates: ServerCertificates | None = None
+) -> type[InfluxH11Protocol]:
+    """An `InfluxH11Protocol` with these settings, for uvicorn's `http` option; with
+    `certificates`, every connection speaks TLS."""
+    settings = {
+        "limits": limits,
+        "identity_headers": tuple(identity_headers),
+        "certificates": certificates,
+    }
     return type("Configured", (InfluxH11Protocol,), settings)

@@ -131,6 +131,28 @@ class Config:
         "share one; the whole exposition always has a place); more wait up to 10 s, then 503",
         bounds=(0, 10_000),
     )
+    # HTTPS as influxd serves it: its flag names, meanings and defaults (impl/server/tls.py).
+    tls_cert: Path | None = setting(
+        None,
+        "TLS certificate file (PEM: the certificate, then any intermediates); with "
+        "--tls-key, the service speaks HTTPS only; re-read when the file changes",
+        shown_default="none",
+    )
+    tls_key: Path | None = setting(
+        None,
+        "TLS private key file (PEM, unencrypted) of --tls-cert; re-read when it changes",
+        shown_default="none",
+    )
+    tls_min_version: str = setting(
+        "1.2",
+        "minimum accepted TLS version (1.0 and 1.1 are discouraged: a warning is logged)",
+        choices=("1.0", "1.1", "1.2", "1.3"),
+    )
+    tls_strict_ciphers: bool = setting(
+        False,
+        "in TLS 1.2, accept only influxd's list of ciphers: ECDHE key exchange with AES-GCM "
+        "or ChaCha20-Poly1305 (TLS 1.3 has no others)",
+    )
     # Never a flag: from token_file or TOKENS_ENV. Out of repr: no printed Config shows one.
     tokens: tuple[str, ...] = field(default=(), repr=False)
 

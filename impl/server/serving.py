@@ -1,5 +1,6 @@
 """What every server process of the service shares, one process or a worker of many:
-the listening socket, the identity headers, the limits and the uvicorn options."""
+the listening socket and its TLS certificate, the identity headers, the limits and the
+uvicorn options."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from impl.http.limits import Limits
 from impl.http.protocol import protocol_class
 from impl.server.config import Config, ConfigError
+from impl.server.tls import CertificateFiles, server_tls
 
 
 def identity_headers(config: Config) -> list[tuple[bytes, bytes]]:
@@ -33,13 +35,21 @@ def limits(config: Config) -> Limits:
     )
 
 
+@functools.cache  # read and checked once at start; each worker inherits it and watches the files
+def certificate_files(config: Config) -> CertificateFiles | None:
+    """The TLS certificate and key the listener serves; None for plain HTTP."""
+    return server_tls(config)
+
+
 def uvicorn_options(config: Config) -> dict[str, Any]:
     """uvicorn.Config options, apart from the app and where to listen."""
     http_limits = limits(config)
     return {
         # h11 with header and send timeouts, strict framing, room made for requests and
         # InfluxDB errors for what uvicorn refuses (impl/http/protocol.py: why not httptools).
-        "http": protocol_class(http_limits, identity_headers(config)),
+        # TLS too: the protocol runs each handshake itself, bounded and counted as a
+        # connection (uvicorn's ssl option would hide handshakes from it for 60 s each).
+        "http": protocol_class(http_limits, identity_headers(config), certificate_files(config)),
         # The protocol parses with a head limit of its own; uvicorn's option, set alike,
         # sizes the parser it makes first and then gives up.
         "h11_max_incomplete_event_size": http_limits.max_header_size,
@@ -57,7 +67,9 @@ def uvicorn_options(config: Config) -> dict[str, Any]:
 
 def listen(config: Config) -> socket.socket:
     """The listening socket, bound before uvicorn or gunicorn starts: a port in use is
-    then one clear line, where either would log that it started and only then fail."""
+    then one clear line, where either would log that it started and only then fail.
+    So is a TLS certificate or key that cannot be served, checked before binding."""
+    certificate_files(config)
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     try:
         return socket.create_server((config.host, config.port), family=family, backlog=2048)

@@ -1,11 +1,13 @@
-"""What the service relies on inside uvicorn, uvicorn-worker and h11, beyond their
-documented APIs, each use grouped under the code that relies on it.
+"""What the service relies on inside uvicorn, uvicorn-worker and h11, and of how asyncio's
+and uvloop's start_tls behave, beyond their documented APIs, each use grouped under the
+code that relies on it.
 tests/upstream/test_uvicorn.py states every assumption against the installed versions:
 an upgrade that breaks one turns its test red."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 from collections.abc import Callable, Collection
 
@@ -46,6 +48,18 @@ class UvicornH11(H11Protocol):
     def use_flow(self, flow: FlowControl) -> None:
         """Pause and resume through `flow` (after `connection_made`, before any request)."""
         self.flow = flow
+
+    def count_connection(self, transport: asyncio.Transport) -> None:
+        """Count this connection among the server's, on `transport`, before uvicorn's
+        `connection_made` has run (a TLS handshake first): uvicorn closes `self.transport`
+        of each counted connection at shutdown, and its `connection_made` adds the
+        connection again (a set) and takes the transport it is given."""
+        self.connections.add(self)
+        self.transport = transport
+
+    def forget_connection(self) -> None:
+        """Count this connection no more: it ended before `connection_made` ran."""
+        self.connections.discard(self)
 
     def server_protocols(self) -> Collection[asyncio.Protocol]:
         """Every open connection of this server, this one included."""
@@ -105,3 +119,56 @@ def worker_serving_with(server_class: type[uvicorn.Server]) -> type[UvicornWorke
                 sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
     return ServingWorker
+
+
+# --- asyncio's and uvloop's start_tls, for the TLS handshakes of impl/http/protocol.py ----
+
+
+async def start_server_tls(
+    transport: asyncio.Transport,
+    protocol: asyncio.Protocol,
+    context: ssl.SSLContext,
+    already_read: bytes,
+    *,
+    handshake_timeout: float,
+    shutdown_timeout: float,
+) -> asyncio.Transport | None:
+    """`loop.start_tls` on the server side of an accepted connection, `already_read` being
+    the bytes its transport gave `protocol` before this was called (the start of the
+    client's handshake): uvloop's transports start reading once `connection_made` has
+    returned, paused or not, and a task started there runs after a read may have happened.
+    Returns the TLS transport, or None when the connection closed during the handshake
+    (asyncio then returns None, uvloop a closed transport).
+
+    Assumed: start_tls puts its TLS protocol on the transport at once, and calls that
+    protocol's `connection_made` (which starts the handshake) through `call_soon`; that
+    protocol is a BufferedProtocol which keeps what `buffer_updated` gives it before then
+    for the handshake. Also: the first bytes it decrypts are passed to
+    `protocol.data_received` as the handshake ends, before start_tls returns."""
+    loop = asyncio.get_running_loop()
+    if already_read:
+        # Runs before the TLS protocol's connection_made, queued after this by start_tls.
+        loop.call_soon(_hand_over, transport, protocol, already_read)
+    secured = await loop.start_tls(
+        transport,
+        protocol,
+        context,
+        server_side=True,
+        ssl_handshake_timeout=handshake_timeout,
+        ssl_shutdown_timeout=shutdown_timeout,
+    )
+    return None if secured is None or secured.is_closing() else secured
+
+
+def _hand_over(transport: asyncio.Transport, protocol: asyncio.Protocol, data: bytes) -> None:
+    """Give `data` to the TLS protocol now on `transport`, as if it had read them."""
+    tls = transport.get_protocol()
+    if tls is protocol or transport.is_closing():
+        return
+    view = memoryview(data)
+    while view:
+        buffer = tls.get_buffer(len(view))  # type: ignore[attr-defined]
+        size = min(len(buffer), len(view))
+        buffer[:size] = view[:size]
+        tls.buffer_updated(size)  # type: ignore[attr-defined]
+        view = view[size:]

@@ -7,11 +7,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import signal
+import ssl
 import textwrap
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import h11
+import pytest
+import trustme
+import uvloop
 from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.server import ServerState
@@ -22,6 +26,7 @@ from impl.upstream.uvicorn import (
     UvicornH11,
     protocol_error,
     reading_paused,
+    start_server_tls,
     writing_paused,
 )
 
@@ -276,3 +281,105 @@ def test_install_sigquit_handler_sets_one_on_the_running_loop() -> None:
 
     worker = Worker()
     assert asyncio.run(install()) is True
+
+
+def test_a_connection_counted_before_connection_made_is_closed_by_uvicorns_shutdown() -> None:
+    """A connection counted from the moment it is accepted (a TLS handshake first) is one
+    uvicorn's shutdown closes, through `shutdown` and `self.transport`, as it does others."""
+    counted: list[UvicornH11] = []
+
+    class Protocol(UvicornH11):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            self.count_connection(transport)  # uvicorn's connection_made not (yet) run
+            counted.append(self)
+
+    async def exercise(connect: Callable[[], Awaitable[Client]], state: ServerState) -> None:
+        reader, writer = await connect()
+        while not counted:
+            await asyncio.sleep(0.01)
+        assert state.connections == {counted[0]}
+        for connection in list(state.connections):
+            connection.shutdown()  # what uvicorn's Server.shutdown calls on each
+        assert await reader.read() == b""  # closed
+        counted[0].forget_connection()
+        assert not state.connections
+        writer.close()
+
+    serve(Protocol, no_content, exercise)
+
+
+class _Certificates:
+    def __init__(self) -> None:
+        authority = trustme.CA()
+        issued = authority.issue_cert("127.0.0.1")
+        self.server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        issued.configure_cert(self.server)
+        self.client = ssl.create_default_context()
+        authority.configure_trust(self.client)
+
+
+@pytest.mark.parametrize(
+    "new_loop", [asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"]
+)
+def test_start_server_tls_takes_the_bytes_read_before_it(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """The bytes of the client's first flight a protocol was given before it called
+    start_server_tls are handed to the TLS layer: the handshake completes, and what the
+    client sends then reaches the protocol decrypted (perhaps before start_server_tls
+    returns: the protocol must keep it)."""
+    certificates = _Certificates()
+    decrypted: list[bytes] = []
+    handed_over: list[bytes] = []
+
+    class Protocol(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.before: list[bytes] | None = []
+            self.started = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            self.transport = transport  # uvloop's transports are no asyncio.Transport
+
+        def data_received(self, data: bytes) -> None:
+            if self.before is None:
+                decrypted.append(data)
+                return
+            self.before.append(data)
+            if not self.started:  # start TLS only once the client's bytes were read
+                self.started = True
+                asyncio.get_running_loop().call_later(0.05, self.start)
+
+        def start(self) -> None:
+            asyncio.get_running_loop().create_task(self.secure())
+
+        async def secure(self) -> None:
+            already_read, self.before = b"".join(self.before or ()), None
+            handed_over.append(already_read)
+            secured = await start_server_tls(
+                self.transport,
+                self,
+                certificates.server,
+                already_read,
+                handshake_timeout=10,
+                shutdown_timeout=1,
+            )
+            assert secured is not None
+            secured.write(b"welcome")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Protocol, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=certificates.client, server_hostname="127.0.0.1"
+        )
+        writer.write(b"hello")
+        assert await asyncio.wait_for(reader.readexactly(7), 10) == b"welcome"
+        while b"".join(decrypted) != b"hello":
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()  # not wait_closed: uvloop's waits for the server side's connections
+
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        runner.run(asyncio.wait_for(main(), 20))
+    assert handed_over and handed_over[0].startswith(b"\x16\x03")  # a TLS handshake record

@@ -41,12 +41,16 @@ exit status:
 
 
 def add_conform_command(
-    commands: Any, common: argparse.ArgumentParser, seconds: Callable[[str], float]
+    commands: Any,
+    common: argparse.ArgumentParser,
+    seconds: Callable[[str], float],
+    tls: argparse.ArgumentParser,
 ) -> None:
-    """Adds `conform` to influx-metrics' subcommands (`common`: URL, --token, --timeout)."""
+    """Adds `conform` to influx-metrics' subcommands (`common`: URL, --token, --timeout;
+    `tls`: --ca-cert, --skip-verify)."""
     parser = commands.add_parser(
         "conform",
-        parents=[common],
+        parents=[common, tls],
         help="check that a server behaves as the spec and influxd do",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -92,6 +96,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         allow_incomplete=args.allow_incomplete,
         timeout=args.timeout,
         max_time=args.max_time,
+        ca_cert=args.ca_cert,
+        skip_verify=args.skip_verify,
     )
     out.write(_render(report, args.format, out))
     if not report.reachable and args.format != "table":

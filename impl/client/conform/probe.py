@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from impl.client.conform.model import Exchange, Received, SentRequest
 from impl.client.conform.plan import Planned
 from impl.client.rawhttp import InvalidResponse, NoResponse, ResponseReader
+from impl.client.tls import refusal
 
 USER_AGENT = "influx-metrics-conform/0.1"
 TOKEN_SCHEME = "Token"  # what influxd documents and its official clients send
@@ -46,7 +47,13 @@ class Probe:
     """Requests to one base URL: a time limit per request and overall, a request budget."""
 
     def __init__(
-        self, base_url: str, token: str | None, timeout: float, deadline: float, max_requests: int
+        self,
+        base_url: str,
+        token: str | None,
+        timeout: float,
+        deadline: float,
+        max_requests: int,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         self.scheme = parts.scheme.lower()
@@ -59,6 +66,8 @@ class Probe:
         self.deadline = deadline  # time.monotonic() value
         self.max_requests = max_requests
         self.sent = 0
+        # impl.client.tls.client_context: the CA certificates trusted, or no check at all.
+        self.tls = tls or ssl.create_default_context()
 
     def send(self, planned: Planned) -> Exchange:
         if self.sent >= self.max_requests:
@@ -123,7 +132,7 @@ class Probe:
         if self.scheme != "https":
             return sock
         try:
-            return ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+            return self.tls.wrap_socket(sock, server_hostname=self.host)
         except TimeoutError:
             sock.close()
             raise NotDelivered("no TLS session in time", timed_out=True) from None
@@ -156,8 +165,8 @@ def _describe(error: BaseException) -> str:
         return "connection refused"
     if isinstance(error, socket.gaierror):
         return f"cannot resolve the host name ({error.strerror})"
-    if isinstance(error, ssl.SSLError):
-        return f"TLS error: {error.reason or error}"
+    if isinstance(error, ssl.SSLError) and (tls := refusal(error)):
+        return tls.message
     if isinstance(error, NoResponse | InvalidResponse):
         return str(error)
     if isinstance(error, OSError) and error.strerror:

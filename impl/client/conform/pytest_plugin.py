@@ -52,6 +52,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="a check that could not run is skipped instead of failed",
     )
+    group.addoption(
+        "--influx-conform-ca-cert",
+        metavar="FILE",
+        help="over https, trust the CA certificates of this PEM file instead of the system's",
+    )
+    group.addoption(
+        "--influx-conform-skip-verify",
+        action="store_true",
+        help="over https, do not check the server's certificate",
+    )
     for name, default, what in (("timeout", 10.0, "each request"), ("max-time", 60.0, "the run")):
         group.addoption(
             f"--influx-conform-{name}",
@@ -149,5 +159,7 @@ def _report(config: pytest.Config) -> Report:
             allow_incomplete=config.getoption("influx_conform_allow_incomplete"),
             timeout=config.getoption("influx_conform_timeout"),
             max_time=config.getoption("influx_conform_max_time"),
+            ca_cert=config.getoption("influx_conform_ca_cert"),
+            skip_verify=config.getoption("influx_conform_skip_verify"),
         )
     return config.stash[REPORT]

@@ -19,6 +19,7 @@ from impl.client.conform.gates import Settled, family_to_select
 from impl.client.conform.model import Check, Level, Observations, Result, Verdict
 from impl.client.conform.probe import OutOfTime, Probe
 from impl.client.conform.results import Report
+from impl.client.tls import PathLike, client_context
 
 log = logging.getLogger("impl.client.conform")
 
@@ -101,22 +102,27 @@ def run_conform(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     max_time: float = DEFAULT_MAX_TIME_SECONDS,
     spec: Spec | None = None,
+    ca_cert: PathLike | None = None,
+    skip_verify: bool = False,
 ) -> Report:
     """Runs the checks against the server at `url` and returns the report, whose
     `conformance` and `exit_status` are the verdict.
 
     `only` / `skip`: check ids (globs allowed) or levels. `strict`: SHOULD checks count
     like MUST checks. `allow_incomplete`: an INCOMPLETE run exits 0. `timeout` bounds
-    each request, `max_time` the run. `spec`: another spec than the carried one.
-    ValueError for an invalid URL, token or selection; nothing is sent then.
+    each request, `max_time` the run. `spec`: another spec than the carried one. Over
+    https: `ca_cert`, a PEM file of the CA certificates to trust instead of the system's;
+    `skip_verify`, no check of the server's certificate.
+    ValueError for an invalid URL, token, selection or CA file; nothing is sent then.
     """
     url, token = checked_url(url), checked_token(token)
     if not (timeout > 0 and max_time > 0):
         raise ValueError("timeout and max_time must be positive")
+    tls = client_context(ca_cert, skip_verify)
     spec = spec or carried_spec()
     selected, left_out = select(all_checks(spec), only, skip)
     started = time.monotonic()
-    probe = Probe(url, token, timeout, started + max_time, MAX_REQUESTS)
+    probe = Probe(url, token, timeout, started + max_time, MAX_REQUESTS, tls)
     observations = Observations(token_given=token is not None)
     stopped = _send(probe, plan.requests(spec), observations)
     exposition = plan.exposition_operation(spec)
