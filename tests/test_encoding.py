@@ -88,7 +88,16 @@ def wrappers(draw: st.DrawFn) -> Build:
     children = draw(label_sets(label_names))
     doc = draw(DOCS)
     amounts = draw(st.lists(FLOATS if kind != "counter" else COUNTS, min_size=1, max_size=4))
-    bounds = sorted(set(draw(st.lists(st.floats(allow_nan=False), min_size=1, max_size=5))))
+    # A histogram needs a bound besides +Inf (prometheus_client refuses [+Inf] alone).
+    bounds = sorted(
+        set(
+            draw(
+                st.lists(st.floats(allow_nan=False), min_size=1, max_size=5).filter(
+                    lambda drawn: set(drawn) != {math.inf}
+                )
+            )
+        )
+    )
     use_function = draw(st.booleans())
     function_value = draw(FLOATS)
     reset = draw(st.booleans())
@@ -317,7 +326,12 @@ class History:
         elif kind == "summary":
             metric = Summary(name, doc, names, registry=self.registry)
         else:
-            bounds = data.draw(st.lists(st.floats(allow_nan=False), min_size=1, max_size=4))
+            # A histogram needs a bound besides +Inf (prometheus_client refuses [+Inf] alone).
+            bounds = data.draw(
+                st.lists(st.floats(allow_nan=False), min_size=1, max_size=4).filter(
+                    lambda drawn: set(drawn) != {math.inf}
+                )
+            )
             metric = Histogram(
                 name, doc, names, buckets=sorted(set(bounds)), registry=self.registry
             )
