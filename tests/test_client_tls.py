@@ -20,8 +20,8 @@ import urllib3
 from impl.client.api import SysinfoClient, TlsFailed
 from impl.client.conform import Conformance, run_conform
 from tests.support.databases import VictoriaMetrics
+from tools.certificates import Authority, CertificatePair, TlsLiveServer
 from tools.processes import ServerProcess
-from tools.tls import Authority, CertificatePair, TlsLiveServer
 
 TOOL = Path(sys.executable).with_name("influx-metrics")
 RUN_TIMEOUT_SECONDS = 60

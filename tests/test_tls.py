@@ -27,8 +27,8 @@ from sysinfo_client import ApiClient, Configuration, SystemInformationEndpointsA
 from tests.support.scaleout import wait_for
 from tools.attack_tls import client_hello
 from tools.attacks import CLIENT_RCVBUF, LARGEST_SCRAPE
+from tools.certificates import Authority, CertificatePair, TlsLiveServer
 from tools.processes import LOOPBACK
-from tools.tls import Authority, CertificatePair, TlsLiveServer
 
 PING = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 PATIENCE = 20.0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tools.attack_tls import unfinished_handshakes
-from tools.tls import Authority, TlsLiveServer
+from tools.certificates import Authority, TlsLiveServer
 
 pytestmark = pytest.mark.slow  # an attack on a live service for several seconds
 

@@ -12,7 +12,7 @@ import pytest
 from tests.support.prometheus import Prometheus
 from tests.support.scaleout import wait_for
 from tests.test_tls import der_of, served_certificate
-from tools.tls import Authority, TlsLiveServer
+from tools.certificates import Authority, TlsLiveServer
 
 pytestmark = pytest.mark.slow  # the real prometheus scraping for several seconds
 

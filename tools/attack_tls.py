@@ -31,8 +31,8 @@ from typing import Any
 from impl.client.rawhttp import HOST, read_response
 from impl.metrics.multiprocess.collectors import service_pids
 from tools.attacks import PING_TIMEOUT, Pinger
+from tools.certificates import Authority, CertificatePair, TlsLiveServer
 from tools.processes import ServerProcess
-from tools.tls import Authority, CertificatePair, TlsLiveServer
 
 PING = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 

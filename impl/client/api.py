@@ -21,7 +21,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
-from impl.client.tls import PathLike, check_ca_file, refusal
+from impl.client.trust import PathLike, check_ca_file, refusal
 from sysinfo_client import ApiClient, ApiException, Configuration, SystemInformationEndpointsApi
 from sysinfo_client.models.health_check import HealthCheck
 from sysinfo_client.models.ready import Ready

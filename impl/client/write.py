@@ -39,7 +39,7 @@ from urllib.parse import urlencode
 import urllib3
 
 from impl.client.api import ClientError, normalise_url
-from impl.client.tls import PathLike, check_ca_file, refusal
+from impl.client.trust import PathLike, check_ca_file, refusal
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from impl.client.conform.model import Exchange, Received, SentRequest
 from impl.client.conform.plan import Planned
 from impl.client.rawhttp import InvalidResponse, NoResponse, ResponseReader
-from impl.client.tls import refusal
+from impl.client.trust import refusal
 
 USER_AGENT = "influx-metrics-conform/0.1"
 TOKEN_SCHEME = "Token"  # what influxd documents and its official clients send
@@ -66,7 +66,7 @@ class Probe:
         self.deadline = deadline  # time.monotonic() value
         self.max_requests = max_requests
         self.sent = 0
-        # impl.client.tls.client_context: the CA certificates trusted, or no check at all.
+        # impl.client.trust.client_context: the CA certificates trusted, or no check at all.
         self.tls = tls or ssl.create_default_context()
 
     def send(self, planned: Planned) -> Exchange:

@@ -19,7 +19,7 @@ from impl.client.conform.gates import Settled, family_to_select
 from impl.client.conform.model import Check, Level, Observations, Result, Verdict
 from impl.client.conform.probe import OutOfTime, Probe
 from impl.client.conform.results import Report
-from impl.client.tls import PathLike, client_context
+from impl.client.trust import PathLike, client_context
 
 log = logging.getLogger("impl.client.conform")
 
