@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from impl.metrics.multiprocess.directory import LOCK_NAME
+from impl.metrics.multiprocess.directory import LOCK_NAME, NotRegularFile, open_for_reading
 from tests.conftest import StartServer
 from tests.support.scaleout import scrape, send_pings, wait_for, worker_pids
 from tools.metrics_text import request_count
@@ -120,3 +120,25 @@ def test_a_killed_instance_leaves_no_lock_behind(start_server: StartServer, tmp_
     body = scrape(second.url)
     assert request_count(body, user_agent="curl") == 0
     assert request_count(body) == 1  # its own readiness ping only
+
+
+@pytest.mark.parametrize("shape", ["fifo", "directory", "symlink"])
+def test_only_a_regular_file_is_opened_for_reading(tmp_path: Path, shape: str) -> None:
+    """Opening a FIFO to read would wait for a writer for ever; a symlink is not followed."""
+    regular = tmp_path / "counter_1.db"
+    regular.write_bytes(b"x")
+    fd = open_for_reading(str(regular))
+    assert os.read(fd, 1) == b"x"
+    os.close(fd)
+    other = tmp_path / "counter_2.db"
+    if shape == "fifo":
+        os.mkfifo(other)
+    elif shape == "directory":
+        other.mkdir()
+    else:
+        other.symlink_to(regular)
+    with pytest.raises(OSError) as refused:  # at once: nothing waits
+        open_for_reading(str(other))
+    if shape != "symlink":
+        assert isinstance(refused.value, NotRegularFile)
+        assert refused.value.strerror == "not a regular file"

@@ -201,3 +201,29 @@ def test_a_garbage_file_of_no_worker_is_said_and_left_out(
     assert request_count(scrape(live.url), user_agent="curl") == 20
     message = failing_directory_check(live.url)
     assert "counter_999999.db: its length field reads 117901063" in message, message
+
+
+@pytest.mark.parametrize("shape", ["fifo", "directory"])
+def test_a_file_name_holding_no_regular_file_costs_no_answer(
+    start_server: StartServer, tmp_path: Path, shape: str
+) -> None:
+    """A FIFO, or a directory, under the archive's name and under a worker file's name:
+    opening a FIFO to read waits for a writer, for ever, and took every scrape, /health
+    and /ping with it. Now each is a damaged file, said, and left out."""
+    directory = tmp_path / "multiproc"
+    live = start_workers(start_server, directory, 2, "--max-requests", "30")
+    send_pings(live.url, 100)  # workers recycled: their counts folded into the archive
+    wait_for(lambda: (directory / ARCHIVE_NAME).exists(), "an archive")
+    planted = [directory / ARCHIVE_NAME, directory / "counter_999999.db"]
+    for path in planted:
+        path.unlink(missing_ok=True)
+        os.mkfifo(path) if shape == "fifo" else path.mkdir()
+    for _ in range(4):  # whichever worker answers: never a hang, never a 500
+        scrape(live.url)
+    assert requests.get(live.url + "/ping", timeout=10).status_code == 204
+    message = failing_directory_check(live.url)
+    assert "counter_999999.db: not a regular file" in message, message
+    # The arbiter publishes its archive anew (it keeps it in memory): nothing lost.
+    wait_for(lambda: (directory / ARCHIVE_NAME).is_file(), "the archive published anew")
+    assert request_count(scrape(live.url), user_agent="curl") == 100
+    assert "Traceback" not in live.log()

@@ -13,6 +13,7 @@ totals, and removing the directory at exit would break its scrapes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -31,6 +32,26 @@ LOCK_NAME = "influxdb-sysinfo.lock"
 _SERVICE_FILES = frozenset({ARCHIVE_NAME, ARCHIVE_TEMPORARY, LOCK_NAME})
 # Attempts at the lock when its file is replaced under us (an owner exiting).
 _LOCK_ATTEMPTS = 10
+
+
+class NotRegularFile(OSError):
+    """A name of the directory's is something other than a regular file."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(errno.EINVAL, "not a regular file", path)
+
+
+def open_for_reading(path: str) -> int:
+    """A read-only descriptor of `path`, a regular file, else NotRegularFile (or the
+    OSError of the open). Whoever can write into the directory can put a FIFO under one
+    of its names, and opening a FIFO waits for a writer, for ever: every scrape, and the
+    event loop with it. Without O_NONBLOCK the open itself would wait; on a regular file
+    the flag changes nothing."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFile(path)
+    return fd
 
 
 class MultiprocDirError(Exception):
@@ -143,7 +164,7 @@ def refuse_if_in_use(path: Path) -> None:
     use the directory (one process), named to it all the same: two instances configured
     with one directory are a mistake to stop at, whatever the mode of the second."""
     try:
-        fd = os.open(path / LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_for_reading(str(path / LOCK_NAME))
     except OSError:
         return  # no lock file (or none that can be read): no instance holds it
     try:

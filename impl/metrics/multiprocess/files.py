@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from impl.metrics.multiprocess.directory import open_for_reading
 from impl.upstream.prometheus import (
     HEADER_BYTES,
     decode_key,
@@ -120,7 +121,7 @@ class HeldFile:
     def open(cls, directory: str, name: str, inode: int, keys: KeyCache) -> HeldFile | None:
         """The file `name` if it is still the one listed with `inode`, else None."""
         try:
-            fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = open_for_reading(os.path.join(directory, name))
         except FileNotFoundError:
             return None  # unlinked since it was listed
         if os.fstat(fd).st_ino != inode:

@@ -80,6 +80,8 @@ import contextlib
 import json
 import logging
 import os
+import shutil
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -220,6 +222,8 @@ _Published = tuple[int, int, int]  # inode, size, modification time (ns)
 def publish(directory: Path, archive: Archive) -> _Published:
     """Replace the archive with `archive`, atomically (W2, W4); what was published."""
     temporary = directory / ARCHIVE_TEMPORARY
+    for name in (temporary, directory / ARCHIVE_NAME):
+        _remove_directory_at(name)
     data = archive.text().encode("utf-8")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(temporary, flags, 0o600)
@@ -236,6 +240,14 @@ def publish(directory: Path, archive: Archive) -> _Published:
     os.close(fd)
     os.replace(temporary, directory / ARCHIVE_NAME)
     return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _remove_directory_at(path: Path) -> None:
+    """A directory made under one of the archive's names (by someone else: the directory
+    holds the service's files only) would refuse the archive for ever: it goes."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
 
 
 def _still_linked(directory: Path, pending: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from impl.metrics.multiprocess.directory import ARCHIVE_NAME, metrics_file_pid
+from impl.metrics.multiprocess.directory import ARCHIVE_NAME, metrics_file_pid, open_for_reading
 from impl.metrics.multiprocess.faults import Faults
 from impl.metrics.multiprocess.files import DamagedFile, HeldFile, Key, KeyCache, SourceKeys
 from impl.metrics.multiprocess.fold import Archive
@@ -144,7 +144,7 @@ class DirectoryReader:
                 self.faults.note(ARCHIVE_NAME, current.damage)
             return current  # the same file: archive versions are never changed
         try:
-            fd = os.open(self._archive_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = open_for_reading(self._archive_path)
         except FileNotFoundError:
             fresh = _HeldArchive()
             if current.inode is not None:  # only ever replaced, while the instance runs
