@@ -213,19 +213,44 @@ def decode_value(data: bytes | bytearray, offset: int) -> tuple[float, float]:
     return value, timestamp
 
 
+# No key of the service's comes near: a metric's name, help and label values, each of a
+# bounded set. What claims more is garbage, refused before it is read.
+MAX_KEY_BYTES = 1 << 16
+
+
 def parse_entries(data: bytes, start: int, used: int) -> list[tuple[bytes, int]]:
     """The entries between `start` (an entry's offset) and `used`: each key's bytes and its
     value's offset. ValueError when they do not tile that range exactly."""
+    entries, stop = parse_entries_within(data, start, used)
+    if stop != used:
+        raise ValueError(f"entry at {stop} runs past {len(data)}")
+    return entries
+
+
+def parse_entries_within(
+    data: bytes | bytearray, start: int, used: int
+) -> tuple[list[tuple[bytes, int]], int]:
+    """The whole entries from `start` that `data` holds, of a file that uses `used`
+    bytes, and where the first one it does not hold begins. ValueError for an entry that
+    could not be in such a file (runs past `used`), so a reader given the file in pieces
+    refuses garbage at its first piece."""
     entries = []
     pos = start
+    end = min(used, len(data))
     while pos < used:
         if pos + 4 > used:
             raise ValueError(f"entry at {pos} runs past {used}")
+        if pos + 4 > end:
+            break
         length = _INT.unpack_from(data, pos)[0]
         key_start = pos + 4
         value_at = key_start + length + (8 - (length + 4) % 8)
         if length <= 0 or value_at + VALUE_BYTES > used:
             raise ValueError(f"entry at {pos} runs past {used}")
+        if length > MAX_KEY_BYTES:
+            raise ValueError(f"entry at {pos} has a key of {length} bytes")
+        if value_at + VALUE_BYTES > end:
+            break
         entries.append((bytes(data[key_start : key_start + length]), value_at))
         pos = value_at + VALUE_BYTES
-    return entries
+    return entries, pos

@@ -31,7 +31,7 @@ from impl.upstream.prometheus import (
     HEADER_BYTES,
     decode_key,
     decode_used,
-    parse_entries,
+    parse_entries_within,
     parse_file_name,
 )
 
@@ -144,21 +144,42 @@ class HeldFile:
             raise DamagedFile(self.name, f"its length field reads {used}")
         grew = used > self._parsed_to
         if grew:
-            # Read again, after `used` was seen: the entries below it are all written.
             size = os.fstat(self._fd).st_size
             if used > size:
                 raise DamagedFile(self.name, f"uses {used} bytes of {size}")
-            data = os.pread(self._fd, used, 0)
+            data = self._read_new_entries(used)
         if len(data) < self._parsed_to or len(data) < used:
             raise DamagedFile(self.name, f"truncated to {len(data)} bytes")
-        if grew:
-            self._parse(data, used)
         self._view = memoryview(data)[: self._parsed_to].cast("d")
         return grew
 
-    def _parse(self, data: bytes, used: int) -> None:
+    def _read_new_entries(self, used: int) -> bytes:
+        """The file's first `used` bytes, read again now that `used` was seen (the entries
+        below it are all written), decoding the entries past those parsed on the way.
+        Read in pieces that double, each parsed before the next is read: a file whose
+        length field claims gigabytes of garbage (a sparse file costs nothing to make)
+        is refused at its first piece, not read whole at every scrape."""
+        piece = _FIRST_READ_BYTES
+        data = bytearray(os.pread(self._fd, min(used, max(self._parsed_to, piece)), 0))
+        at, entries = self._parsed_to, []
+        while True:
+            try:
+                found, at = parse_entries_within(data, at, used)
+            except ValueError as err:
+                raise DamagedFile(self.name, f"not prometheus_client's format ({err})") from None
+            entries.extend(found)
+            if at >= used:
+                break
+            piece *= 2
+            more = os.pread(self._fd, min(piece, used - len(data)), len(data))
+            if not more:
+                raise DamagedFile(self.name, f"truncated to {len(data)} bytes")
+            data += more
+        self._parse(entries, used)
+        return bytes(data)
+
+    def _parse(self, entries: list[tuple[bytes, int]], used: int) -> None:
         try:
-            entries = parse_entries(data, self._parsed_to, used)
             keys = [self._cache[raw] for raw, _ in entries]
         except ValueError as err:  # UnicodeDecodeError and JSONDecodeError among them
             raise DamagedFile(self.name, f"not prometheus_client's format ({err})") from None
