@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 
 from impl.http.answers import AnswerFunction, Answers, Offload
 from impl.http.compression import GzipOperations
+from impl.http.drills import Drills
 from impl.http.exceptions import ErrorResponses
 from impl.http.fastpath import FastPath, fast_operations
 from impl.http.limits import RequestLimits
@@ -78,6 +79,7 @@ def layers(
     and its security layer is left out (impl/http/tokens.py says why). The operations each
     layer acts on come from the spec (impl/http/operations.py)."""
     tokens = config.tokens
+    drills = config.drill_file is not None
     scraped = frozenset(op.operation_id for op in routes.operations if op.exposition)
     protected = frozenset(
         op.operation_id
@@ -104,6 +106,8 @@ def layers(
         partial(Routes, table=routes, passthrough=docs.DOCS_PATH),
         # Token-protected mode: the operations it protects need a valid token.
         *([partial(TokenGate, tokens=TokenChecker(tokens), protected=protected)] if tokens else []),
+        # Failure drills (--drill-file): /metrics 503 or late, and every answer says so.
+        *([partial(Drills, current=state.drills.current, operations=scraped)] if drills else []),
         # A few /metrics renders at once, shared by the requests that wait for the same
         # one, a bounded queue fair between clients, then 503; before any other work.
         partial(ScrapeSlots, operations=scraped, scrapes=scrapes),

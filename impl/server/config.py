@@ -153,6 +153,14 @@ class Config:
         "in TLS 1.2, accept only influxd's list of ciphers: ECDHE key exchange with AES-GCM "
         "or ChaCha20-Poly1305 (TLS 1.3 has no others)",
     )
+    # Off unless set: no request can start a drill, only whoever may write this file.
+    drill_file: Path | None = setting(
+        None,
+        "a JSON document that makes the service answer as a failing influxd on purpose "
+        "(failure drills: /health fail, /ready 503, /metrics slow or 503); read again when "
+        "it changes, no drill while it is absent",
+        shown_default="none: no drills",
+    )
     # Never a flag: from token_file or TOKENS_ENV. Out of repr: no printed Config shows one.
     tokens: tuple[str, ...] = field(default=(), repr=False)
 

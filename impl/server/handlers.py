@@ -16,6 +16,7 @@ from werkzeug.datastructures import Headers
 
 from impl.errors import JSON_CONTENT_TYPE, InfluxError
 from impl.http.answers import Answer, Asked
+from impl.http.drills import DrillFailure
 from impl.metrics.exposition import expose
 from impl.server.gotime import NANOS_PER_SECOND, go_duration, rfc3339_nano
 from impl.server.state import AppState, HealthProbe, current_state
@@ -76,6 +77,10 @@ def health(state: AppState, asked: Asked) -> Answer:
     ]
     # The probes after the registry: collecting it is what finds damaged multiprocess files.
     checks += [_check_probe(probe) for probe in state.health_probes]
+    drill = state.drills.current()
+    if drill.health_check is not None:  # on purpose: the operator's drill (impl/server/drills.py)
+        name, message = drill.health_check, drill.health_message
+        checks.append(HealthCheck(name=name, status="fail", message=message))
     failing = [check.name for check in checks if check.status == "fail"]
     message = f"failing checks: {', '.join(failing)}" if failing else _HEALTH_MESSAGE
     report = HealthCheck(
@@ -92,6 +97,8 @@ def health(state: AppState, asked: Asked) -> Answer:
 def ready(state: AppState, asked: Asked) -> Answer:
     if not state.ready:
         raise InfluxError("unavailable", "starting")
+    if state.drills.current().ready_fails:  # on purpose: the operator's drill
+        raise DrillFailure("unavailable", "failure drill: not ready")
     up_nanos = round((time.monotonic() - state.started_monotonic) * NANOS_PER_SECOND)
     # A string, not a datetime: Python's datetime stops at microseconds, influxd writes
     # nanoseconds (the generated encoder passes strings through as they are).

@@ -15,6 +15,7 @@ from prometheus_client.process_collector import ProcessCollector
 from impl.metrics.http_metrics import HttpMetrics
 from impl.server.collection import RegistryCollection
 from impl.server.config import Config
+from impl.server.drills import DrillCollector, DrillFile
 from impl.server.identity import IdentityCollector, load_or_create_instance_id
 
 EXTENSION_KEY = "influxdb_sysinfo"
@@ -35,6 +36,8 @@ class AppState:
     health_probes: tuple[HealthProbe, ...] = ()  # several workers: their directory's
     # /health's collections, one at a time in a thread of their own.
     registry_collection: RegistryCollection = field(default_factory=RegistryCollection)
+    # The operator's failure drills (--drill-file): none without the file.
+    drills: DrillFile = field(default_factory=lambda: DrillFile(None))
 
     @classmethod
     def create(cls, config: Config) -> AppState:
@@ -47,13 +50,23 @@ class AppState:
         GCCollector(registry=registry)
         started_monotonic = time.monotonic()
         registry.register(IdentityCollector(config, instance_id, started_monotonic))
+        drills = watch_drills(config, registry)
         return cls(
             config=config,
             instance_id=instance_id,
             registry=registry,
             http_metrics=HttpMetrics(registry, max_series=config.max_http_series),
             started_monotonic=started_monotonic,
+            drills=drills,
         )
+
+
+def watch_drills(config: Config, registry: CollectorRegistry) -> DrillFile:
+    """The drill file of `config`, its gauge in `registry` when there is one."""
+    drills = DrillFile(config.drill_file)
+    if config.drill_file is not None:
+        registry.register(DrillCollector(drills))
+    return drills
 
 
 def current_state() -> AppState:

@@ -13,7 +13,7 @@ from impl.metrics.multiprocess.collectors import ServiceProcessCollector
 from impl.metrics.multiprocess.worker import WorkerMetrics
 from impl.server.config import Config
 from impl.server.identity import IdentityCollector, load_or_create_instance_id
-from impl.server.state import AppState
+from impl.server.state import AppState, watch_drills
 
 HEALTH_CHECK = "multiprocess-directory"
 
@@ -37,6 +37,7 @@ def worker_state(config: Config, context: WorkerContext, metrics: WorkerMetrics)
     processes = ServiceProcessCollector(context.arbiter_pid)
     platform = PlatformCollector(registry=None)
     registry.register(metrics.collector(processes, platform, identity))
+    drills = watch_drills(config, registry)
 
     def directory_check() -> tuple[str, bool, str]:
         return (HEALTH_CHECK, *metrics.health())
@@ -52,4 +53,5 @@ def worker_state(config: Config, context: WorkerContext, metrics: WorkerMetrics)
         started_ns=context.started_ns,
         started_monotonic=context.started_monotonic,
         health_probes=(directory_check,),
+        drills=drills,
     )

@@ -13,6 +13,7 @@ from functools import partial
 from impl.client.conform import judge, plan
 from impl.client.conform.contract import ERROR_SCHEMA_POINTER, Operation, Spec, pointer
 from impl.client.conform.gates import (
+    UNAVAILABLE,
     answer,
     any_answer,
     error_answers,
@@ -108,6 +109,10 @@ def _operation_checks(operation: Operation) -> list[Check]:
 def _status(operation: Operation, observations: Observations) -> Verdict:
     # A 401 is judged too: it is a declared response.
     exchange, response = any_answer(observations, plan.baseline_purpose(operation))
+    if response.status == 503 and operation.declared(503) is None:
+        # Unavailable for now (overloaded, a failure drill): not a status chosen against the
+        # spec, and nothing of the operation could be seen.
+        not_run(UNAVAILABLE, exchange)
     problems = judge.status_problems(operation, response.status)
     return judged_one(exchange, problems, exchange.summary())
 

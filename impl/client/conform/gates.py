@@ -22,6 +22,7 @@ from impl.client.conform.parsing import Parsed, exposed_name, parse_openmetrics,
 NEEDS_TOKEN = "needs a token: pass --token (or set INFLUX_TOKEN)"
 TOKEN_REFUSED = "the server refused the token (401): check --token"
 METRICS_DISABLED = "metrics are disabled on the server (403): the exposition could not be read"
+UNAVAILABLE = "the server answered 503 (unavailable): run again once it serves"
 NOTHING_TO_JUDGE = "nothing to judge"
 MAX_EVIDENCE = 4  # exchanges shown per check: the first offenders, or a sample
 
