@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from impl.client.conform import influxd
+from impl.client.conform import gates, influxd
 from impl.client.conform.contract import Spec, carried_spec
 from impl.client.conform.formats import format_checker, is_date, is_date_time, is_time
+from impl.client.conform.model import Received
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFORM = ROOT / "impl" / "client" / "conform"
@@ -200,3 +201,29 @@ def test_the_spec_validates_formats_in_bodies() -> None:
     assert "date-time" in error.message
     assert len(spec.schema_errors({"count": 2**31}, pointer)) == 1
     assert format_checker().conforms("2026-05-26T15:42:30Z", "date-time")
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "reason"),
+    [
+        (
+            503,
+            (("X-Platform-Error-Code", "unavailable"),),
+            b'{"code":"unavailable","message":"metrics unavailable (drill)"}',
+            "the server is unavailable (503 unavailable): metrics unavailable (drill)",
+        ),
+        (503, (("X-Platform-Error-Code", "unavailable"),), b"", gates.UNAVAILABLE),  # a HEAD
+        (503, (), b'{"code":"unavailable","message":"x"}', gates.UNAVAILABLE + ": x"),
+        (503, (("X-Platform-Error-Code", "internal error"),), b"", None),
+        (503, (), b"Service Unavailable", None),
+        (500, (("X-Platform-Error-Code", "unavailable"),), b"", None),
+        (200, (), b"", None),
+    ],
+)
+def test_a_503_unavailable_withholds_the_answer(
+    status: int, headers: tuple[tuple[str, str], ...], body: bytes, reason: str | None
+) -> None:
+    """An outage (or a failure drill) is the server saying it cannot serve now: the
+    checks that needed the answer do not run (INCOMPLETE), they do not fail."""
+    response = Received(status, "", (("Content-Type", "application/json"), *headers), body)
+    assert gates.unavailable(response) == reason

@@ -13,7 +13,6 @@ from functools import partial
 from impl.client.conform import judge, plan
 from impl.client.conform.contract import ERROR_SCHEMA_POINTER, Operation, Spec, pointer
 from impl.client.conform.gates import (
-    UNAVAILABLE,
     answer,
     any_answer,
     error_answers,
@@ -24,6 +23,7 @@ from impl.client.conform.gates import (
     status_check,
     success,
     token_reason,
+    unavailable,
 )
 from impl.client.conform.model import Check, Exchange, Level, Observations, Received, Verdict
 
@@ -109,10 +109,12 @@ def _operation_checks(operation: Operation) -> list[Check]:
 def _status(operation: Operation, observations: Observations) -> Verdict:
     # A 401 is judged too: it is a declared response.
     exchange, response = any_answer(observations, plan.baseline_purpose(operation))
-    if response.status == 503 and operation.declared(503) is None:
-        # Unavailable for now (overloaded, a failure drill): not a status chosen against the
-        # spec, and nothing of the operation could be seen.
-        not_run(UNAVAILABLE, exchange)
+    # A 503 `unavailable` the spec covers only by `default` is an outage (or a failure
+    # drill), not a broken contract: the status could not be judged, so the run is
+    # INCOMPLETE rather than CONFORMANT or NOT CONFORMANT.
+    withheld = unavailable(response)
+    if withheld is not None and operation.declared(response.status) is None:
+        not_run(f"{withheld}; its status could not be judged", exchange)
     problems = judge.status_problems(operation, response.status)
     return judged_one(exchange, problems, exchange.summary())
 

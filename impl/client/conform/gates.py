@@ -5,8 +5,9 @@ turning problems into a verdict.
 A check that cannot judge ends in one of two ways. `skip`: there is nothing to judge
 (the spec declares no such thing, the server does not offer an option, no answer of
 the kind came). `not_run`: there was something to judge but it could not be seen (the
-answer was withheld by a 401 or 403, never came, or another check already failed on
-it); a MUST check that did not run makes the run INCOMPLETE.
+answer was withheld by a 401 or 403, or by a 503 `unavailable` (the server said it
+cannot serve it now: an outage, or a failure drill), never came, or another check
+already failed on it); a MUST check that did not run makes the run INCOMPLETE.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from impl.client.conform.parsing import Parsed, exposed_name, parse_openmetrics,
 NEEDS_TOKEN = "needs a token: pass --token (or set INFLUX_TOKEN)"
 TOKEN_REFUSED = "the server refused the token (401): check --token"
 METRICS_DISABLED = "metrics are disabled on the server (403): the exposition could not be read"
-UNAVAILABLE = "the server answered 503 (unavailable): run again once it serves"
+UNAVAILABLE = "the server is unavailable (503 unavailable)"
 NOTHING_TO_JUDGE = "nothing to judge"
 MAX_EVIDENCE = 4  # exchanges shown per check: the first offenders, or a sample
 
@@ -59,6 +60,20 @@ def any_answer(observations: Observations, purpose: str) -> tuple[Exchange, Rece
     return exchange, exchange.response
 
 
+def unavailable(response: Received) -> str | None:
+    """Why the answer was withheld, when it is a 503 with InfluxDB's code `unavailable`
+    (the header, or for a body the code in it): the server says it cannot serve now,
+    which says nothing of what it serves when it can. None for any other answer."""
+    if response.status != 503:
+        return None
+    code = response.header("X-Platform-Error-Code") or judge.error_code(response)
+    if code != "unavailable":
+        return None
+    document = judge.error_document(response) or {}
+    message = document.get("message")
+    return f"{UNAVAILABLE}: {message}" if isinstance(message, str) and message else UNAVAILABLE
+
+
 def answer(
     observations: Observations, purpose: str, exposition: bool = False
 ) -> tuple[Exchange, Received]:
@@ -69,6 +84,9 @@ def answer(
         not_run(token_reason(observations), exchange)
     if exposition and response.status == 403:
         not_run(METRICS_DISABLED, exchange)
+    withheld = unavailable(response) if exposition else None
+    if withheld is not None:
+        not_run(f"{withheld}; the exposition could not be read", exchange)
     return exchange, response
 
 
