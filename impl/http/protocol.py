@@ -72,7 +72,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from impl.errors import InfluxError, render
 from impl.http.asgi import Layer
-from impl.http.framing import FramingError, StrictConnection
+from impl.http.coalesce import CoalescingConnection
+from impl.http.framing import FramingError
 from impl.http.limits import ARRIVAL, TOO_MANY_CONNECTIONS, Arrival, Limits
 from impl.upstream.uvicorn import (
     FlowControl,
@@ -142,7 +143,7 @@ class InfluxH11Protocol(UvicornH11):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.parser = StrictConnection(self.limits.max_header_size)
+        self.parser = CoalescingConnection(self.limits.max_header_size)
         self.use_parser(self.parser)
         self.read_ahead = max(READ_AHEAD_BYTES, 2 * self.limits.max_header_size)
         self.wrap_app(lambda app: _Arrivals(app, self))
