@@ -12,8 +12,6 @@ h11 says of the connection's state is unchanged: every event still goes through 
 
 from __future__ import annotations
 
-from typing import Any
-
 import h11
 
 from impl.http.framing import StrictConnection
@@ -25,13 +23,13 @@ class CoalescingConnection(StrictConnection):
 
     def __init__(self, head_limit: int) -> None:
         super().__init__(head_limit)
-        self._head = b""  # the bytes of a response head not handed out yet
+        self._head: list[bytes] = []  # the bytes of a response head not handed out yet
 
-    def send(self, event: Any) -> bytes | None:
-        data = super().send(event)
+    def send_with_data_passthrough(self, event: h11.Event) -> list[bytes] | None:
+        data = super().send_with_data_passthrough(event)
         if type(event) is h11.Response:
-            self._head = data or b""
-            return b""
-        if self._head:
-            data, self._head = self._head + (data or b""), b""
+            self._head = data or []
+            return []
+        if self._head and data is not None:
+            data, self._head = [*self._head, *data], []
         return data

@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
+from prometheus_client.samples import Sample, Timestamp
 
 from impl.metrics.text_format import value_text
 
@@ -48,7 +48,7 @@ def _written(family: Metric) -> str:
     return generate_latest(_Single(family)).decode("utf-8")
 
 
-def _timestamp_text(timestamp: float | None) -> str:
+def _timestamp_text(timestamp: float | Timestamp | None) -> str:
     # As generate_latest writes it: milliseconds.
     return "" if timestamp is None else f" {int(float(timestamp) * 1000):d}"
 
