@@ -21,13 +21,11 @@ from uvicorn.config import Config
 from uvicorn.server import ServerState
 from uvicorn_worker import UvicornWorker
 
-from impl.http.coalesce import WholeResponses
 from impl.upstream.uvicorn import (
     FlowControl,
     UvicornH11,
     protocol_error,
     reading_paused,
-    send_whole,
     start_server_tls,
     writing_paused,
 )
@@ -99,61 +97,6 @@ def test_the_parser_given_is_the_one_uvicorn_parses_and_answers_through() -> Non
 
     serve(Protocol, no_content, exercise)
     assert h11.Request in Recorded.events and h11.EndOfMessage in Recorded.events
-
-
-def test_send_whole_sends_what_the_cycles_send_sends_for_a_head_and_its_body() -> None:
-    """The cycle whose `send` the app is given is `current_cycle()`, and send_whole
-    writes a head and its last body message as that `send` writes them, one after the
-    other: the same bytes, the connection kept alive (or closed) alike, and the next
-    request read."""
-    whole_sent: list[bool] = []
-
-    class Protocol(UvicornH11):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.parser = WholeResponses(16 * 1024)
-            self.use_parser(self.parser)
-            self.wrap_app(lambda app: self.answer)
-
-        async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
-            cycle = self.current_cycle()
-            assert getattr(send, "__self__", None) is cycle
-            assert cycle is not None
-            start = {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")],
-            }
-            body = {"type": "http.response.body", "body": b"ok"}
-            if scope["path"] == "/whole":
-                whole_sent.append(send_whole(cycle, start, body, self.parser.whole_response))
-                if whole_sent[-1]:
-                    return
-            await send(start)  # declined: as the app's layers then send it
-            await send(body)
-
-    async def exchange(connect: Callable[[], Awaitable[Client]], raw: bytes) -> bytes:
-        reader, writer = await connect()
-        writer.write(raw)
-        received = await reader.read()  # until the server closes
-        writer.close()
-        return received
-
-    def requests(path: bytes, method: bytes = b"GET") -> bytes:
-        plain = method + b" " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n"
-        closing = method + b" " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        return plain + plain + closing
-
-    async def exercise(connect: Callable[[], Awaitable[Client]], state: ServerState) -> None:
-        for method in (b"GET", b"HEAD"):
-            by_send = await exchange(connect, requests(b"/send", method))
-            by_whole = await exchange(connect, requests(b"/whole", method))
-            assert by_whole == by_send
-            assert by_send.count(b"HTTP/1.1 200 OK") == 3
-
-    serve(Protocol, no_content, exercise)
-    # The request with Connection: close gets uvicorn's own Connection header: declined.
-    assert whole_sent == [True, True, False, True, True, False]
 
 
 def test_the_wrapped_app_runs_every_request_and_the_loop_is_the_servers() -> None:
