@@ -58,7 +58,6 @@ from __future__ import annotations
 import array
 import asyncio
 import fcntl
-import functools
 import http
 import logging
 import ssl
@@ -73,7 +72,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from impl.errors import InfluxError, render
 from impl.http.asgi import Layer
-from impl.http.coalesce import WholeResponses
+from impl.http.coalesce import CoalescingConnection
 from impl.http.framing import FramingError
 from impl.http.limits import ARRIVAL, TOO_MANY_CONNECTIONS, Arrival, Limits
 from impl.upstream.uvicorn import (
@@ -81,7 +80,6 @@ from impl.upstream.uvicorn import (
     UvicornH11,
     protocol_error,
     reading_paused,
-    send_whole,
     start_server_tls,
     writing_paused,
 )
@@ -121,40 +119,7 @@ class _Arrivals(Layer):
         scope.setdefault("extensions", {})[ARRIVAL] = arrival
         if protocol.refusal is not None or protocol.parser.their_state is h11.SEND_BODY:
             receive = protocol.receive_or_refusal(receive)  # a body is still to come
-        cycle = protocol.current_cycle()
-        if cycle is None or getattr(send, "__self__", None) is not cycle:  # uvicorn's own
-            await self.app(scope, receive, send)
-            return
-        assert cycle is not None  # (for mypy)
-        # A head is held until the message after it: with the last body message, the
-        # whole response is written at once (impl/http/coalesce.py: WholeResponses).
-        held: Message | None = None
-        whole = functools.partial(send_whole, cycle, whole=protocol.parser.whole_response)
-
-        async def send_whole_response(message: Message) -> None:
-            nonlocal held
-            if held is None:
-                if message["type"] == "http.response.start":
-                    held = message
-                else:
-                    await send(message)
-                return
-            start, held = held, None
-            if (
-                message["type"] == "http.response.body"
-                and not message.get("more_body", False)
-                and whole(start, message)
-            ):
-                return
-            await send(start)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_whole_response)
-        finally:
-            if held is not None:  # a head without a body: as uvicorn would have had it
-                start, held = held, None
-                await send(start)
+        await self.app(scope, receive, send)
 
 
 class _BoundedFlow(FlowControl):
@@ -178,7 +143,7 @@ class InfluxH11Protocol(UvicornH11):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.parser = WholeResponses(self.limits.max_header_size)
+        self.parser = CoalescingConnection(self.limits.max_header_size)
         self.use_parser(self.parser)
         self.read_ahead = max(READ_AHEAD_BYTES, 2 * self.limits.max_header_size)
         self.wrap_app(lambda app: _Arrivals(app, self))

@@ -10,16 +10,13 @@ import asyncio
 import ssl
 import sys
 from collections.abc import Callable, Collection
-from typing import Protocol
 
 import h11
 import uvicorn
 from gunicorn.arbiter import Arbiter
-from starlette.types import ASGIApp, Message
-from uvicorn.protocols.http.flow_control import CLOSE_HEADER
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.flow_control import FlowControl as FlowControl
-from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol, RequestResponseCycle
-from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn_worker import UvicornWorker
 
 # --- uvicorn's h11 protocol and its flow control, for impl/http/protocol.py ---------------
@@ -80,68 +77,11 @@ class UvicornH11(H11Protocol):
         """The app has started the response to the request in progress."""
         return self.cycle is not None and self.cycle.response_started
 
-    def current_cycle(self) -> RequestResponseCycle | None:
-        """The request and response in progress (its `send` is the app's)."""
-        return self.cycle
-
     def wake_receive(self) -> None:
         """Let an app waiting in receive() return now (with what body has arrived so far,
         `more_body` true), as a new piece of body would."""
         if self.cycle is not None:
             self.cycle.message_event.set()
-
-
-class WholeResponse(Protocol):
-    """Writes a whole response at once (impl/http/coalesce.py: WholeResponses)."""
-
-    def __call__(
-        self,
-        status: int,
-        reason: bytes,
-        headers: list[tuple[bytes, bytes]],
-        data: bytes,
-        *,
-        head_request: bool,
-    ) -> bytes | None: ...
-
-
-def send_whole(
-    cycle: RequestResponseCycle, start: Message, body: Message, whole: WholeResponse
-) -> bool:
-    """Send a response head and its last body message as `cycle.send` sends them one
-    after the other, but in one write made by `whole`; False (nothing done) when `whole`
-    declines, or `cycle.send` would do more than write them (wait for the client to
-    read, add Connection: close, refuse a second head)."""
-    if cycle.flow.write_paused or cycle.disconnected or cycle.response_started:
-        return False
-    status = start["status"]
-    if status not in STATUS_PHRASES or CLOSE_HEADER in cycle.scope["headers"]:
-        return False
-    headers = cycle.default_headers + list(start.get("headers", []))
-    head_request = cycle.scope["method"] == "HEAD"
-    data = b"" if head_request else body.get("body", b"")
-    output = whole(status, STATUS_PHRASES[status], headers, data, head_request=head_request)
-    if output is None:
-        return False
-    cycle.response_started = True
-    cycle.waiting_for_100_continue = False
-    if cycle.access_log:
-        cycle.access_logger.info(
-            '%s - "%s %s HTTP/%s" %d',
-            get_client_addr(cycle.scope),
-            cycle.scope["method"],
-            get_path_with_query_string(cycle.scope),
-            cycle.scope["http_version"],
-            status,
-        )
-    cycle.transport.write(output)
-    cycle.response_complete = True
-    cycle.message_event.set()
-    if cycle.conn.our_state is h11.MUST_CLOSE or not cycle.keep_alive:
-        cycle.conn.send(event=h11.ConnectionClosed())
-        cycle.transport.close()
-    cycle.on_response()
-    return True
 
 
 def protocol_error() -> h11.RemoteProtocolError | None:
