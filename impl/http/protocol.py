@@ -39,6 +39,8 @@ text or not at all. This subclass keeps its parsing and adds:
   then the head its own `header_timeout`, as Go's server (influxd) times them. Each
   handshake takes the certificate as its files are then (rotation without restart).
   Everything above then holds over TLS as over plain TCP.
+- one write for a response's head and its first body bytes (impl/http/coalesce.py):
+  uvicorn writes each h11 event as it comes, two `send` calls per response.
 - what only it knows of a request, told to the app (an `Arrival` in the scope): the exact
   size of the head, and the open-connection count; impl/http/limits.py answers beyond
   their limits with InfluxDB errors (uvicorn's `limit_concurrency` answers in plain text).
