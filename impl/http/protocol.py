@@ -39,6 +39,8 @@ text or not at all. This subclass keeps its parsing and adds:
   then the head its own `header_timeout`, as Go's server (influxd) times them. Each
   handshake takes the certificate as its files are then (rotation without restart).
   Everything above then holds over TLS as over plain TCP.
+- one write for a response's head and its first body bytes (impl/http/coalesce.py):
+  uvicorn writes each h11 event as it comes, two `send` calls per response.
 - what only it knows of a request, told to the app (an `Arrival` in the scope): the exact
   size of the head, and the open-connection count; impl/http/limits.py answers beyond
   their limits with InfluxDB errors (uvicorn's `limit_concurrency` answers in plain text).
@@ -72,7 +74,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from impl.errors import InfluxError, render
 from impl.http.asgi import Layer
-from impl.http.framing import FramingError, StrictConnection
+from impl.http.coalesce import CoalescingConnection
+from impl.http.framing import FramingError
 from impl.http.limits import ARRIVAL, TOO_MANY_CONNECTIONS, Arrival, Limits
 from impl.upstream.uvicorn import (
     FlowControl,
@@ -142,7 +145,7 @@ class InfluxH11Protocol(UvicornH11):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.parser = StrictConnection(self.limits.max_header_size)
+        self.parser = CoalescingConnection(self.limits.max_header_size)
         self.use_parser(self.parser)
         self.read_ahead = max(READ_AHEAD_BYTES, 2 * self.limits.max_header_size)
         self.wrap_app(lambda app: _Arrivals(app, self))

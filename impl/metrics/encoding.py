@@ -9,22 +9,24 @@ label sets sample by sample, at every scrape. For prometheus_client's own Counte
 Histogram and Summary, the text is kept between scrapes instead, and only the lines whose
 value changed are written again (impl/metrics/kept_text.py). Everything else (custom
 collectors, Info, Enum, subclasses, gauges with `set_function`, registries with
-target_info) goes through `generate_latest`, one family at a time, so the two paths only
-differ in speed. encode_text may run in several threads at once.
+target_info) is collected at every scrape and written as `generate_latest` writes it, one
+family at a time, from headers and line starts that generate_latest itself wrote once
+(impl/metrics/collected_text.py), so the two paths only differ in speed. encode_text may
+run in several threads at once.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
 
-from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics import Counter, Gauge, Histogram, Summary
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from impl.metrics.collected_text import CollectedText
 from impl.metrics.kept_text import KeptFamilies
 from impl.metrics.text_format import escape_value, help_line
 from impl.upstream.prometheus import (
@@ -48,16 +50,8 @@ _CREATED_TYPES = frozenset({"counter", "histogram", "summary"})
 # of encode_text has no place for it, and it needs no reset, since every scrape reads
 # every value.
 _KEPT = KeptFamilies()
-
-
-class _Single(Collector):
-    """One already-collected family, for encoding it with generate_latest."""
-
-    def __init__(self, family: Metric) -> None:
-        self._family = family
-
-    def collect(self) -> Iterator[Metric]:
-        yield self._family
+# The headers and line starts of collected families (custom collectors), likewise.
+_COLLECTED = CollectedText()
 
 
 def _encode_generic(family: Metric, wanted: frozenset[str] | None) -> bytes:
@@ -67,7 +61,7 @@ def _encode_generic(family: Metric, wanted: frozenset[str] | None) -> bytes:
         kept = Metric(family.name, family.documentation, family.type, family.unit)
         kept.samples = [s for s in family.samples if not s.name.endswith("_created")]
         family = kept
-    return generate_latest(_Single(family))
+    return _COLLECTED.encode(family)
 
 
 def _sample_names(wrapper: Any, name: str, kind: str) -> tuple[str, ...]:
