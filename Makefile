@@ -123,7 +123,7 @@ lint: $(STAMP) ## ruff and mypy --strict on impl/, tests/, tools/, bench/ and th
 	$(BIN)/ruff format --check impl tests tools bench openapi contract
 	$(BIN)/mypy
 
-bench: $(STAMP) bench-deps ## ratios vs prometheus_client's server and Go's promhttp; about 8 min (QUICK=1: about 2 min)
+bench: $(STAMP) bench-deps ## ratios vs prometheus_client's server and Go's promhttp; about 15 min (QUICK=1: about 5 min)
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
 spec: $(STAMP) ## derive openapi/openapi.yaml from openapi/upstream/ and overlay.yaml (offline)
