@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from impl.http.drills import ENDPOINTS, NO_DRILL, Drill
+from impl.metrics.multiprocess.directory import open_for_reading
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +102,10 @@ def parse_drill(text: str) -> Drill:
 
 
 def _read(path: Path) -> str:
-    """The file's text. Opened without waiting (a FIFO would wait for a writer) and only
-    if it is a regular file, of a bounded size."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    """The file's text, of a bounded size; opened as the multiprocess files are: without
+    waiting (a FIFO would wait for a writer) and only if it is a regular file."""
+    fd = open_for_reading(str(path))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise DrillError("not a regular file")
         data = os.read(fd, MAX_FILE_BYTES + 1)
     finally:
         os.close(fd)
