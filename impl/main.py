@@ -46,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "token_protected": config.token_protected,
     }
     log.info("starting", extra={"fields": fields})
-    server = uvicorn.Server(uvicorn.Config(create_app(config, state), **uvicorn_options(config)))
+    app = create_app(config, state, server_process=True)
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(config)))
     # uvicorn drains in-flight requests on SIGTERM, then restores the handler it found
     # and raises the signal again; this one turns that into a clean exit 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

@@ -3,6 +3,7 @@ errors from every layer."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -168,3 +169,26 @@ def test_a_hung_collector_holds_one_thread_and_fails_health_at_once(
         while client.get("/health").status_code != 200:
             assert time.monotonic() < deadline, "health did not recover"
             time.sleep(0.05)
+
+
+@pytest.mark.parametrize("server_process", [True, False])
+def test_a_server_process_freezes_what_its_start_leaves_alive(
+    tmp_path: Path, server_process: bool
+) -> None:
+    """A full collection walks every object the collector sees: in a server process the
+    start-up state (spec, Connexion's tables, the registry) is frozen out of its sight,
+    so no collection stalls requests for tens of milliseconds; an app made in a test
+    leaves everything collectable."""
+    gc.unfreeze()
+    app = create_app(Config(state_dir=tmp_path), server_process=server_process)
+    try:
+        assert gc.get_freeze_count() == 0  # nothing before the app starts
+        with TestClient(app) as client:
+            assert client.get("/ping").status_code == 204
+            frozen = gc.get_freeze_count()
+        if server_process:
+            assert frozen > 10_000  # Connexion's, Flask's and the spec's objects
+        else:
+            assert frozen == 0
+    finally:
+        gc.unfreeze()

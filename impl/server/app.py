@@ -134,16 +134,25 @@ def layers(
 
 
 def create_app(
-    config: Config, state: AppState | None = None, *, fast_path: bool = True
+    config: Config,
+    state: AppState | None = None,
+    *,
+    fast_path: bool = True,
+    server_process: bool = False,
 ) -> connexion.FlaskApp:
     """A ready-to-serve app for `config`, with its own registry and state; `fast_path`
-    False sends every request through Connexion and Flask (the tests compare the two)."""
+    False sends every request through Connexion and Flask (the tests compare the two).
+    `server_process`: the process serves this app alone until it exits, so what exists
+    once it has started is frozen (serving.freeze_start_up_objects); an app made in a
+    test leaves its garbage collectable."""
     state = state or AppState.create(config)
     spec = served_spec()
     routes = RouteTable.from_spec(spec, extra_get_paths=(docs.SPEC_JSON_PATH, docs.SPEC_YAML_PATH))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        if server_process:  # Connexion builds its layers and operations on this event
+            serving.freeze_start_up_objects()
         state.ready = True
         try:
             yield

@@ -144,7 +144,8 @@ class _WorkersApplication(BaseApplication):  # type: ignore[misc]
         """In each worker, after the fork: its own files, state, registry and app."""
         configure(self._config.log_level, self._config.log_format, self._config.tokens)
         self._metrics = WorkerMetrics(self._context.directory)
-        return create_app(self._config, worker_state(self._config, self._context, self._metrics))
+        state = worker_state(self._config, self._context, self._metrics)
+        return create_app(self._config, state, server_process=True)
 
     def worker_exit(self, arbiter: Any, worker: Any) -> None:
         """In a worker that exits normally: its last counts reach the files. (gunicorn
