@@ -24,8 +24,9 @@ import yaml
 from connexion.resolver import Resolver
 from starlette.types import Receive, Scope, Send
 
+from impl.http.protocol import protocol_class
 from impl.server.config import load_config
-from impl.server.serving import identity_headers, uvicorn_options
+from impl.server.serving import identity_headers, protocol_settings, uvicorn_options
 from tools.processes import LOOPBACK
 
 SPEC = Path(__file__).resolve().parents[1] / "openapi" / "openapi.yaml"
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options: dict[str, Any] = {"http": "h11", "log_level": "warning", "access_log": False}
         app: Any = bare_connexion()
     else:
-        options = uvicorn_options(config)
+        options = {**uvicorn_options(config), "http": protocol_class(protocol_settings(config))}
         app = raw_asgi(identity_headers(config))
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, **options))
     server.run()

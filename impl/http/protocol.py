@@ -67,7 +67,7 @@ import termios
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import h11
 from starlette.types import Message, Receive, Scope, Send
@@ -483,14 +483,19 @@ def _closing(connection: Any) -> bool:
     return refused or bool(connection.transport.is_closing())
 
 
-def protocol_class(
-    limits: Limits, identity_headers: Headers, certificates: ServerCertificates | None = None
-) -> type[InfluxH11Protocol]:
-    """An `InfluxH11Protocol` with these settings, for uvicorn's `http` option; with
-    `certificates`, every connection speaks TLS."""
-    settings = {
-        "limits": limits,
-        "identity_headers": tuple(identity_headers),
-        "certificates": certificates,
+class ProtocolSettings(NamedTuple):
+    """What every connection of a server process is held to, and says."""
+
+    limits: Limits
+    identity_headers: Headers
+    certificates: ServerCertificates | None = None  # set: every connection speaks TLS
+
+
+def protocol_class(settings: ProtocolSettings) -> type[InfluxH11Protocol]:
+    """An `InfluxH11Protocol` with these settings, for uvicorn's `http` option."""
+    attributes = {
+        "limits": settings.limits,
+        "identity_headers": tuple(settings.identity_headers),
+        "certificates": settings.certificates,
     }
-    return type("Configured", (InfluxH11Protocol,), settings)
+    return type("Configured", (InfluxH11Protocol,), attributes)

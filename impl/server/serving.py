@@ -10,7 +10,7 @@ import socket
 from typing import Any
 
 from impl.http.limits import Limits
-from impl.http.protocol import protocol_class
+from impl.http.protocol import ProtocolSettings
 from impl.server.config import Config, ConfigError
 from impl.server.tls import CertificateFiles, server_tls
 
@@ -52,15 +52,19 @@ def certificate_files(config: Config) -> CertificateFiles | None:
     return server_tls(config)
 
 
+def protocol_settings(config: Config) -> ProtocolSettings:
+    """What the protocol holds every connection to, for protocol_class (uvicorn's `http`
+    option): h11 with header and send timeouts, strict framing, room made for requests,
+    InfluxDB errors for what uvicorn refuses (impl/http/protocol.py says why not
+    httptools), and TLS, each handshake run by the protocol itself, bounded and counted
+    as a connection (uvicorn's ssl option would hide handshakes from it for 60 s each)."""
+    return ProtocolSettings(limits(config), identity_headers(config), certificate_files(config))
+
+
 def uvicorn_options(config: Config) -> dict[str, Any]:
-    """uvicorn.Config options, apart from the app and where to listen."""
+    """uvicorn.Config options, apart from the app, the protocol and where to listen."""
     http_limits = limits(config)
     return {
-        # h11 with header and send timeouts, strict framing, room made for requests and
-        # InfluxDB errors for what uvicorn refuses (impl/http/protocol.py: why not httptools).
-        # TLS too: the protocol runs each handshake itself, bounded and counted as a
-        # connection (uvicorn's ssl option would hide handshakes from it for 60 s each).
-        "http": protocol_class(http_limits, identity_headers(config), certificate_files(config)),
         # The protocol parses with a head limit of its own; uvicorn's option, set alike,
         # sizes the parser it makes first and then gives up.
         "h11_max_incomplete_event_size": http_limits.max_header_size,

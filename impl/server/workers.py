@@ -23,6 +23,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger as GunicornLogger
 
+from impl.http.protocol import protocol_class
 from impl.metrics.multiprocess.directory import prepare_directory
 from impl.metrics.multiprocess.fold import Folder
 from impl.metrics.multiprocess.worker import WorkerMetrics
@@ -30,7 +31,7 @@ from impl.server.app import create_app
 from impl.server.config import Config
 from impl.server.identity import load_or_create_instance_id
 from impl.server.logs import configure
-from impl.server.serving import bound_address, listen, uvicorn_options
+from impl.server.serving import bound_address, listen, protocol_settings, uvicorn_options
 from impl.server.worker_state import WorkerContext, worker_state
 from impl.upstream.prometheus import in_process_value_class, install_value_class
 from impl.upstream.uvicorn import worker_serving_with
@@ -61,7 +62,11 @@ def _worker_class(config: Config) -> type[Any]:
     base = worker_serving_with(DrainingServer)
 
     class SysinfoWorker(base):  # type: ignore[misc,valid-type]
-        CONFIG_KWARGS = {**base.CONFIG_KWARGS, **uvicorn_options(config)}
+        CONFIG_KWARGS = {
+            **base.CONFIG_KWARGS,
+            **uvicorn_options(config),
+            "http": protocol_class(protocol_settings(config)),
+        }
 
         async def callback_notify(self) -> None:
             """Every half gunicorn timeout: alive for the arbiter; and without an arbiter
@@ -98,15 +103,14 @@ class _ServiceArbiter(Arbiter):  # type: ignore[misc]
 class _WorkersApplication(BaseApplication):  # type: ignore[misc]
     """gunicorn's view of the service: options from Config, one app per worker."""
 
-    def __init__(
-        self, config: Config, context: WorkerContext, listener_fd: int, writers: set[int]
-    ) -> None:
+    def __init__(self, config: Config, listener_fd: int) -> None:
         self._config = config
-        self._context = context
         self._listener_fd = listener_fd
-        self._folder = Folder(context.directory)
+        # Set by serve(), once the directory is prepared; gunicorn calls the hooks after.
+        self._context: WorkerContext
+        self._folder: Folder
         self._metrics: WorkerMetrics | None = None
-        self._writers = writers
+        self._writers: set[int] = set()  # every process that may write into the directory
         super().__init__(prog=_PROC_NAME)
 
     def load_config(self) -> None:
@@ -131,6 +135,31 @@ class _WorkersApplication(BaseApplication):  # type: ignore[misc]
         }
         for key, value in options.items():
             self.cfg.set(key, value)
+
+    def serve(self, instance_id: str, address: str) -> int:
+        """Prepare and lock the multiprocess directory, run the arbiter until it ends
+        (sys.exit), and release the directory."""
+        owned = prepare_directory(self._config.multiproc_dir)
+        arbiter_pid = os.getpid()
+        self._writers.add(arbiter_pid)
+        try:
+            started = (time.time_ns(), time.monotonic())
+            self._context = WorkerContext(owned.path, arbiter_pid, *started)
+            self._folder = Folder(owned.path)
+            fields = {
+                "address": address,
+                "instance_id": instance_id,
+                "token_protected": self._config.token_protected,
+                "workers": self._config.workers,
+                "multiproc_dir": str(owned.path),
+            }
+            log.info("starting", extra={"fields": fields})
+            self.run()  # ends in sys.exit
+        finally:
+            # Each worker leaves through here as well (gunicorn ends it with sys.exit).
+            if os.getpid() == arbiter_pid:
+                owned.release(self._writers)
+        return 0
 
     def run(self) -> None:
         """BaseApplication.run, with the service's arbiter."""
@@ -182,24 +211,7 @@ def serve_workers(config: Config) -> int:
     # Bound before anything else, as with one process: a port in use is one clear
     # error, where gunicorn would retry for five seconds and exit with its own.
     listener = listen(config)
-    owned = prepare_directory(config.multiproc_dir)
-    arbiter_pid = os.getpid()
-    writers = {arbiter_pid}  # every process that may write into the directory
-    try:
-        # A bad state directory fails here, once, rather than in every worker.
-        instance_id = load_or_create_instance_id(config.state_dir)
-        context = WorkerContext(owned.path, arbiter_pid, time.time_ns(), time.monotonic())
-        fields = {
-            "address": bound_address(listener),
-            "instance_id": instance_id,
-            "token_protected": config.token_protected,
-            "workers": config.workers,
-            "multiproc_dir": str(owned.path),
-        }
-        log.info("starting", extra={"fields": fields})
-        _WorkersApplication(config, context, listener.detach(), writers).run()  # ends in sys.exit
-    finally:
-        # Each worker leaves through here as well (gunicorn ends it with sys.exit).
-        if os.getpid() == arbiter_pid:
-            owned.release(writers)
-    return 0
+    address = bound_address(listener)
+    # A bad state directory fails here, once, rather than in every worker.
+    instance_id = load_or_create_instance_id(config.state_dir)
+    return _WorkersApplication(config, listener.detach()).serve(instance_id, address)
