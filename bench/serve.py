@@ -3,7 +3,7 @@
     python -m bench.serve [--bench-samples N] [--bench-changing N] [--bench-no-http-metrics]
                           [service flags]
 
-The uvicorn options are the service's own (impl.server.serving.uvicorn_options), so
+The protocol and the uvicorn options are the service's own (impl.server.serving), so
 scrapes go through the stack a user runs. Only this entry point adds
 synthetic families (bench/synthetic.py) or turns the HTTP metrics off, so neither
 switch exists in the service itself.
@@ -20,11 +20,12 @@ from prometheus_client import CollectorRegistry
 
 from bench.changing import add_changing
 from bench.synthetic import add_synthetic, samples_from_env
+from impl.http.protocol import protocol_class
 from impl.metrics.http_metrics import HttpMetrics
 from impl.server.app import create_app
 from impl.server.config import load_config
 from impl.server.logs import configure
-from impl.server.serving import uvicorn_options
+from impl.server.serving import protocol_settings, uvicorn_options
 from impl.server.state import AppState
 
 
@@ -51,10 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_changing(state.registry, bench_args.bench_changing)
     if bench_args.bench_no_http_metrics:
         state.http_metrics = NullHttpMetrics()
-    app = create_app(config, state)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=config.host, port=config.port, **uvicorn_options(config))
-    )
+    app = create_app(config, state, server_process=True)
+    options = {**uvicorn_options(config), "http": protocol_class(protocol_settings(config))}
+    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, **options))
     server.run()
     return 0 if server.started else 1
 

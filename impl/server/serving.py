@@ -62,7 +62,9 @@ def protocol_settings(config: Config) -> ProtocolSettings:
 
 
 def uvicorn_options(config: Config) -> dict[str, Any]:
-    """uvicorn.Config options, apart from the app, the protocol and where to listen."""
+    """uvicorn.Config options, apart from the app, where to listen and the protocol, which
+    every caller passes as `http=protocol_class(protocol_settings(config))`: without it
+    uvicorn would pick a protocol of its own, with none of the service's limits."""
     http_limits = limits(config)
     return {
         # The protocol parses with a head limit of its own; uvicorn's option, set alike,
