@@ -16,7 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from impl.http.asgi import OPERATION
 from impl.http.operations import Operation
-from impl.http.scrapes import BUSY_MESSAGE, ScrapeQueue, ScrapeSlots
+from impl.http.scrapes import BUSY_MESSAGE, GATHER_TURNS, ScrapeQueue, ScrapeSlots
 from tests.conftest import MakeClient
 
 CONCURRENT = 2
@@ -274,3 +274,59 @@ def test_scrape_settings_reach_the_app(make_client: MakeClient) -> None:
     client = make_client(max_concurrent_scrapes=1, max_queued_scrapes=0)
     assert client.get("/metrics").status_code == 200  # one at a time is always served
     assert client.get("/metrics", params={"name[]": "influxdb_info"}).status_code == 200
+
+
+def test_a_render_waits_while_each_turn_brings_it_requests() -> None:
+    """Clients that ask again as soon as they are answered come back a few per turn of
+    the event loop: those that arrive in the turns before the render starts share it."""
+
+    async def scenario() -> tuple[list[tuple[int, bytes]], HeldRenders]:
+        inner = HeldRenders()
+        inner.release.set()  # renders answer as soon as they start
+        app = slots(inner)
+        asked = []
+        for turn in range(3):  # three requests read in each of three turns
+            asked += [
+                asyncio.create_task(call(app, b"", ("127.0.0.1", 3 * turn + n))) for n in range(3)
+            ]
+            await asyncio.sleep(0)
+        return await asyncio.gather(*asked), inner
+
+    answers, inner = asyncio.run(scenario())
+    assert answers == [(200, b"render 1 of ")] * 9
+    assert len(inner.renders) == 1
+
+
+def test_a_lone_scrape_starts_its_render_at_once() -> None:
+    async def scenario() -> list[bytes]:
+        inner = HeldRenders()
+        app = slots(inner)
+        asked = asyncio.create_task(call(app, b"", ("127.0.0.1", 1)))
+        await asyncio.sleep(0)  # the request joins and schedules its render
+        await asyncio.sleep(0)  # the render starts: no turn waited for others
+        started = list(inner.renders)
+        inner.release.set()
+        await asyncio.wait_for(asyncio.shield(asked), 1)
+        return started
+
+    assert asyncio.run(scenario()) == [b""]
+
+
+def test_requests_that_never_stop_arriving_hold_a_render_back_a_few_turns_only() -> None:
+    async def scenario() -> tuple[int, HeldRenders]:
+        inner = HeldRenders()
+        inner.release.set()
+        app = slots(inner)
+        asked = []
+        turns = 0
+        while not inner.renders:  # a new request every turn, until the render starts
+            asked.append(asyncio.create_task(call(app, b"", ("127.0.0.1", turns))))
+            await asyncio.sleep(0)
+            turns += 1
+        await asyncio.gather(*asked)
+        return turns, inner
+
+    turns, inner = asyncio.run(scenario())
+    # Asked, scheduled, then at most GATHER_TURNS more: a few turns, microseconds each.
+    assert turns <= GATHER_TURNS + 3 <= 8
+    assert inner.renders[0] == b""

@@ -10,6 +10,11 @@ which a crowd of scrapers, or one client scraping on many connections, would mul
   its previous request counted (impl/http/observe.py counts before the last byte leaves).
   A representation has one render at a time: those who ask while it renders share its
   next one, rather than take a second slot each.
+- A render starts once the requests for it stop arriving: while a turn of the event
+  loop brought it new waiters, it waits one more turn, at most GATHER_TURNS. Scrapers
+  that ask again as soon as they are answered (a crowd, or a benchmark's connections)
+  come back a few per turn; gathered, they share one render where each turn's few had
+  one each. A lone scrape gains no waiter and starts at once.
 - At most `concurrent` renders run at once. A render of the whole exposition (no
   `name[]`) always has a place to wait: there are only a few of them (a format, gzip or
   not), and any number of clients share each, so varying Accept gains an attacker
@@ -59,6 +64,10 @@ REFUSAL_LOG_SECONDS = 1.0
 # How long a scrape waits for a place before its 503: Prometheus' default scrape timeout,
 # after which nobody is waiting for the answer any more.
 PARK_SECONDS = 10.0
+# How many more turns of the event loop a render waits for requests still arriving
+# (measured with 8 connections asking without pause, default registry: 3.2 requests
+# per render without waiting, more with; /metrics throughput 1.2-1.5x).
+GATHER_TURNS = 4
 
 Render = Callable[[], Awaitable[list[Message]]]
 
@@ -90,6 +99,7 @@ class _Rendering:
         self.make = make
         self.priority = priority  # when its best-placed client was last served
         self.scheduled = False  # a slot is taken for it: it starts at the loop's next turn
+        self.waiters_when_scheduled = 0
         self._waiters: list[tuple[float, asyncio.Future[list[Message]]]] = []
 
     def wait(
@@ -102,6 +112,10 @@ class _Rendering:
             answer = asyncio.get_running_loop().create_future()
         self._waiters.append((priority, answer))
         return answer
+
+    @property
+    def waiters(self) -> int:
+        return len(self._waiters)
 
     def finish(self, messages: list[Message] | None, error: BaseException | None) -> None:
         """Hand the response (or the error) to every waiter, the client served longest
@@ -219,6 +233,7 @@ class ScrapeQueue:
         self.running += 1
         self._running_keys.add(rendering.key)
         rendering.scheduled = True  # its waiting place is free
+        rendering.waiters_when_scheduled = rendering.waiters
         self._admit_parked()
         task = asyncio.get_running_loop().create_task(self._render(rendering))
         self._tasks.add(task)
@@ -226,6 +241,7 @@ class ScrapeQueue:
 
     async def _render(self, rendering: _Rendering) -> None:
         """Make `rendering` in the slot taken for it, then give the slot to the next."""
+        await _gathered(rendering)
         # From now on, a request for the same representation waits for the next render.
         if self._joinable.get(rendering.key) is rendering:
             del self._joinable[rendering.key]
@@ -238,6 +254,19 @@ class ScrapeQueue:
             self._running_keys.discard(rendering.key)
             while self.running < self.concurrent and (startable := self._startable()):
                 self._schedule(min(startable, key=_Rendering.order))
+
+
+async def _gathered(rendering: _Rendering) -> None:
+    """Returns when a turn of the event loop brought `rendering` no new waiter, or
+    after GATHER_TURNS turns (see the module docstring)."""
+    # Scheduled by the request that asked for it (before it waits: one) or by a slot
+    # that freed (all those waiting then); a lone scrape starts at once.
+    seen = max(1, rendering.waiters_when_scheduled)
+    for _ in range(GATHER_TURNS):
+        if rendering.waiters <= seen:
+            return
+        seen = rendering.waiters
+        await asyncio.sleep(0)  # one turn: requests read meanwhile join
 
 
 def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> Render:
