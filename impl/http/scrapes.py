@@ -64,9 +64,9 @@ REFUSAL_LOG_SECONDS = 1.0
 # How long a scrape waits for a place before its 503: Prometheus' default scrape timeout,
 # after which nobody is waiting for the answer any more.
 PARK_SECONDS = 10.0
-# How many more turns of the event loop a render waits for requests still arriving
-# (measured with 8 connections asking without pause, default registry: 3.2 requests
-# per render without waiting, more with; /metrics throughput 1.2-1.5x).
+# How many more turns of the event loop a render waits for requests still arriving.
+# Measured with 8 connections asking without pause (default registry): 3.2 requests
+# shared a render without waiting; waiting, 215 instead of 263 us of CPU per request.
 GATHER_TURNS = 4
 
 Render = Callable[[], Awaitable[list[Message]]]
