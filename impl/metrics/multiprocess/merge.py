@@ -3,8 +3,8 @@
 MultiProcessCollector decodes, groups and merges everything at every collection. Here
 the plan (`Planner.build`: which values make which line, and each line's text up to its
 value) depends only on the sources' keys (the archive's groups and the files), so it is
-rebuilt only when a key appears; a scrape evaluates it (`PlannedFamily.values`, `.text`,
-or line by line, `.value_of` and `.run_values`).
+rebuilt only when a key appears; a scrape evaluates it (`PlannedFamily.values`, or line
+by line, `.value_of` and `.run_values`, for the lines whose values changed: kept.py).
 
 The rules are MultiProcessCollector's, source by source in order (the archive's groups,
 then the files as listed): counters, summaries, histograms and gauges `sum` add (from
@@ -101,15 +101,6 @@ class PlannedFamily:
             out.append(running)
         out.append(running)  # `_count`
         return out
-
-    def text(self, values: Sequence[float | None]) -> str:
-        go = go_float
-        body = [
-            f"{line.prefix}{go(value)}\n"
-            for line, value in zip(self.lines, values, strict=True)
-            if value is not None
-        ]
-        return self.header + "".join(body)
 
     def metric(self, values: Sequence[float | None]) -> Metric:
         metric = Metric(self.name, self.help, self.type)
