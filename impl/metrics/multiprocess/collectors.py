@@ -16,7 +16,8 @@ gets a deliberate mode:
 
 The merged families are what MultiProcessCollector would make of the same files (proven
 by tests/test_merge_equivalence.py), read at the cost of the live series (snapshot.py,
-merge.py). Multiprocess values keep no exemplars, so OpenMetrics output has none here.
+merge.py) and written at the cost of the values that changed (kept.py). Multiprocess
+values keep no exemplars, so OpenMetrics output has none here.
 """
 
 from __future__ import annotations
