@@ -12,6 +12,7 @@ the kept reader what it costs a new one, and no more once it is mended.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -36,6 +37,15 @@ from tests.test_merge_equivalence import (
     served_text,
     write_processes,
 )
+
+
+def fresh_text(directory: Path) -> bytes:
+    """What a new reader, which keeps nothing, serves."""
+    collector = DirectoryCollector(directory)
+    try:
+        return served_text(collector)
+    finally:
+        collector.close()
 
 
 def same_writes_new_amounts(process: Process, amounts: list[float]) -> Process:
@@ -83,24 +93,24 @@ def test_a_kept_reader_follows_every_change_between_scrapes(
             written.extend(procs)
 
         write(data.draw(processes(len(defs))))
-        collector = DirectoryCollector(directory)
-        assert served_text(collector) == prometheus_client_text(unfolded)
-        for kind, arg in plan:
-            if kind == "write":
-                write(data.draw(processes(len(defs))))
-            elif kind == "again" and written:
-                assert isinstance(arg, list)
-                write([same_writes_new_amounts(written[-1], arg)])
-            elif kind == "fold" and written:
-                assert isinstance(arg, int)
-                pid = written[arg % len(written)].pid
-                if pid not in folded:
-                    folded.add(pid)
-                    fold_process(directory, pid)
-                    mark_process_dead(pid, str(unfolded))  # type: ignore[no-untyped-call]
-            text = served_text(collector)
-            assert text == prometheus_client_text(unfolded)
-            assert text == served_text(DirectoryCollector(directory))
+        with contextlib.closing(DirectoryCollector(directory)) as collector:
+            assert served_text(collector) == prometheus_client_text(unfolded)
+            for kind, arg in plan:
+                if kind == "write":
+                    write(data.draw(processes(len(defs))))
+                elif kind == "again" and written:
+                    assert isinstance(arg, list)
+                    write([same_writes_new_amounts(written[-1], arg)])
+                elif kind == "fold" and written:
+                    assert isinstance(arg, int)
+                    pid = written[arg % len(written)].pid
+                    if pid not in folded:
+                        folded.add(pid)
+                        fold_process(directory, pid)
+                        mark_process_dead(pid, str(unfolded))  # type: ignore[no-untyped-call]
+                text = served_text(collector)
+                assert text == prometheus_client_text(unfolded)
+                assert text == fresh_text(directory)
 
 
 def test_only_a_timestamp_changing_changes_a_mostrecent_gauge(tmp_path: Path) -> None:
@@ -131,7 +141,7 @@ def test_zero_turning_negative_and_nan_are_written(tmp_path: Path) -> None:
         for value in (0.0, -0.0, -0.0, math.nan, math.nan, 0.0):
             gauge.set(value)
             text = served_text(collector)
-            assert text == served_text(DirectoryCollector(tmp_path))
+            assert text == fresh_text(tmp_path)
             shown.append(text.rsplit(b" ", 1)[1])
     assert shown == [b"0.0\n", b"-0.0\n", b"-0.0\n", b"NaN\n", b"NaN\n", b"0.0\n"]
 
@@ -170,8 +180,23 @@ def test_a_damaged_file_costs_a_kept_reader_what_it_costs_a_new_one(tmp_path: Pa
         finally:
             os.close(fd)
         text = served_text(collector)
-        assert text == served_text(DirectoryCollector(tmp_path))
+        assert text == fresh_text(tmp_path)
         assert b'c_total{a="x"} 4.0' in text
         assert any(fault.startswith(victim.name) for fault in faults.held())
     victim.write_bytes(original)
     assert served_text(collector) == whole
+
+
+def test_a_closed_reader_holds_no_file(tmp_path: Path) -> None:
+    """The fresh readers above are closed: each holds every file (and the archive) open."""
+    for pid in (800, 801):
+        with writing_as(tmp_path, pid):
+            Counter("c", "h", registry=None).inc()
+    fold_process(tmp_path, 801)
+    before = len(os.listdir("/proc/self/fd"))
+    collector = DirectoryCollector(tmp_path)
+    text = served_text(collector)
+    assert len(os.listdir("/proc/self/fd")) == before + 2  # the file and the archive
+    collector.close()
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert b"c_total 2.0" in text

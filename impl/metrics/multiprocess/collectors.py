@@ -145,6 +145,10 @@ class DirectoryCollector(Collector):
         for family in self.text_families():
             yield family.metric() if isinstance(family, _MergedFamily) else family
 
+    def close(self) -> None:
+        """Let go of the directory's files (the reader's)."""
+        self._reader.close()
+
 
 class DirectoryLabelSets:
     """For the instance-wide HTTP series limit: the label sets every worker has recorded,

@@ -103,6 +103,18 @@ class DirectoryReader:
                 self._kept.update(values, stamps, fingerprints)
             return Snapshot(self._plan, values, stamps, list(self._kept.texts))
 
+    def close(self) -> None:
+        """Let go of the files and the archive held open (a worker's reader lives as long
+        as the worker; a reader made for a while, as a test's, would keep them open)."""
+        with self._lock:
+            for handle in self._files.values():
+                handle.close()
+            self._files = {}
+            if self._archive.fd is not None:
+                os.close(self._archive.fd)
+            self._archive = _HeldArchive()
+            self._plan, self._kept = None, None
+
     def keys(self, kind: str) -> list[Key]:
         """The keys of `kind` the instance recorded, exited workers' too, as a scrape counts."""
         with self._lock:
