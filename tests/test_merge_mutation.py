@@ -33,19 +33,11 @@ from tests.test_merge_equivalence import (
     Definition,
     Process,
     definitions,
+    fresh_text,
     processes,
     served_text,
     write_processes,
 )
-
-
-def fresh_text(directory: Path) -> bytes:
-    """What a new reader, which keeps nothing, serves."""
-    collector = DirectoryCollector(directory)
-    try:
-        return served_text(collector)
-    finally:
-        collector.close()
 
 
 def same_writes_new_amounts(process: Process, amounts: list[float]) -> Process:
