@@ -124,6 +124,28 @@ def test_only_a_timestamp_changing_changes_a_mostrecent_gauge(tmp_path: Path) ->
     assert text == prometheus_client_text(tmp_path)
 
 
+def test_a_timestamp_counts_in_a_file_of_another_mode(tmp_path: Path) -> None:
+    """A family written as `max` by some processes and `mostrecent` by others takes the
+    mode of the file read last (as there), and weighs the timestamps of every file that
+    holds it: each set again to the same value, the text follows."""
+
+    def set_as(pid: int, mode: str, value: float) -> None:
+        with writing_as(tmp_path, pid):
+            Gauge("g", "h", multiprocess_mode=mode, registry=None).set(value)  # type: ignore[arg-type]
+        time.sleep(0.01)
+
+    modes = {410: "max", 411: "mostrecent", 412: "max", 413: "mostrecent"}
+    for pid, mode in modes.items():
+        set_as(pid, mode, pid / 4)
+    with contextlib.closing(DirectoryCollector(tmp_path)) as collector:
+        served_text(collector)
+        for pid, mode in modes.items():
+            set_as(pid, mode, pid / 4)  # the same bits: only the timestamp moves
+            text = served_text(collector)
+            assert text == fresh_text(tmp_path)
+            assert text == prometheus_client_text(tmp_path)
+
+
 def test_zero_turning_negative_and_nan_are_written(tmp_path: Path) -> None:
     """0.0 and -0.0 are equal as floats and written differently; NaN equals nothing."""
     with writing_as(tmp_path, 500):

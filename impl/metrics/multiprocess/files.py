@@ -38,8 +38,6 @@ from impl.upstream.prometheus import (
 )
 
 _DOUBLE = 8
-# The kinds whose merge reads timestamps too (merge.py): a change of stamp is a change.
-_STAMPED_KINDS = frozenset({"gauge_mostrecent", "gauge_livemostrecent"})
 # What one pread copies when nothing new is expected: a page, or the parsed entries.
 _FIRST_READ_BYTES = 4096
 
@@ -122,7 +120,6 @@ class HeldFile:
         self._slots: list[int] = []  # index of each key's value among the file's doubles
         self._values = _getter([])
         self._stamps = _getter([])
-        self._stamped = self.kind in _STAMPED_KINDS
         # Taken from `_copy` when first asked for, until a refresh finds other bytes.
         self._taken: dict[str, tuple[Any, ...]] = {}
 
@@ -210,14 +207,17 @@ class HeldFile:
     def timestamps(self) -> tuple[float, ...]:
         return self._take("stamps", lambda: self._stamps(self._view))
 
-    def fingerprint(self) -> tuple[object, ...]:
+    def fingerprint(self, with_stamps: bool) -> tuple[object, ...]:
         """Per decoded key, in file order, what its merged text depends on, compared
         exactly: the value's bits (0.0 and -0.0 differ, and are written differently; a
-        NaN equals itself), and its timestamp's for the kinds that merge by time. The same
-        object while the file's bytes stay the same."""
-        if self._stamped:
+        NaN equals itself), and its timestamp's `with_stamps`: for a plan with
+        `mostrecent` gauges, whose families weigh the timestamps of every file that holds
+        them, whatever its mode (a family takes the mode of the file read last, merge.py;
+        prometheus_client's writers stamp only `mostrecent` values, but nothing in the
+        format says so). The same object while the file's bytes stay the same."""
+        if with_stamps:
             return self._take(
-                "bits",
+                "bits and stamps",
                 lambda: tuple(zip(self._values(self._bits), self._stamps(self._bits), strict=True)),
             )
         return self._take("bits", lambda: self._values(self._bits))

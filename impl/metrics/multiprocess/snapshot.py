@@ -95,7 +95,7 @@ class DirectoryReader:
             if self._plan.needs_stamps:
                 for handle in counted:
                     stamps.extend(handle.timestamps())
-            fingerprints = [handle.fingerprint() for handle in counted]
+            fingerprints = [handle.fingerprint(self._plan.needs_stamps) for handle in counted]
             if self._kept is None or self._kept.plan is not self._plan:
                 files_at = len(archive.values)
                 self._kept = KeptText(self._plan, values, stamps, files_at, fingerprints)
