@@ -12,6 +12,7 @@ order of addition, which for MultiProcessCollector is the directory's listing or
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -136,6 +137,12 @@ def served_text(collector: DirectoryCollector) -> bytes:
     return text
 
 
+def fresh_text(directory: Path) -> bytes:
+    """What a new reader, which keeps nothing, serves; its files let go of after."""
+    with contextlib.closing(DirectoryCollector(directory)) as collector:
+        return served_text(collector)
+
+
 @settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     defs=st.lists(definitions, min_size=1, max_size=4),
@@ -169,7 +176,8 @@ def test_text_equals_multiprocesscollector_folded_or_not(
         expected = prometheus_client_text(unfolded)
         # The same reader (keys, handles and plan kept from the first scrape), and a new one.
         assert served_text(collector) == expected
-        assert served_text(DirectoryCollector(directory)) == expected
+        collector.close()
+        assert fresh_text(directory) == expected
         # A folded process leaves no file; the archive holds what it wrote.
         assert not [f for f in directory.glob("*.db") if pid_of(f) in folded]
         assert (directory / ARCHIVE_NAME).exists() == bool(archived)
@@ -216,7 +224,7 @@ def test_each_gauge_mode_across_the_archive_and_files(
         mark_process_dead(pid, str(unfolded))  # type: ignore[no-untyped-call]
     for pid in (201, 202) if folded_first else (202, 201):
         fold_process(directory, pid)
-    assert served_text(DirectoryCollector(directory)) == prometheus_client_text(unfolded)
+    assert fresh_text(directory) == prometheus_client_text(unfolded)
 
 
 def test_a_reused_pid_adds_to_what_its_predecessor_left(tmp_path: Path) -> None:
@@ -245,7 +253,7 @@ def test_a_reused_pid_adds_to_what_its_predecessor_left(tmp_path: Path) -> None:
         with writing_as(place, 300):
             second()
     fold_process(directory, 300)
-    text = served_text(DirectoryCollector(directory))
+    text = fresh_text(directory)
     assert text == prometheus_client_text(unfolded)
     assert b'c_total{a="x"} 8.0' in text and b'g{a="x",pid="300"} -2.0' in text
     assert b'g_kept{pid="300"} 11.0' in text

@@ -16,7 +16,8 @@ gets a deliberate mode:
 
 The merged families are what MultiProcessCollector would make of the same files (proven
 by tests/test_merge_equivalence.py), read at the cost of the live series (snapshot.py,
-merge.py). Multiprocess values keep no exemplars, so OpenMetrics output has none here.
+merge.py) and written at the cost of the values that changed (kept.py). Multiprocess
+values keep no exemplars, so OpenMetrics output has none here.
 """
 
 from __future__ import annotations
@@ -101,15 +102,16 @@ class ServiceProcessCollector(Collector):
 class _MergedFamily(EncodedFamily):
     """One merged multiprocess family of a scrape, encoded only if selected."""
 
-    def __init__(self, planned: PlannedFamily, snapshot: Snapshot) -> None:
+    def __init__(self, planned: PlannedFamily, snapshot: Snapshot, text: bytes) -> None:
         self.name = planned.name
         self._planned = planned
         self._snapshot = snapshot
+        self._text = text
 
     def encode(self, wanted: frozenset[str] | None) -> bytes:
         if not selects(wanted, self.name, self._planned.sample_names):
             return b""
-        return self._planned.text(self._values()).encode("utf-8")
+        return self._text
 
     def metric(self) -> Metric:
         return self._planned.metric(self._values())
@@ -133,14 +135,19 @@ class DirectoryCollector(Collector):
             snapshot = self._reader.read()
         except OSError as err:  # the directory itself (files are handled one by one)
             self._reader.faults.note(str(self._directory), err.strerror or str(err))
-            snapshot = Snapshot(Plan([], False), [], [])
-        yield from (_MergedFamily(planned, snapshot) for planned in snapshot.plan.families)
+            snapshot = Snapshot(Plan([], False), [], [], [])
+        for planned, text in zip(snapshot.plan.families, snapshot.texts, strict=True):
+            yield _MergedFamily(planned, snapshot, text)
         for collector in self._others:
             yield from collector.collect()
 
     def collect(self) -> Iterator[Metric]:
         for family in self.text_families():
             yield family.metric() if isinstance(family, _MergedFamily) else family
+
+    def close(self) -> None:
+        """Let go of the directory's files (the reader's)."""
+        self._reader.close()
 
 
 class DirectoryLabelSets:

@@ -4,7 +4,9 @@ The format is prometheus_client's (impl/upstream/prometheus.py). Its writers, th
 service's (writer.py) and prometheus_client's own, only append entries and overwrite
 values in place, so an entry's key and position never change: a reader decodes each key
 once, then per scrape copies the file's first bytes with one pread and takes the values
-from that copy through a memoryview of doubles.
+from that copy through a memoryview of doubles. A copy equal to the last one keeps the
+values taken from it, so that a scrape spends nothing on the files that did not change
+(most of them, most of the time); `fingerprint` tells which values did change.
 
 Why pread and not a shared mapping: a read(2) that begins after a write(2) has returned
 sees what it wrote, on every architecture (POSIX; the kernel orders the two), where loads
@@ -111,11 +113,15 @@ class HeldFile:
         self._fd = fd
         self._cache = keys
         self._parsed_to = HEADER_BYTES
+        self._copy = b""  # the file's first `_parsed_to` bytes as last read
         self._view: memoryview[float] = memoryview(b"").cast("d")
+        self._bits: memoryview[int] = memoryview(b"").cast("Q")  # the same, as integers
         self.keys: list[Key] = []
         self._slots: list[int] = []  # index of each key's value among the file's doubles
         self._values = _getter([])
         self._stamps = _getter([])
+        # Taken from `_copy` when first asked for, until a refresh finds other bytes.
+        self._taken: dict[str, tuple[Any, ...]] = {}
 
     @classmethod
     def open(cls, directory: str, name: str, inode: int, keys: KeyCache) -> HeldFile | None:
@@ -150,7 +156,11 @@ class HeldFile:
             data = self._read_new_entries(used)
         if len(data) < self._parsed_to or len(data) < used:
             raise DamagedFile(self.name, f"truncated to {len(data)} bytes")
-        self._view = memoryview(data)[: self._parsed_to].cast("d")
+        copy = data[: self._parsed_to]  # the whole of `data` (no copy) past its first page
+        if copy != self._copy:  # one memcmp: the keys never change, so only values can
+            self._copy, self._taken = copy, {}
+            self._view = memoryview(copy).cast("d")
+            self._bits = memoryview(copy).cast("Q")
         return grew
 
     def _read_new_entries(self, used: int) -> bytes:
@@ -190,12 +200,35 @@ class HeldFile:
         self._stamps = _getter([slot + 1 for slot in self._slots])
 
     def values(self) -> tuple[float, ...]:
-        """Every decoded key's value as of the last refresh, in file order."""
-        return self._values(self._view)
+        """Every decoded key's value as of the last refresh, in file order: the same
+        object while the file's bytes stay the same."""
+        return self._take("values", lambda: self._values(self._view))
 
     def timestamps(self) -> tuple[float, ...]:
-        return self._stamps(self._view)
+        return self._take("stamps", lambda: self._stamps(self._view))
+
+    def fingerprint(self, with_stamps: bool) -> tuple[object, ...]:
+        """Per decoded key, in file order, what its merged text depends on, compared
+        exactly: the value's bits (0.0 and -0.0 differ, and are written differently; a
+        NaN equals itself), and its timestamp's `with_stamps`: for a plan with
+        `mostrecent` gauges, whose families weigh the timestamps of every file that holds
+        them, whatever its mode (a family takes the mode of the file read last, merge.py;
+        prometheus_client's writers stamp only `mostrecent` values, but nothing in the
+        format says so). The same object while the file's bytes stay the same."""
+        if with_stamps:
+            return self._take(
+                "bits and stamps",
+                lambda: tuple(zip(self._values(self._bits), self._stamps(self._bits), strict=True)),
+            )
+        return self._take("bits", lambda: self._values(self._bits))
+
+    def _take(self, what: str, take: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+        taken = self._taken.get(what)
+        if taken is None:
+            taken = self._taken[what] = take()
+        return taken
 
     def close(self) -> None:
         self._view.release()
+        self._bits.release()
         os.close(self._fd)

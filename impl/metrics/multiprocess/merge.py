@@ -3,7 +3,8 @@
 MultiProcessCollector decodes, groups and merges everything at every collection. Here
 the plan (`Planner.build`: which values make which line, and each line's text up to its
 value) depends only on the sources' keys (the archive's groups and the files), so it is
-rebuilt only when a key appears; a scrape evaluates it (`PlannedFamily.values`, `.text`).
+rebuilt only when a key appears; a scrape evaluates it (`PlannedFamily.values`, or line
+by line, `.value_of` and `.run_values`, for the lines whose values changed: kept.py).
 
 The rules are MultiProcessCollector's, source by source in order (the archive's groups,
 then the files as listed): counters, summaries, histograms and gauges `sum` add (from
@@ -77,37 +78,29 @@ class PlannedFamily:
     def values(self, values: Sequence[float], stamps: Sequence[float]) -> list[float | None]:
         """Every line's current value; None for a `mostrecent` gauge never set with a timestamp."""
         rule = self.rule
-        if rule == "mostrecent":
-            return [_most_recent(indices, values, stamps) for indices in self.indices]
-        if rule == "min" or rule == "max":  # the first smallest (largest), as there
-            pick = min if rule == "min" else max
-            return [values[pick(indices, key=values.__getitem__)] for indices in self.indices]
-        if rule == "last":
-            return [values[indices[-1]] for indices in self.indices]
-        out: list[float | None] = []
-        for indices in self.indices:
-            total = 0.0
-            for index in indices:
-                total += values[index]
-            out.append(total)
+        if rule != "sum" and rule != "histogram":
+            return [_chosen(rule, indices, values, stamps) for indices in self.indices]
+        out: list[float | None] = [_sum(indices, values) for indices in self.indices]
         for first, count in self.bucket_runs:
-            running = 0.0
-            for at in range(first, first + count):
-                bucket = out[at]
-                assert bucket is not None
-                running += bucket
-                out[at] = running
-            out[first + count] = running  # `_count`
+            out[first : first + count + 1] = self.run_values(first, count, values)
         return out
 
-    def text(self, values: Sequence[float | None]) -> str:
-        go = go_float
-        body = [
-            f"{line.prefix}{go(value)}\n"
-            for line, value in zip(self.lines, values, strict=True)
-            if value is not None
-        ]
-        return self.header + "".join(body)
+    def value_of(self, line: int, values: Sequence[float], stamps: Sequence[float]) -> float | None:
+        """One line's current value, as `values` gives it; not for a histogram's buckets
+        and `_count` (`run_values`)."""
+        rule, indices = self.rule, self.indices[line]
+        if rule != "sum" and rule != "histogram":
+            return _chosen(rule, indices, values, stamps)
+        return _sum(indices, values)
+
+    def run_values(self, first: int, count: int, values: Sequence[float]) -> list[float]:
+        """A histogram series' buckets, accumulated in bound order, then its `_count`."""
+        out, running = [], 0.0
+        for at in range(first, first + count):
+            running += _sum(self.indices[at], values)
+            out.append(running)
+        out.append(running)  # `_count`
+        return out
 
     def metric(self, values: Sequence[float | None]) -> Metric:
         metric = Metric(self.name, self.help, self.type)
@@ -117,6 +110,26 @@ class PlannedFamily:
             if value is not None
         ]
         return metric
+
+
+def _sum(indices: tuple[int, ...], values: Sequence[float]) -> float:
+    total = 0.0  # from 0.0, in source order, as there: the same float every time
+    for index in indices:
+        total += values[index]
+    return total
+
+
+def _chosen(
+    rule: str, indices: tuple[int, ...], values: Sequence[float], stamps: Sequence[float]
+) -> float | None:
+    """The value a gauge's rule picks among a line's values."""
+    if rule == "mostrecent":
+        return _most_recent(indices, values, stamps)
+    if rule == "min":  # the first smallest, as there
+        return values[min(indices, key=values.__getitem__)]
+    if rule == "max":
+        return values[max(indices, key=values.__getitem__)]
+    return values[indices[-1]]  # last
 
 
 def _most_recent(

@@ -4,7 +4,8 @@ live series.
 Per scrape, a worker's DirectoryReader lists the directory and reads every value in
 place (files.py); keys are decoded only when they appear, the archive only when a fold
 has published a new version, and the plan (merge.py) is rebuilt only when either
-happened. Nothing is cached by time. Which files and archive version a scrape counts:
+happened. The families' text is kept with the plan and rewritten where values changed
+(kept.py). Nothing is cached by time. Which files and archive version a scrape counts:
 steps R1 to R4 in fold.py, with the proof that a folded worker is counted exactly once.
 
 A file that cannot be read as written (files.py: DamagedFile, or any OSError opening
@@ -26,6 +27,7 @@ from impl.metrics.multiprocess.directory import ARCHIVE_NAME, metrics_file_pid, 
 from impl.metrics.multiprocess.faults import Faults
 from impl.metrics.multiprocess.files import DamagedFile, HeldFile, Key, KeyCache, SourceKeys
 from impl.metrics.multiprocess.fold import Archive
+from impl.metrics.multiprocess.kept import KeptText
 from impl.metrics.multiprocess.merge import Plan, Planner
 
 # A scrape that sees this many folds publish while it reads gives up (each fold
@@ -53,11 +55,12 @@ class _HeldArchive:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A scrape's plan and the values to evaluate it with."""
+    """A scrape's plan, the values to evaluate it with, and its families' text."""
 
     plan: Plan
     values: list[float]
     stamps: list[float]  # empty unless the plan has `mostrecent` gauges
+    texts: list[bytes]  # per family of the plan, HELP and TYPE included
 
 
 class DirectoryReader:
@@ -73,6 +76,7 @@ class DirectoryReader:
         self._planner = Planner()
         self._plan: Plan | None = None
         self._plan_for: tuple[object, ...] = ()
+        self._kept: KeptText | None = None  # the plan's text, as of the last read
         # Scrapes of one worker run in a thread pool: one at a time through the caches.
         self._lock = threading.Lock()
 
@@ -91,7 +95,25 @@ class DirectoryReader:
             if self._plan.needs_stamps:
                 for handle in counted:
                     stamps.extend(handle.timestamps())
-            return Snapshot(self._plan, values, stamps)
+            fingerprints = [handle.fingerprint(self._plan.needs_stamps) for handle in counted]
+            if self._kept is None or self._kept.plan is not self._plan:
+                files_at = len(archive.values)
+                self._kept = KeptText(self._plan, values, stamps, files_at, fingerprints)
+            else:
+                self._kept.update(values, stamps, fingerprints)
+            return Snapshot(self._plan, values, stamps, list(self._kept.texts))
+
+    def close(self) -> None:
+        """Let go of the files and the archive held open (a worker's reader lives as long
+        as the worker; a reader made for a while, as a test's, would keep them open)."""
+        with self._lock:
+            for handle in self._files.values():
+                handle.close()
+            self._files = {}
+            if self._archive.fd is not None:
+                os.close(self._archive.fd)
+            self._archive = _HeldArchive()
+            self._plan, self._kept = None, None
 
     def keys(self, kind: str) -> list[Key]:
         """The keys of `kind` the instance recorded, exited workers' too, as a scrape counts."""
