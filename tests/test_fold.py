@@ -19,10 +19,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from impl.metrics.encoding import encode_text
 from impl.metrics.multiprocess.collectors import DirectoryCollector
 from impl.metrics.multiprocess.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY
-from impl.metrics.multiprocess.files import HeldFile
-from impl.metrics.multiprocess.fold import Folder, fold_process, fold_steps, load_archive
+from impl.metrics.multiprocess.files import DamagedFile, HeldFile
+from impl.metrics.multiprocess.fold import (
+    MAX_ARCHIVE_BYTES,
+    Folder,
+    fold_process,
+    fold_steps,
+    load_archive,
+)
 from impl.metrics.multiprocess.snapshot import DirectoryReader
-from tests.support.mpfiles import writing_as
+from tests.support.mpfiles import bytes_read, writing_as
 
 EARLIER, DEAD, LIVE = 400, 500, 600
 COUNTS = {EARLIER: 100.0, DEAD: 40.0, LIVE: 2.0}
@@ -186,3 +192,31 @@ def test_the_arbiter_publishes_anew_an_archive_someone_else_damaged(
     assert fresh.faults.held() == [f"{ARCHIVE_NAME}: {damage}; published anew"]
     folder.upkeep()  # as published: left alone
     assert len(load_archive(directory).faults) == 1
+
+
+@pytest.mark.parametrize(
+    "claimed", [2_000_000_000, MAX_ARCHIVE_BYTES + 1], ids=["2GB", "just-over"]
+)
+def test_an_archive_larger_than_any_written_is_refused_unread(
+    directory: Path, claimed: int
+) -> None:
+    """Whoever can write into the directory can put a file claiming gigabytes under the
+    archive's name: every worker would read it whole. It is refused from its size (or
+    at MAX_ARCHIVE_BYTES if it grew meanwhile), said, and published anew. A sparse file:
+    nothing on disk, its size to a reader."""
+    folder = Folder.load(directory)
+    folder.fold(DEAD)
+    path = directory / ARCHIVE_NAME
+    path.unlink()
+    with path.open("wb") as planted:
+        planted.truncate(claimed)
+    before = bytes_read()
+    reader = DirectoryReader(directory)
+    assert count(reader) == COUNTS[LIVE]  # the archived counts missing, nothing else
+    assert bytes_read() - before < 1 << 20
+    [fault] = reader.faults.held()
+    assert fault.startswith(f"{ARCHIVE_NAME}: ") and "larger than any archive written" in fault
+    with pytest.raises(DamagedFile):
+        load_archive(directory)
+    folder.upkeep()
+    assert count(DirectoryReader(directory)) == sum(COUNTS.values())

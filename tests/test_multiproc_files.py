@@ -10,17 +10,10 @@ import pytest
 
 from impl.metrics.multiprocess.files import DamagedFile, HeldFile, KeyCache
 from impl.upstream import prometheus as upstream
+from tests.support.mpfiles import bytes_read
 
 CLAIMED = 2_000_000_000  # a sparse file: nothing on disk, two gigabytes to a reader
 MOST_READ = 1 << 20
-
-
-def bytes_read() -> int:
-    """What this process has read with system calls so far (Linux's rchar)."""
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("rchar:"):
-            return int(line.split()[1])
-    raise AssertionError("no rchar in /proc/self/io")
 
 
 def held(path: Path) -> HeldFile:

@@ -87,7 +87,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from impl.metrics.multiprocess.directory import ARCHIVE_NAME, ARCHIVE_TEMPORARY, metrics_file_pid
+from impl.metrics.multiprocess.directory import (
+    ARCHIVE_NAME,
+    ARCHIVE_TEMPORARY,
+    metrics_file_pid,
+    open_for_reading,
+)
 from impl.metrics.multiprocess.files import (
     DamagedFile,
     HeldFile,
@@ -209,11 +214,39 @@ def _merge(
     return new  # gauge_all: the pid's latest file wins, as when a reused pid appends
 
 
+# The largest archive read: some 200,000 entries the size of an HTTP duration bucket's
+# (315 bytes), where summed kinds keep one entry per series whatever the number of
+# workers folded, and the service's own series are bounded (--max-http-series). A
+# larger file under the archive's name was not written by the service, and reading it
+# whole would cost every worker its size in memory, once per version.
+MAX_ARCHIVE_BYTES = 64 << 20
+
+
+def archive_text(fd: int) -> str:
+    """The text of the archive open at `fd`. DamagedFile when it is larger than
+    MAX_ARCHIVE_BYTES (found from its size, without reading it) or not UTF-8."""
+    size = os.fstat(fd).st_size
+    if size > MAX_ARCHIVE_BYTES:
+        raise DamagedFile(ARCHIVE_NAME, f"{size} bytes, larger than any archive written")
+    with open(fd, "rb", closefd=False) as archive:
+        data = archive.read(MAX_ARCHIVE_BYTES + 1)  # if it grew meanwhile, no further
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise DamagedFile(ARCHIVE_NAME, "grew larger than any archive written")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DamagedFile(ARCHIVE_NAME, "not UTF-8") from None
+
+
 def load_archive(directory: Path) -> Archive:
     try:
-        return Archive.parse((directory / ARCHIVE_NAME).read_text(encoding="utf-8"))
+        fd = open_for_reading(str(directory / ARCHIVE_NAME))
     except FileNotFoundError:
         return Archive()
+    try:
+        return Archive.parse(archive_text(fd))
+    finally:
+        os.close(fd)
 
 
 _Published = tuple[int, int, int]  # inode, size, modification time (ns)

@@ -26,7 +26,7 @@ from pathlib import Path
 from impl.metrics.multiprocess.directory import ARCHIVE_NAME, metrics_file_pid, open_for_reading
 from impl.metrics.multiprocess.faults import Faults
 from impl.metrics.multiprocess.files import DamagedFile, HeldFile, Key, KeyCache, SourceKeys
-from impl.metrics.multiprocess.fold import Archive
+from impl.metrics.multiprocess.fold import Archive, archive_text
 from impl.metrics.multiprocess.kept import KeptText
 from impl.metrics.multiprocess.merge import Plan, Planner
 
@@ -187,11 +187,9 @@ class DirectoryReader:
         publishes it anew."""
         inode = os.fstat(fd).st_ino
         try:
-            with open(fd, encoding="utf-8", closefd=False) as text:
-                archive = Archive.parse(text.read())
-        except (DamagedFile, UnicodeDecodeError) as err:
-            cause = err.cause if isinstance(err, DamagedFile) else "not UTF-8"
-            damage = f"{cause}; the counts of exited workers missing"
+            archive = Archive.parse(archive_text(fd))
+        except DamagedFile as err:
+            damage = f"{err.cause}; the counts of exited workers missing"
             self.faults.note(ARCHIVE_NAME, damage)
             return _HeldArchive(fd, inode, damage=damage)
         for file, cause, at in archive.faults:
