@@ -40,6 +40,24 @@ from tests.test_merge_equivalence import (
 )
 
 
+def zero_sign_settled(text: bytes, defs: list[Definition]) -> bytes:
+    """`text` with -0.0 written 0.0 in the families of min and max gauges. Between
+    processes holding 0.0 and -0.0 (equal numbers), MultiProcessCollector keeps the one
+    whose file name sorts first, an order the archive of folded processes does not keep:
+    either sign may show there (README, deliberate differences). Every other line, and
+    every other family, is compared byte for byte."""
+    names = {
+        f"m{index}_gauge".encode()
+        for index, definition in enumerate(defs)
+        if definition.kind == "gauge" and definition.mode.removeprefix("live") in ("min", "max")
+    }
+    lines = text.split(b"\n")
+    for at, line in enumerate(lines):
+        if line.endswith(b" -0.0") and line.split(b" ")[0].split(b"{")[0] in names:
+            lines[at] = line[: -len(b"-0.0")] + b"0.0"
+    return b"\n".join(lines)
+
+
 def same_writes_new_amounts(process: Process, amounts: list[float]) -> Process:
     """The series `process` wrote, written again: only values change, no key appears."""
     writes = tuple(
@@ -101,7 +119,8 @@ def test_a_kept_reader_follows_every_change_between_scrapes(
                         fold_process(directory, pid)
                         mark_process_dead(pid, str(unfolded))  # type: ignore[no-untyped-call]
                 text = served_text(collector)
-                assert text == prometheus_client_text(unfolded)
+                expected = prometheus_client_text(unfolded)
+                assert zero_sign_settled(text, defs) == zero_sign_settled(expected, defs)
                 assert text == fresh_text(directory)
 
 
