@@ -42,6 +42,7 @@ from prometheus_client.registry import Collector
 
 from impl.metrics.encoding import encode_text
 from impl.metrics.exposition import FamilyView
+from impl.metrics.kept_text import CELLS_PER_READ
 from tests.support.examples import examples
 
 EXTREMES = [0.0, -0.0, 1.0, 0.1, 1e-300, 5e-324, 1e308, -1e308, 1234567.0, 1e16, 123456789012.5]
@@ -422,6 +423,38 @@ def test_same_value_again_and_a_signed_zero_are_written_as_now() -> None:
     for value in (-0.0, 0.0, -0.0, math.nan, math.nan, 5.0, 5.0, 1e6, 999999.5, math.inf):
         gauge.set(value)
         assert encode_text(registry) == reference(registry, None), value
+
+
+def test_a_family_larger_than_one_read_is_written_as_now_after_changes() -> None:
+    """A family of more children than one read of cells takes (CELLS_PER_READ): values
+    changed on either side of each boundary between reads, and children added."""
+    registry = CollectorRegistry()
+    counter = Counter("events", "Events.", ["n"], registry=registry)
+    histogram = Histogram("seconds", "Seconds.", ["n"], buckets=(1.0,), registry=registry)
+    children = 2 * CELLS_PER_READ + 5
+    for n in range(children):
+        counter.labels(str(n)).inc(n)
+        histogram.labels(str(n))
+    assert encode_text(registry) == reference(registry, None)
+    for boundary in (CELLS_PER_READ, 2 * CELLS_PER_READ):
+        for n in (boundary - 1, boundary, boundary + 1):
+            counter.labels(str(n)).inc(0.5)
+            histogram.labels(str(n // 3)).observe(0.5)  # several cells a child: other boundaries
+        counter.labels(f"new {boundary}").inc()
+        assert encode_text(registry) == reference(registry, None), boundary
+
+
+def test_set_function_on_a_child_beyond_the_first_check_is_seen() -> None:
+    """set_function is looked for a few thousand children at a time: the last child of a
+    large gauge counts as much as the first."""
+    registry = CollectorRegistry()
+    gauge = Gauge("level", "Level.", ["n"], registry=registry)
+    for n in range(2 * CELLS_PER_READ + 5):
+        gauge.labels(str(n)).set(n)
+    assert encode_text(registry) == reference(registry, None)
+    gauge.labels(str(2 * CELLS_PER_READ + 4)).set_function(lambda: 42.0)
+    assert b'level{n="8196"} 42.0' in encode_text(registry)
+    assert encode_text(registry) == reference(registry, None)
 
 
 def test_a_registered_metric_object_registered_again_is_written_as_now() -> None:

@@ -97,8 +97,17 @@ def histogram_bounds(wrapper: Any) -> list[float]:
 def sampled_by_function(children: Sequence[Any]) -> bool:
     """Whether any gauge child has had set_function called: it replaces the child's
     `_child_samples` by an attribute of its own, and only collect() calls the function.
-    Checked at every scrape, at C speed, since it can happen at any time."""
-    return any(map(contains, map(_INSTANCE_DICT, children), repeat("_child_samples")))
+    Checked at every scrape, at C speed, since it can happen at any time; a few
+    thousand children at a time, so that another thread may take the GIL in between
+    (impl/metrics/kept_text.py: CELLS_PER_READ)."""
+    for start in range(0, len(children), _CHILDREN_PER_CHECK):
+        part = children[start : start + _CHILDREN_PER_CHECK]
+        if any(map(contains, map(_INSTANCE_DICT, part), repeat("_child_samples"))):
+            return True
+    return False
+
+
+_CHILDREN_PER_CHECK = 4096
 
 
 _INSTANCE_DICT = attrgetter("__dict__")  # vars(), at half its cost
