@@ -99,7 +99,6 @@ class _Rendering:
         self.make = make
         self.priority = priority  # when its best-placed client was last served
         self.scheduled = False  # a slot is taken for it: it starts at the loop's next turn
-        self.waiters_when_scheduled = 0
         self._waiters: list[tuple[float, asyncio.Future[list[Message]]]] = []
 
     def wait(
@@ -233,15 +232,18 @@ class ScrapeQueue:
         self.running += 1
         self._running_keys.add(rendering.key)
         rendering.scheduled = True  # its waiting place is free
-        rendering.waiters_when_scheduled = rendering.waiters
         self._admit_parked()
-        task = asyncio.get_running_loop().create_task(self._render(rendering))
+        # Scheduled by the request that asked for it (before it waits: none yet) or by a
+        # slot that freed (all those waiting then): those it gathers come after.
+        waiting = rendering.waiters
+        task = asyncio.get_running_loop().create_task(self._render(rendering, waiting))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _render(self, rendering: _Rendering) -> None:
-        """Make `rendering` in the slot taken for it, then give the slot to the next."""
-        await _gathered(rendering)
+    async def _render(self, rendering: _Rendering, waiting: int) -> None:
+        """Make `rendering` in the slot taken for it, then give the slot to the next;
+        `waiting`: its waiters when the slot was taken."""
+        await _gathered(rendering, waiting)
         # From now on, a request for the same representation waits for the next render.
         if self._joinable.get(rendering.key) is rendering:
             del self._joinable[rendering.key]
@@ -256,12 +258,11 @@ class ScrapeQueue:
                 self._schedule(min(startable, key=_Rendering.order))
 
 
-async def _gathered(rendering: _Rendering) -> None:
-    """Returns when a turn of the event loop brought `rendering` no new waiter, or
-    after GATHER_TURNS turns (see the module docstring)."""
-    # Scheduled by the request that asked for it (before it waits: one) or by a slot
-    # that freed (all those waiting then); a lone scrape starts at once.
-    seen = max(1, rendering.waiters_when_scheduled)
+async def _gathered(rendering: _Rendering, waiting: int) -> None:
+    """Returns when a turn of the event loop brought `rendering` no new waiter since it
+    had `waiting` (the one that asked for it at least: a lone scrape starts at once),
+    or after GATHER_TURNS turns (see the module docstring)."""
+    seen = max(1, waiting)
     for _ in range(GATHER_TURNS):
         if rendering.waiters <= seen:
             return

@@ -27,7 +27,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from impl.metrics.collected_text import CollectedText
-from impl.metrics.kept_text import KeptFamilies
+from impl.metrics.kept_text import CELLS_PER_READ, KeptFamilies
 from impl.metrics.text_format import escape_value, help_line
 from impl.upstream.prometheus import (
     children,
@@ -83,7 +83,7 @@ def _encode_wrapper(wrapper: Any, wanted: frozenset[str] | None) -> bytes:
         sample_names = _sample_names(wrapper, info.name, info.type) if kids else ()
         if not selects(wanted, info.name, sample_names):
             return b""
-    if info.type == "gauge" and sampled_by_function(kids):
+    if info.type == "gauge" and sampled_by_function(kids, CELLS_PER_READ):
         # set_function replaces a child's sampling: only collect() knows its value.
         return b"".join(_encode_generic(family, wanted) for family in wrapper.collect())
     return _KEPT.of(wrapper, info).encode(info, keys, kids)

@@ -46,8 +46,9 @@ from impl.upstream.prometheus import (
 
 # What the cells of a new child were last read as: nothing, so every line gets written.
 _UNREAD = object()
-# Cells are read this many at a time. Each read is one loop in C, which holds the GIL
-# from start to end; between two, the event loop's thread may take it. One loop over a
+# Cells are read (and gauges' children checked for set_function) this many at a time.
+# Each read is one loop in C, which holds the GIL from start to end; between two, the
+# event loop's thread may take it. One loop over a
 # family of 100,000 children held it for milliseconds (a scrape made in a thread, the
 # loop waiting meanwhile); one over 4,096 takes about a tenth of one.
 CELLS_PER_READ = 4096

@@ -94,20 +94,16 @@ def histogram_bounds(wrapper: Any) -> list[float]:
     return list(wrapper._upper_bounds)
 
 
-def sampled_by_function(children: Sequence[Any]) -> bool:
+def sampled_by_function(children: Sequence[Any], per_check: int) -> bool:
     """Whether any gauge child has had set_function called: it replaces the child's
     `_child_samples` by an attribute of its own, and only collect() calls the function.
-    Checked at every scrape, at C speed, since it can happen at any time; a few
-    thousand children at a time, so that another thread may take the GIL in between
-    (impl/metrics/kept_text.py: CELLS_PER_READ)."""
-    for start in range(0, len(children), _CHILDREN_PER_CHECK):
-        part = children[start : start + _CHILDREN_PER_CHECK]
+    Checked at every scrape, at C speed, since it can happen at any time; `per_check`
+    children at a time, so that another thread may take the GIL in between."""
+    for start in range(0, len(children), per_check):
+        part = children[start : start + per_check]
         if any(map(contains, map(_INSTANCE_DICT, part), repeat("_child_samples"))):
             return True
     return False
-
-
-_CHILDREN_PER_CHECK = 4096
 
 
 _INSTANCE_DICT = attrgetter("__dict__")  # vars(), at half its cost

@@ -166,9 +166,9 @@ def test_set_function_is_seen_on_the_child_it_was_called_on() -> None:
     gauge = Gauge("g", "G.", ["k"], registry=None)
     gauge.labels("a").set(1)
     gauge.labels("b").set(2)
-    assert not sampled_by_function(children(gauge)[1])
+    assert not sampled_by_function(children(gauge)[1], 4096)
     gauge.labels("b").set_function(lambda: 9.0)
-    assert sampled_by_function(children(gauge)[1])
+    assert sampled_by_function(children(gauge)[1], 4096)
     assert _collected_values(gauge) == [1.0, 9.0]
 
 
